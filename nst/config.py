@@ -1,0 +1,217 @@
+"""Hyperparameters of a stylization, defined once.
+
+`Config` is the single definition: its fields carry defaults and help text in their metadata, and
+both the command line (`nst.cli`) and the dashboard's sidebar are generated from it. A default
+changed here changes everywhere.
+
+Presets:
+  * ``default``   the project's choice for the best image per second of compute (L-BFGS from the
+                  content photo, the seed's objective).
+  * ``seed``      the course project this started from, exactly: Adam lr 0.003 on the normalized
+                  image, 3000 steps, content init, images at most 500 px.
+  * ``gatys2016`` Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural
+                  Networks", CVPR 2016: their loss normalization, average pooling, equal style
+                  weights, L-BFGS from white noise, alpha/beta = 1e-3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+CONTENT_LAYER = "conv4_2"
+SEED_STYLE_WEIGHTS: tuple[tuple[str, float], ...] = (
+    ("conv1_1", 1.0),
+    ("conv2_1", 0.75),
+    ("conv3_1", 0.2),
+    ("conv4_1", 0.2),
+    ("conv5_1", 0.2),
+)
+EQUAL_STYLE_WEIGHTS = tuple((name, 0.2) for name, _ in SEED_STYLE_WEIGHTS)  # Gatys 2016: 1/5 each
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")
+COLOR_MODES = ("none", "luminance", "histogram")
+POOLINGS = ("max", "avg")
+MODELS = ("vgg19", "vgg16")
+CONVENTIONS = ("seed", "gatys2016", "normalized")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _f(default: Any, help: str, group: str = "advanced", **extra: Any) -> Any:
+    """A dataclass field whose metadata carries what the CLI and the sidebar need."""
+    return field(default=default, metadata={"help": help, "group": group, **extra})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a stylization. Immutable: derive changed copies with `replace`."""
+
+    size: int = _f(256, "Long side of the output in pixels. Time per step grows with its square.",
+                   "basic", min=32, max=2048)
+    steps: int = _f(80, "Loss evaluations (forward + backward passes) to spend. More steps, "
+                    "finer detail.", "basic", min=1, max=10000)
+    time_budget: float | None = _f(None, "Stop after this many seconds of optimization, whatever "
+                                   "the steps. Empty: no limit.", "basic", min=0.0)
+    alpha: float = _f(1.0, "Content weight: how strongly the output keeps the photo's layout.",
+                      "basic", min=0.0)
+    beta: float = _f(1e5, "Style weight: how strongly the output takes the painting's textures. "
+                     "Only the ratio beta/alpha matters.", "basic", min=0.0)
+    style_weights: tuple[tuple[str, float], ...] = _f(
+        SEED_STYLE_WEIGHTS, "Weight of each style layer. Shallow layers carry colour and fine "
+        "grain, deep layers carry larger brush strokes and shapes.", "layers")
+    content_layer: str = _f(CONTENT_LAYER, "Layer whose activations the output must match to keep "
+                            "the photo's content. Deeper layers keep less detail.", "layers")
+    optimizer: str = _f("lbfgs", "L-BFGS converges in far fewer steps; Adam moves gently and "
+                        "shows the picture change step by step.", choices=OPTIMIZERS)
+    lr: float = _f(1.0, "Learning rate. L-BFGS: 1 is right. Adam on the normalized image: "
+                   "0.003 (the seed) to 0.05.", min=0.0)
+    init: str = _f("content", "Starting image: the photo (fastest, keeps detail), white noise "
+                   "(the paper's choice, more painterly) or the style image.", choices=INITS)
+    tv_weight: float = _f(0.0, "Total-variation weight: smooths high-frequency noise in the "
+                          "output. Try 1e-2 to 1.", min=0.0)
+    preserve_color: str = _f("none", "Keep the photo's colours: 'luminance' transfers brightness "
+                             "patterns only; 'histogram' recolours the painting to the photo's "
+                             "palette first.", choices=COLOR_MODES)
+    style_blend: tuple[float, ...] | None = _f(None, "Blend weights of several style images, "
+                                               "in order. Empty: equal.")
+    style_scale: float = _f(1.0, "Size of the style image relative to the output. Larger means "
+                            "bigger brush strokes.", min=0.05, max=4.0)
+    pooling: str = _f("max", "Pooling in the network. Gatys et al. used average pooling for "
+                      "slightly smoother results.", choices=POOLINGS)
+    scales: int = _f(1, "Coarse-to-fine: optimize at this many sizes, each twice the last, ending "
+                     "at the full size. Big images settle faster.", min=1, max=5)
+    convention: str = _f("seed", "How the losses are normalized: the seed's, Gatys 2016's, or the "
+                         "PyTorch tutorial's normalized Gram. Changes the scale of beta.",
+                         choices=CONVENTIONS)
+    seed: int = _f(0, "Random seed: the same seed repeats a run exactly on a CPU.")
+    model: str = _f("vgg19", "Backbone network (env NST_MODEL).", "system", choices=MODELS)
+    weights: str = _f("imagenet", "Weights: 'imagenet' (torch cache or download), a path to a "
+                      "state dict, or 'random' (untrained; mechanics only). Env NST_WEIGHTS.",
+                      "system")
+    device: str = _f("auto", "Where to compute: auto picks cuda, then mps, then cpu.", "system",
+                     choices=DEVICES)
+
+    # ---- derived views -------------------------------------------------------------------
+    @property
+    def style_layers(self) -> list[str]:
+        return [name for name, w in self.style_weights if w != 0]
+
+    @property
+    def layers_used(self) -> list[str]:
+        return list(dict.fromkeys([*self.style_layers, self.content_layer]))
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["style_weights"] = dict(self.style_weights)
+        d["style_blend"] = list(self.style_blend) if self.style_blend is not None else None
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if "style_weights" in d and isinstance(d["style_weights"], dict):
+            d["style_weights"] = tuple((k, float(v)) for k, v in d["style_weights"].items())
+        elif "style_weights" in d:
+            d["style_weights"] = tuple((k, float(v)) for k, v in d["style_weights"])
+        if d.get("style_blend") is not None:
+            d["style_blend"] = tuple(float(v) for v in d["style_blend"])
+        return cls(**d).validated()
+
+    def validated(self) -> Config:
+        """Raise ValueError with one clear sentence when a setting is out of range."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            meta = f.metadata
+            if "choices" in meta and value not in meta["choices"]:
+                raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, "
+                                 f"not {value!r}")
+            if value is None or isinstance(value, (tuple, str)):
+                continue
+            if "min" in meta and value < meta["min"]:
+                raise ValueError(f"{f.name} must be at least {meta['min']}, not {value}")
+            if "max" in meta and value > meta["max"]:
+                raise ValueError(f"{f.name} must be at most {meta['max']}, not {value}")
+        if not self.style_layers:
+            raise ValueError("at least one style layer needs a weight above zero")
+        if any(w < 0 for _, w in self.style_weights):
+            raise ValueError("style layer weights must not be negative")
+        if self.style_blend is not None and any(w < 0 for w in self.style_blend):
+            raise ValueError("style blend weights must not be negative")
+        if self.style_blend is not None and sum(self.style_blend) <= 0:
+            raise ValueError("style blend weights must not all be zero")
+        return self
+
+
+def field_specs() -> list[dataclasses.Field]:
+    """The fields of `Config` in declaration order, for generated UIs."""
+    return list(dataclasses.fields(Config))
+
+
+def field_help(name: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
+
+
+PRESETS: dict[str, Config] = {
+    "default": Config(),
+    "seed": Config(
+        size=500, steps=3000, optimizer="adam", lr=0.003, init="content", alpha=1.0, beta=1e5,
+        style_weights=SEED_STYLE_WEIGHTS, pooling="max", convention="seed",
+    ),
+    "gatys2016": Config(
+        size=512, steps=500, optimizer="lbfgs", lr=1.0, init="noise", alpha=1.0, beta=1e3,
+        style_weights=EQUAL_STYLE_WEIGHTS, pooling="avg", convention="gatys2016",
+    ),
+}
+
+# Settings that describe the machine, not the picture: a preset never overrides them.
+SYSTEM_FIELDS = ("model", "weights", "device", "seed")
+
+
+def preset(name: str, base: Config | None = None) -> Config:
+    """The named preset, keeping the system settings (model, weights, device, seed) of `base`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    cfg = PRESETS[name]
+    if base is not None:
+        cfg = cfg.replace(**{k: getattr(base, k) for k in SYSTEM_FIELDS})
+    return cfg
+
+
+def for_device(cfg: Config, device_type: str) -> Config:
+    """Scale the default preset to the hardware: a GPU affords a larger image and more steps."""
+    if device_type == "cuda" and cfg.size == Config.size and cfg.steps == Config.steps:
+        return cfg.replace(size=512, steps=300)
+    return cfg
+
+
+def parse_style_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """'conv1_1=1,conv2_1=0.75' -> (('conv1_1', 1.0), ('conv2_1', 0.75))."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"style weight {part!r} is not of the form layer=weight")
+        try:
+            pairs.append((name.strip(), float(value)))
+        except ValueError:
+            raise ValueError(f"style weight {part!r}: {value!r} is not a number") from None
+    if not pairs:
+        raise ValueError("no style weights given")
+    return tuple(pairs)
+
+
+def format_style_weights(pairs: tuple[tuple[str, float], ...]) -> str:
+    return ",".join(f"{name}={w:g}" for name, w in pairs)

@@ -1,0 +1,104 @@
+"""Results out of a run: PNG with the config embedded, JSON, CSV history, GIF of the progress.
+
+A PNG written here carries its full config as JSON in a text chunk (`nst-config`), so the file
+alone is enough to reproduce the image (`read_png_config`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shlex
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+from nst.config import Config, format_style_weights
+
+CONFIG_KEY = "nst-config"
+META_KEY = "nst-meta"
+
+
+def png_bytes(img: Image.Image, config: Config, meta: dict | None = None) -> bytes:
+    """PNG of `img` with the config (and optional facts such as weights, device) embedded."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(CONFIG_KEY, config.to_json())
+    if meta:
+        info.add_text(META_KEY, json.dumps(meta, sort_keys=True, default=str))
+    info.add_text("Software", "nst (neural style transfer lab)")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def read_png_text(src: bytes | str | Path) -> dict[str, str]:
+    data = src if isinstance(src, bytes) else Path(src).read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        return dict(getattr(im, "text", {}) or {})
+
+
+def read_png_config(src: bytes | str | Path) -> Config:
+    """The config embedded in a PNG written by `png_bytes`."""
+    text = read_png_text(src)
+    if CONFIG_KEY not in text:
+        raise ValueError("this PNG carries no nst config")
+    return Config.from_dict(json.loads(text[CONFIG_KEY]))
+
+
+def read_png_meta(src: bytes | str | Path) -> dict:
+    text = read_png_text(src)
+    return json.loads(text[META_KEY]) if META_KEY in text else {}
+
+
+def gif_bytes(frames: list[Image.Image], seconds: float = 6.0, hold_last: float = 1.5) -> bytes:
+    """Animated GIF of the frames, looping, lasting about `seconds`, pausing on the last one."""
+    if not frames:
+        raise ValueError("no frames to animate")
+    per = max(20, int(1000 * seconds / len(frames)))
+    durations = [per] * (len(frames) - 1) + [int(hold_last * 1000)]
+    buf = io.BytesIO()
+    frames = [f.convert("RGB") for f in frames]
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], loop=0,
+                   duration=durations, optimize=False)
+    return buf.getvalue()
+
+
+def history_csv(history: list) -> str:
+    """One row per evaluation: step, scale, size, total, content, style, each style layer, tv."""
+    layers = list(dict.fromkeys(name for r in history for name in r.style_layers))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["step", "scale", "width", "height", "seconds", "total", "content", "style",
+                *[f"style_{n}" for n in layers], "tv"])
+    for r in history:
+        w.writerow([r.step, r.scale, r.width, r.height, f"{r.seconds:.4f}", f"{r.total:.6g}",
+                    f"{r.content:.6g}", f"{r.style:.6g}",
+                    *[f"{r.style_layers.get(n, 0.0):.6g}" for n in layers], f"{r.tv:.6g}"])
+    return buf.getvalue()
+
+
+def cli_command(config: Config, content: str, styles: list[str], output: str = "out.png") -> str:
+    """The `python -m nst` command that reproduces a run of `config`."""
+    default = Config()
+    args = ["python", "-m", "nst", content, *styles, "-o", output]
+    for name, value in config.to_dict().items():
+        if value == default.to_dict()[name]:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "style_weights":
+            value = format_style_weights(config.style_weights)
+        elif name == "style_blend":
+            value = ",".join(f"{v:g}" for v in value)
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        args += [flag, str(value)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def safe_filename(name: str, default: str = "nst") -> str:
+    """A file-name stem with nothing but letters, digits, dot, dash and underscore."""
+    stem = Path(str(name)).name.rsplit(".", 1)[0]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:60]
+    return stem or default

@@ -1,0 +1,98 @@
+"""The objective: the seed's loss functions by name, and the other conventions as options.
+
+The seed (the course project this started from) defines, for features F of shape (c, h*w):
+    gram_matrix(F)  = F F^T                       (not normalized)
+    content_loss    = mean((F_target - F_content)^2)
+    style_loss      = sum_l w_l * mean((G_target - G_style)^2) / (c*h*w)
+    total_loss      = alpha * content_loss + beta * style_loss
+
+The same Gram differences, normalized otherwise, give the other conventions. With N = c channels
+and M = h*w positions, each layer's style term is a constant times sum((G_t - G_s)^2):
+    seed        1 / (N^3 M)          (mean over N^2 entries, then / (N M))
+    gatys2016   1 / (4 N^2 M^2)      (Gatys et al. 2016, eq. 4)
+    normalized  1 / (N^4 M^2)        (Gram / (N M), then mean: the PyTorch tutorial)
+and the content term a constant times sum((F_t - F_c)^2):
+    seed, normalized  1 / (N M)      gatys2016  1/2   (eq. 1)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+
+def gram_matrix(t: torch.Tensor) -> torch.Tensor:
+    """F F^T of the (c, h*w) feature matrix, not normalized. (1, c, h, w) or (c, h, w) -> (c, c)."""
+    c = t.shape[-3]
+    f = t.reshape(c, -1)
+    return f @ f.t()
+
+
+def style_factor(convention: str, channels: int, positions: int) -> float:
+    """The constant that turns sum((G_t - G_s)^2) into one layer's style loss."""
+    n, m = float(channels), float(positions)
+    if convention == "seed":
+        return 1.0 / (n**3 * m)
+    if convention == "gatys2016":
+        return 1.0 / (4.0 * n**2 * m**2)
+    if convention == "normalized":
+        return 1.0 / (n**4 * m**2)
+    raise ValueError(f"unknown loss convention {convention!r}")
+
+
+def content_factor(convention: str, channels: int, positions: int) -> float:
+    """The constant that turns sum((F_t - F_c)^2) into the content loss."""
+    if convention in ("seed", "normalized"):
+        return 1.0 / (channels * positions)
+    if convention == "gatys2016":
+        return 0.5
+    raise ValueError(f"unknown loss convention {convention!r}")
+
+
+def content_loss(target_conv4_2: torch.Tensor, content_conv4_2: torch.Tensor,
+                 convention: str = "seed") -> torch.Tensor:
+    """Mean of squared differences between the target's and the content's features."""
+    diff2 = (target_conv4_2 - content_conv4_2) ** 2
+    if convention in ("seed", "normalized"):
+        return torch.mean(diff2)
+    return content_factor(convention, 1, 1) * torch.sum(diff2)
+
+
+def layer_style_losses(style_weights: Mapping[str, float],
+                       target_features: Mapping[str, torch.Tensor],
+                       style_grams: Mapping[str, torch.Tensor],
+                       convention: str = "seed") -> dict[str, torch.Tensor]:
+    """Each style layer's weighted term w_l * E_l; their sum is `style_loss`."""
+    terms = {}
+    for layer, weight in style_weights.items():
+        if weight == 0:
+            continue
+        feat = target_features[layer]
+        c, h, w = feat.shape[-3:]
+        diff = gram_matrix(feat) - style_grams[layer]
+        if convention == "seed":  # exactly the seed's expression
+            terms[layer] = weight * torch.mean(diff**2) / (c * h * w)
+        else:
+            terms[layer] = weight * style_factor(convention, c, h * w) * torch.sum(diff**2)
+    return terms
+
+
+def style_loss(style_weights: Mapping[str, float], target_features: Mapping[str, torch.Tensor],
+               style_grams: Mapping[str, torch.Tensor], convention: str = "seed") -> torch.Tensor:
+    """Sum over style layers of w_l * mean((G_target - G_style)^2) / (c*h*w) (the seed's)."""
+    terms = layer_style_losses(style_weights, target_features, style_grams, convention)
+    return torch.stack(list(terms.values())).sum()
+
+
+def total_loss(c_loss: torch.Tensor, s_loss: torch.Tensor, alpha: float = 1.0,
+               beta: float = 1e5) -> torch.Tensor:
+    """alpha * content + beta * style."""
+    return alpha * c_loss + beta * s_loss
+
+
+def tv_loss(img: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference between vertical plus horizontal neighbours."""
+    dy = img[..., 1:, :] - img[..., :-1, :]
+    dx = img[..., :, 1:] - img[..., :, :-1]
+    return torch.mean(dy**2) + torch.mean(dx**2)

@@ -1,0 +1,477 @@
+"""A stylization run that a UI can drive a tick at a time.
+
+`Run` owns the optimized image, the loss targets and the optimizer, and advances by `step(n)`
+loss evaluations (one forward + backward pass each), so the dashboard can call it a few steps per
+tick, pause by not calling it, change settings in between (`update`), and resume. It reports only
+through its `history`, `events` and an optional callback of `Iterate`: it knows nothing of any UI.
+
+Deviations from Gatys et al. 2016, each a choice of this project:
+  * The optimizer works on the ImageNet-normalized image, as the seed did, so the seed's Adam
+    learning rate keeps its meaning.
+  * L-BFGS runs one evaluation per optimizer call (max_iter=1, no line search): its curvature
+    history persists between calls, so ticking is free and every evaluation is recorded.
+  * Coarse-to-fine scales re-weight the objective so the style/content balance at a coarse scale
+    equals the one at full size (the unnormalized Gram grows with the pixel count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from nst.config import Config
+from nst.image import (
+    combine_luminance,
+    deprocess,
+    fit_style,
+    luminance_image,
+    match_colors,
+    preprocess,
+    resize_long_side,
+    resize_to,
+    to_tensor,
+)
+from nst.losses import content_loss, gram_matrix, layer_style_losses, tv_loss
+from nst.model import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures
+
+log = logging.getLogger(__name__)
+
+# Settings a paused run can take on for the rest of its steps; the others need a new run.
+LIVE_FIELDS = ("alpha", "beta", "style_weights", "content_layer", "tv_weight", "lr", "optimizer",
+               "steps", "time_budget", "preserve_color", "style_blend", "pooling", "convention")
+FINAL_STATES = ("done", "stopped", "failed")
+
+
+@dataclass(frozen=True)
+class Record:
+    """The losses of one evaluation. Content and style are before alpha and beta."""
+
+    step: int
+    scale: int
+    width: int
+    height: int
+    total: float
+    content: float
+    style: float
+    style_layers: dict[str, float]
+    tv: float
+    seconds: float  # optimizing time so far, model loading and drawing excluded
+
+
+@dataclass(frozen=True)
+class Event:
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Iterate:
+    """What the callback receives after every evaluation."""
+
+    step: int
+    steps: int
+    record: Record
+    status: str
+
+
+@dataclass
+class _Scale:
+    width: int
+    height: int
+    end_step: int
+    end_fraction: float  # of the time budget
+
+
+@dataclass
+class _Targets:
+    content: torch.Tensor
+    grams: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def scale_sizes(size: int, scales: int) -> list[int]:
+    """Long sides of the coarse-to-fine schedule: halving from `size`, coarsest first."""
+    return [max(32, round(size / 2**k)) for k in reversed(range(scales))]
+
+
+class Run:
+    """One stylization: content + style images + Config -> an image, one evaluation at a time."""
+
+    def __init__(self, model: VGGFeatures, content: Image.Image, styles: list[Image.Image],
+                 config: Config | None = None, *, callback: Callable[[Iterate], None] | None = None,
+                 frame_every: int | None = None, max_frames: int = 80):
+        self.config = (config or Config()).validated()
+        if not styles:
+            raise ValueError("at least one style image is needed")
+        blend = self.config.style_blend
+        if blend is not None and len(blend) != len(styles):
+            raise ValueError(f"{len(styles)} style image(s) but {len(blend)} blend weight(s)")
+        missing = set(self.config.layers_used) - set(model.layer_names)
+        if missing:
+            raise ValueError(f"{model.arch} has no layer(s) {', '.join(sorted(missing))}")
+        self.model = model
+        self.device = model.mean.device
+        self.callback = callback
+        self.content_src = content.convert("RGB")
+        self.styles_src = [s.convert("RGB") for s in styles]
+        self.history: list[Record] = []
+        self.events: list[Event] = []
+        self.frames: list[tuple[int, Image.Image]] = []
+        self.max_frames = max_frames
+        self.frame_every = frame_every or max(1, self.config.steps // 60)
+        self.status = "ready"
+        self.message = ""
+        self.seconds = 0.0
+        self.evals = 0
+        self.weights_source = model.weights_source
+        torch.manual_seed(self.config.seed)
+        self._final_size = resize_long_side(self.content_src, self.config.size, "content image").size
+        self._plan()
+        self._scale_index = -1
+        self._enter_scale(0)
+        self._add_frame()
+
+    # ---- public API --------------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        return self.config.steps
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATES
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the image being optimized now."""
+        return self._scales[self._scale_index].width, self._scales[self._scale_index].height
+
+    def step(self, n: int = 1) -> int:
+        """Run up to `n` evaluations; returns how many ran. Ends the run when its budget is spent."""
+        if self.finished:
+            return 0
+        self.status = "running"
+        ran = 0
+        for _ in range(n):
+            if self._budget_spent():
+                self._finish("done")
+                break
+            if self._scale_index + 1 < len(self._scales) and self._scale_due():
+                self._enter_scale(self._scale_index + 1)
+            if not self._evaluate():
+                break
+            ran += 1
+            if self.evals % self.frame_every == 0:
+                self._add_frame()
+        if not self.finished and self._budget_spent():
+            self._finish("done")
+        return ran
+
+    def pause(self) -> None:
+        if not self.finished:
+            self.status = "paused"
+
+    def stop(self) -> None:
+        """End the run now; its image, history and config stay available."""
+        if not self.finished:
+            self._finish("stopped")
+
+    def update(self, config: Config) -> list[str]:
+        """Apply changed settings to the rest of a paused run. Returns the changes, as text.
+
+        Changes outside LIVE_FIELDS (size, scales, init, seed, model ...) need a new run.
+        """
+        config = config.validated()
+        changed = [f.name for f in dataclasses.fields(Config)
+                   if getattr(config, f.name) != getattr(self.config, f.name)]
+        if not changed:
+            return []
+        frozen = [name for name in changed if name not in LIVE_FIELDS]
+        if frozen:
+            raise ValueError(f"changing {', '.join(frozen)} needs a new run (reset)")
+        if len(self.styles_src) > 1 and config.style_blend is not None \
+                and len(config.style_blend) != len(self.styles_src):
+            raise ValueError(f"{len(self.styles_src)} style images need as many blend weights")
+        texts = [f"{name}: {_fmt(getattr(self.config, name))} -> {_fmt(getattr(config, name))}"
+                 for name in changed]
+        self.config = config
+        self._plan()
+        if {"content_layer", "style_blend", "pooling", "preserve_color"} & set(changed):
+            self._targets = self._compute_targets()
+        self._layers = self.config.layers_used
+        self._optimizer = self._make_optimizer()  # a changed objective makes old curvature stale
+        self.events.append(Event(self.evals, "; ".join(texts)))
+        if self.status in ("done", "failed") and not self._budget_spent():
+            self.status = "paused"
+        return texts
+
+    def image(self) -> Image.Image:
+        """The current output as an RGB image (with colour preservation applied)."""
+        img = deprocess(self._x)
+        if self.config.preserve_color == "luminance":
+            img = combine_luminance(img, self._content_img)
+        return img
+
+    def progress(self) -> float:
+        """Fraction of the budget (steps or time, whichever is nearer its end) spent."""
+        frac = self.evals / max(1, self.config.steps)
+        if self.config.time_budget:
+            frac = max(frac, self.seconds / self.config.time_budget)
+        return min(1.0, frac)
+
+    def eta_seconds(self) -> float | None:
+        """Seconds of optimization left, from the recent pace."""
+        if not self.history or self.finished:
+            return 0.0 if self.finished else None
+        per_eval = self.seconds / max(1, self.evals)
+        left = max(0, self.config.steps - self.evals) * per_eval
+        if self.config.time_budget:
+            left = min(left, max(0.0, self.config.time_budget - self.seconds))
+        return left
+
+    def evals_per_second(self, window: int = 10) -> float:
+        recent = self.history[-window - 1:]
+        if len(recent) < 2:
+            return 0.0
+        dt = recent[-1].seconds - recent[0].seconds
+        return (len(recent) - 1) / dt if dt > 0 else 0.0
+
+    def metrics(self) -> dict:
+        """Everything needed to judge and reproduce the run, JSON-ready."""
+        return {
+            "config": self.config.to_dict(),
+            "status": self.status,
+            "message": self.message,
+            "device": str(self.device),
+            "model": self.model.arch,
+            "weights": self.weights_source,
+            "seconds": round(self.seconds, 4),
+            "evals": self.evals,
+            "final_loss": self.history[-1].total if self.history else None,
+            "events": [dataclasses.asdict(e) for e in self.events],
+            "history": [dataclasses.asdict(r) for r in self.history],
+        }
+
+    # ---- internals ---------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        """Sizes of the scales and where each ends (in steps and in budget fraction)."""
+        cfg = self.config
+        w, h = self._final_size
+        sizes = scale_sizes(cfg.size, cfg.scales)
+        n = len(sizes)
+        # The final scale gets half the steps; coarse scales, far cheaper, share the other half.
+        # Of a time budget, coarse scales get a fifth together.
+        scales = []
+        for i, long_side in enumerate(sizes):
+            f = long_side / max(w, h)
+            sw, sh = max(16, round(w * f)), max(16, round(h * f))
+            if i == n - 1:
+                end, tfrac = cfg.steps, 1.0
+            else:
+                end = round(cfg.steps * 0.5 * (i + 1) / (n - 1))
+                tfrac = 0.2 * (i + 1) / (n - 1)
+            scales.append(_Scale(sw, sh, end, tfrac))
+        self._scales = scales
+
+    def _scale_due(self) -> bool:
+        s = self._scales[self._scale_index]
+        if self.evals >= s.end_step:
+            return True
+        budget = self.config.time_budget
+        return bool(budget) and self.seconds >= budget * s.end_fraction
+
+    def _budget_spent(self) -> bool:
+        budget = self.config.time_budget
+        return self.evals >= self.config.steps or (bool(budget) and self.seconds >= budget)
+
+    def _enter_scale(self, index: int) -> None:
+        s = self._scales[index]
+        self._content_img = resize_to(self.content_src, (s.width, s.height))
+        self._targets = None
+        prev = getattr(self, "_x", None)
+        if prev is None:
+            x = self._initial_image(s)
+        else:  # upsample the coarse result
+            x = F.interpolate(prev.detach(), size=(s.height, s.width), mode="bicubic",
+                              align_corners=False)
+        self._x = x.detach().clone().requires_grad_(True)
+        self._good = self._x.detach().clone()
+        self._scale_index = index
+        self._pixels = s.width * s.height
+        self._targets = self._compute_targets()
+        self._layers = self.config.layers_used
+        self._optimizer = self._make_optimizer()
+        if index > 0:
+            self.events.append(Event(self.evals, f"scale {index + 1}/{len(self._scales)}: "
+                                                 f"{s.width}x{s.height}"))
+
+    def _initial_image(self, s: _Scale) -> torch.Tensor:
+        init = self.config.init
+        if init == "content":
+            return preprocess(self._content_img, self.device)
+        if init == "style":
+            return preprocess(resize_to(self.styles_src[0], (s.width, s.height)), self.device)
+        gen = torch.Generator().manual_seed(self.config.seed)
+        noise = torch.rand(1, 3, s.height, s.width, generator=gen)  # white noise in [0, 1]
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return ((noise - mean) / std).to(self.device)
+
+    def _style_images(self, size: tuple[int, int]) -> list[Image.Image]:
+        out = []
+        for style in self.styles_src:
+            style = fit_style(style, size, self.config.style_scale)
+            if self.config.preserve_color == "histogram":
+                style = match_colors(style, self._content_img)
+            elif self.config.preserve_color == "luminance":
+                style = luminance_image(style, self._content_img)
+            out.append(style)
+        return out
+
+    @torch.no_grad()
+    def _compute_targets(self) -> _Targets:
+        cfg = self.config
+        style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
+        content_feats = self.model(to_tensor(self._content_img, self.device),
+                                   [cfg.content_layer], pooling=cfg.pooling)
+        blend = cfg.style_blend or (1.0,) * len(self.styles_src)
+        total = float(sum(blend))
+        grams: dict[str, torch.Tensor] = {}
+        for weight, style in zip(blend, self._style_images(self._content_img.size), strict=True):
+            if weight == 0:
+                continue
+            feats = self.model(to_tensor(style, self.device), style_layers, pooling=cfg.pooling)
+            # The unnormalized Gram sums over positions; rescale it to the output's pixel count so
+            # a style image of another size (style_scale) asks for the same statistics.
+            ratio = self._pixels / (style.size[0] * style.size[1])
+            for name in style_layers:
+                g = gram_matrix(feats[name]) * (ratio * weight / total)
+                grams[name] = grams[name] + g if name in grams else g
+        return _Targets(content_feats[cfg.content_layer].detach(), grams)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.config
+        # L-BFGS's first step (lr / |g|_1) and its curvature test (y.s > 1e-10) assume a loss of
+        # moderate size; the seed's is ~1e9, so it optimizes the loss divided by its starting
+        # value. Same minimizer, and Adam (scale-free) keeps the seed's exact objective.
+        self._loss_scale = None if cfg.optimizer == "lbfgs" else 1.0
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam([self._x], lr=cfg.lr)
+        return torch.optim.LBFGS([self._x], lr=cfg.lr, max_iter=1, history_size=100,
+                                 tolerance_grad=0.0, tolerance_change=0.0)
+
+    def _balance(self) -> tuple[float, float]:
+        """Multipliers (content, style) that give a coarse scale the full size's balance."""
+        if self._scale_index == len(self._scales) - 1:
+            return 1.0, 1.0
+        w, h = self._final_size
+        r = (w * h) / self._pixels
+        return {"seed": (1.0, r), "gatys2016": (r, 1.0)}.get(self.config.convention, (1.0, 1.0))
+
+    def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Total loss of normalized image `x` and its parts (detached floats)."""
+        cfg = self.config
+        feats = self.model(x, self._layers, pooling=cfg.pooling, normalized=True)
+        c = content_loss(feats[cfg.content_layer], self._targets.content, cfg.convention)
+        terms = layer_style_losses(dict(cfg.style_weights), feats, self._targets.grams,
+                                   cfg.convention)
+        s = torch.stack(list(terms.values())).sum()
+        kc, ks = self._balance()
+        total = cfg.alpha * kc * c + cfg.beta * ks * s
+        tv = tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
+        if cfg.tv_weight:
+            total = total + cfg.tv_weight * tv
+        parts = {"content": c, "style": s, "tv": tv,
+                 "layers": {k: v.detach() for k, v in terms.items()}}
+        return total, {k: v.detach() if torch.is_tensor(v) else v for k, v in parts.items()}
+
+    def _evaluate(self) -> bool:
+        parts: dict = {}
+        t0 = time.perf_counter()
+
+        def closure() -> torch.Tensor:
+            self._optimizer.zero_grad(set_to_none=True)
+            loss, p = self.objective(self._x)
+            if torch.isfinite(loss):
+                if self._loss_scale is None:
+                    self._loss_scale = 1.0 / max(loss.item(), 1e-30)
+                (loss * self._loss_scale).backward()
+            else:  # leave the gradient empty; the guard below restores the last finite image
+                self._x.grad = torch.zeros_like(self._x)
+            parts["loss"], parts["p"] = loss.detach(), p
+            return loss
+
+        try:
+            self._good = self._x.detach().clone()
+            self._optimizer.step(closure)
+        except torch.OutOfMemoryError:
+            self._restore()
+            w, h = self.size
+            return self._fail(f"out of memory at {w}x{h}; choose a smaller size")
+        except RuntimeError as exc:
+            if "out of memory" in str(exc).lower():
+                self._restore()
+                return self._fail("out of memory; choose a smaller size")
+            raise
+        finally:
+            self.seconds += time.perf_counter() - t0
+        loss = float(parts["loss"])
+        if not math.isfinite(loss) or not torch.isfinite(self._x).all():
+            self._restore()
+            what = "NaN" if math.isnan(loss) else "infinite" if math.isinf(loss) else "non-finite"
+            self.message = (f"the loss became {what} at step {self.evals + 1}: the optimization "
+                            "diverged. The last finite image is kept. Lower the learning rate or "
+                            "the weights, then resume.")
+            self.events.append(Event(self.evals, "diverged; last finite image kept"))
+            self._finish("failed")
+            return False
+        self.evals += 1
+        p = parts["p"]
+        w, h = self.size
+        rec = Record(self.evals, self._scale_index, w, h, loss, float(p["content"]),
+                     float(p["style"]), {k: float(v) for k, v in p["layers"].items()},
+                     float(p["tv"]), self.seconds)
+        self.history.append(rec)
+        if self.callback:
+            self.callback(Iterate(self.evals, self.config.steps, rec, self.status))
+        return True
+
+    def _restore(self) -> None:
+        with torch.no_grad():
+            self._x.copy_(self._good)
+        self._optimizer = self._make_optimizer()
+
+    def _fail(self, message: str) -> bool:
+        self.message = message
+        self.events.append(Event(self.evals, message))
+        self._finish("failed")
+        return False
+
+    def _finish(self, status: str) -> None:
+        self.status = status
+        if not self.frames or self.frames[-1][0] != self.evals:
+            self._add_frame()
+
+    def _add_frame(self) -> None:
+        img = self.image()
+        img.thumbnail((256, 256))
+        self.frames.append((self.evals, img))
+        if len(self.frames) > self.max_frames:  # keep the first, thin the rest evenly
+            self.frames = self.frames[:1] + self.frames[2::2]
+            self.frame_every *= 2
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, tuple) and v and isinstance(v[0], tuple):
+        return ",".join(f"{k}={w:g}" for k, w in v)
+    return str(v)

@@ -1,0 +1,143 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nst.config import Config
+from nst.run import Run
+
+SMALL = Config(size=64, steps=8, weights="random")
+
+
+def test_a_run_with_random_weights_lowers_the_loss(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(steps=15))
+    run.step(15)
+    assert run.status == "done" and run.evals == 15
+    assert run.history[-1].total < 0.5 * run.history[0].total
+    assert run.image().size == (64, 43)
+
+
+@pytest.mark.parametrize("optimizer,lr,init", [("lbfgs", 1.0, "noise"), ("adam", 0.05, "content")])
+def test_a_seed_repeats_a_run_exactly(random_model, cat, swirls, optimizer, lr, init):
+    cfg = SMALL.replace(optimizer=optimizer, lr=lr, init=init, seed=7)
+    a, b = Run(random_model, cat, [swirls], cfg), Run(random_model, cat, [swirls], cfg)
+    a.step(5)
+    b.step(2)
+    b.step(3)  # ticks of any size give the same run
+    assert np.array_equal(np.asarray(a.image()), np.asarray(b.image()))
+    assert [r.total for r in a.history] == [r.total for r in b.history]
+
+
+def test_different_seeds_differ_from_noise(random_model, cat, swirls):
+    imgs = []
+    for seed in (1, 2):
+        run = Run(random_model, cat, [swirls], SMALL.replace(init="noise", seed=seed))
+        run.step(2)
+        imgs.append(np.asarray(run.image()))
+    assert not np.array_equal(*imgs)
+
+
+def test_history_records_every_term_per_evaluation(random_model, cat, swirls):
+    cfg = SMALL.replace(tv_weight=0.5, alpha=2.0, beta=3.0)
+    run = Run(random_model, cat, [swirls], cfg)
+    run.step(3)
+    r = run.history[-1]
+    assert set(r.style_layers) == {"conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"}
+    assert r.style == pytest.approx(sum(r.style_layers.values()), rel=1e-5)
+    assert r.total == pytest.approx(2.0 * r.content + 3.0 * r.style + 0.5 * r.tv, rel=1e-5)
+    assert [h.step for h in run.history] == [1, 2, 3]
+    assert r.seconds > 0 and r.tv > 0
+    json.dumps(run.metrics())
+
+
+def test_pause_update_and_resume_keep_the_history(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(steps=10))
+    run.step(3)
+    run.pause()
+    assert run.status == "paused"
+    changes = run.update(run.config.replace(beta=1e6, steps=12))
+    assert any("beta" in c for c in changes)
+    assert run.events[-1].step == 3 and "beta" in run.events[-1].text
+    run.step(100)
+    assert run.evals == 12 and len(run.history) == 12 and run.status == "done"
+    with pytest.raises(ValueError, match="size"):
+        run.update(run.config.replace(size=128))
+
+
+def test_a_diverging_run_keeps_the_last_finite_image(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(optimizer="adam", lr=1e25, steps=20))
+    run.step(20)
+    assert run.status == "failed" and "diverged" in run.message
+    assert "learning rate" in run.message
+    img = np.asarray(run.image())
+    assert img.std() > 0  # a real picture, not a blank
+    assert all(math.isfinite(r.total) for r in run.history)
+    assert torch.isfinite(run._x).all()
+
+
+def test_time_budget_ends_the_run(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(steps=10_000, time_budget=0.3))
+    while not run.finished:
+        run.step(1)
+    assert run.status == "done" and run.evals < 10_000
+    assert 0.3 <= run.seconds < 3
+
+
+def test_coarse_to_fine_ends_at_full_size(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(size=128, scales=2, steps=6))
+    run.step(6)
+    sizes = [(r.width, r.height) for r in run.history]
+    assert sizes[0][0] == 64 and sizes[-1] == (128, 85)
+    assert any("scale 2/2" in e.text for e in run.events)
+    assert run.image().size == (128, 85)
+
+
+def test_blend_weights_mix_the_style_grams(random_model, cat, swirls, mosaic):
+    only_swirls = Run(random_model, cat, [swirls], SMALL)
+    blend = Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0, 0.0)))
+    half = Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0, 1.0)))
+    only_mosaic = Run(random_model, cat, [mosaic], SMALL)
+    for name in ("conv1_1", "conv3_1"):
+        a = only_swirls._targets.grams[name]
+        assert torch.allclose(blend._targets.grams[name], a)
+        mix = (a + only_mosaic._targets.grams[name]) / 2
+        assert torch.allclose(half._targets.grams[name], mix, rtol=1e-4)
+    with pytest.raises(ValueError, match="blend"):
+        Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0,)))
+
+
+def test_style_scale_keeps_the_gram_magnitude(random_model, cat, swirls):
+    a = Run(random_model, cat, [swirls], SMALL.replace(size=96))
+    b = Run(random_model, cat, [swirls], SMALL.replace(size=96, style_scale=2.0))
+    ga, gb = a._targets.grams["conv1_1"], b._targets.grams["conv1_1"]
+    assert 0.5 < gb.trace().item() / ga.trace().item() < 2.0
+
+
+def test_stop_keeps_image_and_history(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL)
+    run.step(2)
+    run.stop()
+    assert run.status == "stopped" and run.step(5) == 0
+    assert len(run.history) == 2 and run.frames[-1][0] == 2
+
+
+def test_callback_receives_each_iterate(random_model, cat, swirls):
+    seen = []
+    run = Run(random_model, cat, [swirls], SMALL.replace(steps=3), callback=seen.append)
+    run.step(5)
+    assert [it.step for it in seen] == [1, 2, 3] and seen[-1].steps == 3
+
+
+def test_luminance_mode_keeps_the_content_hue(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(preserve_color="luminance", steps=3))
+    run.step(3)
+    out = np.asarray(run.image().convert("HSV"), float)[..., 0]
+    ref = np.asarray(run._content_img.convert("HSV"), float)[..., 0]
+    assert np.median(np.abs(out - ref)) < 20
+
+
+def test_unknown_layer_is_refused(random_model, cat, swirls):
+    with pytest.raises(ValueError, match="conv9_9"):
+        Run(random_model, cat, [swirls], SMALL.replace(content_layer="conv9_9"))
