@@ -1,0 +1,26 @@
+"""nst dashboard: page setup, the shared sidebar, navigation, and the run's ticker."""
+
+import streamlit as st
+
+from ui import live, sidebar, state
+
+st.set_page_config(page_title="nst: style transfer lab", page_icon="🎨", layout="wide")
+state.init()
+
+stylize = st.Page("pages/stylize.py", title="Stylize", icon="🎨", default=True)
+pg = st.navigation({"Make": [stylize]})
+
+cfg = sidebar.render()
+st.session_state.config = cfg
+model, problem = state.get_model(cfg) if cfg else (None, "")
+st.session_state.model = model
+st.session_state.model_problem = problem
+if model is not None and model.is_random:
+    st.warning("Untrained network in use: the pictures show the mechanics only, not real style "
+               "transfer. Provide ImageNet weights for real results.", icon="🧪")
+if model is not None:
+    st.sidebar.caption(f"Device: **{model.mean.device}** · {model.arch} · {model.weights_source}")
+
+if pg is not stylize:
+    live.ticker(full=False)
+pg.run()

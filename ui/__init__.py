@@ -1,0 +1,1 @@
+"""Streamlit helpers of the dashboard (the engine, `nst/`, never imports Streamlit)."""

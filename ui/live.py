@@ -1,0 +1,127 @@
+"""The live run: a fragment that advances the session's run a few steps per tick and draws it.
+
+The run lives in st.session_state; the fragment ticks (run_every) only while it is running, and
+each tick spends about TICK_SECONDS optimizing, so a click is answered within a second. The
+Stylize page draws the full view; the entry script draws a compact strip on every other page, so
+the run goes on while the user looks elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from nst.viz import layer_figure, loss_figure
+
+TICK_SECONDS = 0.45  # optimizing time per tick
+RUN_EVERY = 0.3  # seconds between ticks
+MAX_STEPS_PER_TICK = 25
+
+
+def advance(run) -> float:
+    """Step the run for about TICK_SECONDS; returns the optimizing seconds spent."""
+    before = run.seconds
+    per_eval = run.seconds / run.evals if run.evals else None
+    n = 1 if per_eval is None else max(1, min(MAX_STEPS_PER_TICK, int(TICK_SECONDS / per_eval)))
+    run.step(n)
+    return run.seconds - before
+
+
+def _tick() -> None:
+    """Advance the run if it should be running; at its end, rerun the app to stop ticking."""
+    run = st.session_state.run
+    if run is None or not st.session_state.running:
+        return
+    t0 = time.perf_counter()
+    opt = advance(run)
+    st.session_state["_tick_started"] = (t0, opt)
+    if run.finished:
+        st.session_state.running = False
+        _remember(run)
+        st.rerun(scope="app")
+
+
+def _remember(run) -> None:
+    """Keep a finished run for the Compare page (once)."""
+    keep = st.session_state.finished_runs
+    if any(r["id"] == id(run) for r in keep):
+        return
+    meta = st.session_state.run_meta
+    keep.append({"id": id(run), "image": run.image(), "config": run.config,
+                 "status": run.status, "evals": run.evals, "seconds": run.seconds,
+                 "final": run.history[-1] if run.history else None,
+                 "content": meta.get("content", "?"), "styles": meta.get("styles", [])})
+    del keep[:-12]
+
+
+def _end_tick() -> None:
+    started = st.session_state.pop("_tick_started", None)
+    if started:
+        t0, opt = started
+        stats = st.session_state.tick_stats
+        stats.append((opt, time.perf_counter() - t0))
+        del stats[:-50]
+
+
+def status_line(run) -> str:
+    eps = run.evals_per_second()
+    eta = run.eta_seconds()
+    parts = [f"{run.evals}/{run.steps} steps"]
+    if run.config.time_budget:
+        parts.append(f"{run.seconds:.0f}/{run.config.time_budget:g} s")
+    if eps:
+        parts.append(f"{eps:.1f} evaluations/s")
+    if eta and not run.finished:
+        parts.append(f"about {eta:.0f} s left")
+    w, h = run.size
+    parts.append(f"{w}x{h}")
+    parts.append(run.status)
+    return " · ".join(parts)
+
+
+def _full_view() -> None:
+    run = st.session_state.run
+    if run is None:
+        st.info("Choose a photo and a style in the sidebar (samples are ready), then press "
+                "**Start**.")
+        return
+    st.progress(run.progress(), text=status_line(run))
+    if run.status == "failed":
+        st.error(run.message, icon="🛑")
+    left, right = st.columns([3, 2])
+    left.image(run.image(), caption=f"output after {run.evals} steps", width="stretch")
+    with right:
+        meta = st.session_state.run_meta
+        st.image(run.content_src, caption=f"content: {meta.get('content', '')}", width=180)
+        for name, img in zip(meta.get("styles", []), run.styles_src, strict=False):
+            st.image(img, caption=f"style: {name}", width=180)
+    if run.history:
+        cfg = run.config
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(loss_figure(run.history, cfg.alpha, cfg.beta, cfg.tv_weight, run.events),
+                        width="stretch", key="chart_loss")
+        c2.plotly_chart(layer_figure(run.history, cfg.beta, run.events), width="stretch",
+                        key="chart_layers")
+
+
+def _compact_view() -> None:
+    run = st.session_state.run
+    if run is None or not (st.session_state.running or run.status == "paused"):
+        return
+    a, b = st.columns([1, 6])
+    a.image(run.image(), width=90)
+    b.progress(run.progress(), text=f"Run: {status_line(run)}")
+
+
+def ticker(full: bool) -> None:
+    """Define and call the fragment; it ticks only while the run is running."""
+    interval = RUN_EVERY if st.session_state.running else None
+
+    @st.fragment(run_every=interval)
+    def live() -> None:
+        _tick()
+        (_full_view if full else _compact_view)()
+        _end_tick()
+
+    live()

@@ -1,0 +1,204 @@
+"""The shared sidebar: inputs, then every setting, generated from `nst.config.Config`.
+
+Each Config field becomes a widget keyed `cfg_<name>` with the field's help text; a few get a
+friendlier form (style strength on a log scale, a slider per style layer). `read_config` turns the
+widgets back into a Config, so the dashboard and the CLI share one definition.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+
+import streamlit as st
+
+from nst import samples
+from nst.config import PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
+from nst.image import ImageInputError, load_image
+from nst.model import layer_table
+from ui import state
+
+LABELS = {
+    "size": "Image size (long side, px)", "steps": "Steps", "time_budget": "Time budget (s, 0 = none)",
+    "content_layer": "Content layer", "optimizer": "Optimizer", "lr": "Learning rate",
+    "init": "Start from", "tv_weight": "Smoothing (TV weight)", "preserve_color": "Keep colours",
+    "style_scale": "Style scale", "pooling": "Pooling", "scales": "Scales (coarse to fine)",
+    "convention": "Loss convention", "seed": "Random seed", "model": "Network",
+    "weights": "Weights", "device": "Device", "alpha": "Content weight α",
+}
+SPECIAL = {"beta", "style_weights", "style_blend"}  # drawn by hand below
+STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
+MAX_UPLOAD_MB = 25
+
+
+def _key(name: str) -> str:
+    return f"cfg_{name}"
+
+
+def _put(cfg: Config) -> None:
+    """Write a Config into the widgets' session state."""
+    for f in dataclasses.fields(Config):
+        if f.name in SPECIAL:
+            continue
+        value = getattr(cfg, f.name)
+        st.session_state[_key(f.name)] = 0.0 if f.name == "time_budget" and value is None else value
+    st.session_state["ui_strength"] = round(math.log10(max(cfg.beta, 1e-12) / max(cfg.alpha, 1e-12))
+                                            * 4) / 4
+    weights = dict(cfg.style_weights)
+    for name in STYLE_LAYERS:
+        st.session_state[f"sw_{name}"] = float(weights.get(name, 0.0))
+
+
+def _apply_preset() -> None:
+    cfg = preset(st.session_state["ui_preset"], base=read_config())
+    _put(cfg)
+
+
+def read_config() -> Config:
+    """The Config the widgets describe now."""
+    values = {}
+    for f in dataclasses.fields(Config):
+        if f.name in SPECIAL:
+            continue
+        values[f.name] = st.session_state[_key(f.name)]
+    values["time_budget"] = values["time_budget"] or None
+    values["beta"] = values["alpha"] * 10 ** st.session_state["ui_strength"]
+    values["style_weights"] = tuple((n, float(st.session_state[f"sw_{n}"])) for n in STYLE_LAYERS)
+    names = st.session_state.style_names
+    if len(names) > 1:
+        values["style_blend"] = tuple(float(st.session_state.get(f"blend_{n}", 1.0)) for n in names)
+    hints = typing.get_type_hints(Config)
+    for name in ("size", "steps", "scales", "seed"):
+        values[name] = int(values[name])
+    for name, hint in hints.items():
+        if hint is float and name in values:
+            values[name] = float(values[name])
+    return Config(**values)
+
+
+def _widget(f: dataclasses.Field, container) -> None:
+    meta, key = f.metadata, _key(f.name)
+    label = LABELS.get(f.name, f.name.replace("_", " ").capitalize())
+    if f.name == "content_layer":
+        convs = [t.name for t in layer_table(st.session_state[_key("model")]) if t.kind == "conv"]
+        if st.session_state[key] not in convs:
+            st.session_state[key] = "conv4_2"
+        container.selectbox(label, convs, key=key, help=meta["help"])
+    elif "choices" in meta:
+        container.selectbox(label, list(meta["choices"]), key=key, help=meta["help"])
+    elif f.name == "size":
+        container.select_slider(label, [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024],
+                                key=key, help=meta["help"])
+    elif f.name == "weights":
+        container.text_input(label, key=key, help=meta["help"])
+    elif f.type in ("int", int):
+        container.number_input(label, min_value=meta.get("min"), max_value=meta.get("max"),
+                               step=1, key=key, help=meta["help"])
+    else:
+        container.number_input(label, min_value=float(meta["min"]) if "min" in meta else None,
+                               max_value=float(meta["max"]) if "max" in meta else None,
+                               format="%g", key=key, help=meta["help"])
+
+
+def _uploader(label: str, key: str, multiple: bool) -> list[str]:
+    """Decode new uploads; returns the names of good ones. A bad file only shows a message."""
+    files = st.file_uploader(label, type=None, accept_multiple_files=multiple, key=key,
+                             help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, up to {MAX_UPLOAD_MB} MB.")
+    files = files if isinstance(files, list) else [files] if files else []
+    seen = st.session_state.upload_seen.setdefault(key, {})
+    added, errors = [], []
+    for f in files:
+        name = f"upload: {f.name}"
+        if f.file_id in seen:
+            if seen[f.file_id] is None:
+                errors.append(st.session_state.upload_errors.get(f.file_id, ""))
+            continue
+        try:
+            if f.size > MAX_UPLOAD_MB * 1024 * 1024:
+                raise ImageInputError(f"{f.name}: file is larger than {MAX_UPLOAD_MB} MB")
+            img = load_image(f.getvalue(), max_side=2048, name=f.name)
+        except ImageInputError as exc:
+            seen[f.file_id] = None
+            st.session_state.upload_errors[f.file_id] = str(exc)
+            errors.append(str(exc))
+            continue
+        st.session_state.uploads[name] = img
+        seen[f.file_id] = name
+        added.append(name)
+    for msg in filter(None, errors):
+        st.error(f"Not used: {msg}. Everything else is unchanged.", icon="⚠️")
+    return added
+
+
+def _inputs() -> None:
+    uploads = st.session_state.uploads
+    photos = list(samples.PHOTOS) + [n for n in uploads if n.startswith("upload:")]
+    added = _uploader("Upload a photo", "up_content", multiple=False)
+    if added:
+        st.session_state.content_name = added[-1]
+    if st.session_state.content_name not in photos:
+        st.session_state.content_name = "cat"
+    st.selectbox("Content photo", photos, key="content_name",
+                 help="The photo whose layout the output keeps.")
+    styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
+    added = _uploader("Upload style images", "up_style", multiple=True)
+    if added:
+        st.session_state.style_names = list(dict.fromkeys(st.session_state.style_names + added))
+    st.multiselect("Style images", styles, key="style_names",
+                   help="The paintings whose textures the output takes; several are blended.")
+    names = st.session_state.style_names
+    cols = st.columns(1 + max(1, len(names)))
+    cols[0].image(state.image_by_name(st.session_state.content_name), caption="content",
+                  width="stretch")
+    for col, name in zip(cols[1:], names, strict=False):
+        col.image(state.image_by_name(name), caption=name.removeprefix("upload: "),
+                  width="stretch")
+    if len(names) > 1:
+        for name in names:
+            st.slider(f"Blend: {name.removeprefix('upload: ')}", 0.0, 1.0, 1.0, 0.05,
+                      key=f"blend_{name}", help=field_help("style_blend"))
+    if not names:
+        st.warning("Choose at least one style image.")
+
+
+def render() -> Config:
+    """Draw the sidebar and return the Config it describes."""
+    if "ui_strength" not in st.session_state:
+        _put(state.base_config())
+        st.session_state["ui_preset"] = "default"
+    with st.sidebar:
+        st.subheader("Inputs")
+        _inputs()
+        st.subheader("Settings")
+        st.selectbox("Preset", list(PRESETS), key="ui_preset", on_change=_apply_preset,
+                     help="default: fast L-BFGS from the photo. seed: the course project "
+                          "(Adam, 3000 steps). gatys2016: the paper's settings.")
+        fields = {f.name: f for f in dataclasses.fields(Config)}
+        for name in ("size", "steps", "time_budget"):
+            _widget(fields[name], st)
+        st.slider("Style strength (log₁₀ β/α)", 0.0, 12.0, step=0.25, key="ui_strength",
+                  help=field_help("beta"))
+        alpha = st.session_state[_key("alpha")]
+        st.caption(f"α = {alpha:g}, β = {alpha * 10 ** st.session_state['ui_strength']:.3g}")
+        with st.expander("Layers"):
+            st.caption("Weight per style layer: shallow layers carry colour and fine grain, "
+                       "deep layers larger strokes.")
+            for name in STYLE_LAYERS:
+                st.slider(name, 0.0, 1.0, step=0.05, key=f"sw_{name}",
+                          help=field_help("style_weights"))
+            _widget(fields["content_layer"], st)
+        groups = {"advanced": st.expander("Optimization and picture"),
+                  "system": st.expander("Network and device")}
+        for f in dataclasses.fields(Config):
+            if f.name in SPECIAL or f.name in ("size", "steps", "time_budget", "content_layer"):
+                continue
+            if f.metadata["group"] in groups:
+                _widget(f, groups[f.metadata["group"]])
+            elif f.name == "alpha":
+                _widget(f, groups["advanced"])
+    try:
+        return read_config().validated()
+    except ValueError as exc:
+        st.sidebar.error(str(exc))
+        return None

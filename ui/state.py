@@ -1,0 +1,83 @@
+"""Session state of the dashboard: every key, initialised once, and the cached model."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from nst.config import Config, for_device
+from nst.image import load_image
+from nst.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
+from nst.samples import PHOTOS, STYLES
+
+DEFAULTS = {
+    "run": None,  # nst.run.Run of this session
+    "running": False,  # should the ticker advance the run
+    "run_meta": {},  # names of the inputs of the run, for export
+    "content_name": "cat",
+    "style_names": ["swirls"],
+    "uploads": {},  # name -> PIL image, valid uploads only
+    "upload_seen": {},  # uploader key -> file ids already handled
+    "upload_errors": {},  # uploader key -> message
+    "finished_runs": [],  # snapshots for the Compare page
+    "tick_stats": [],  # (optimizing seconds, whole tick seconds) of recent ticks
+    "export_cache": {},
+    "notice": "",
+}
+
+
+def init() -> None:
+    for key, value in DEFAULTS.items():
+        if key not in st.session_state:
+            st.session_state[key] = value.copy() if hasattr(value, "copy") else value
+
+
+def base_config() -> Config:
+    """Defaults for this machine: NST_MODEL / NST_WEIGHTS, and a GPU's larger size."""
+    cfg = Config(model=os.environ.get("NST_MODEL") or "vgg19",
+                 weights=os.environ.get("NST_WEIGHTS") or "imagenet")
+    return for_device(cfg, pick_device("auto").type)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sample_image(path: str):
+    return load_image(path)
+
+
+def image_by_name(name: str):
+    if name in st.session_state.uploads:
+        return st.session_state.uploads[name]
+    if name in PHOTOS:
+        return sample_image(str(PHOTOS[name]))
+    return sample_image(str(STYLES[name]))
+
+
+@st.cache_resource(show_spinner="Loading the network...", max_entries=4)
+def _cached_model(arch: str, weights: str, device: str) -> VGGFeatures:
+    # One object shared by every session: read-only from here on (no .to(), no hooks).
+    return load_model(arch, weights, device)
+
+
+def get_model(cfg: Config) -> tuple[VGGFeatures | None, str]:
+    """(the shared model, "") or (None, why not). Shows a download's progress in the page."""
+    try:
+        device = pick_device(cfg.device)
+    except ValueError as exc:
+        return None, str(exc)
+    if cfg.weights == "imagenet" and not hub_checkpoint_path(cfg.model).is_file() \
+            and not os.environ.get("NST_OFFLINE"):
+        from nst.model import resolve_weights
+
+        bar = st.progress(0.0, text=f"Downloading {cfg.model} ImageNet weights...")
+        try:
+            resolve_weights(cfg.model, "imagenet", lambda f: bar.progress(
+                min(1.0, f), text=f"Downloading {cfg.model} weights: {f:.0%}"))
+        except WeightsError as exc:
+            bar.empty()
+            return None, str(exc)
+        bar.empty()
+    try:
+        return _cached_model(cfg.model, cfg.weights, str(device)), ""
+    except WeightsError as exc:
+        return None, str(exc)
