@@ -14,8 +14,8 @@ import streamlit as st
 
 from nst.viz import layer_figure, loss_figure
 
-TICK_SECONDS = 0.45  # optimizing time per tick
-RUN_EVERY = 0.3  # seconds between ticks
+TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long
+RUN_EVERY = 0.1  # seconds between ticks
 MAX_STEPS_PER_TICK = 25
 
 

@@ -133,16 +133,16 @@ def _uploader(label: str, key: str, multiple: bool) -> list[str]:
 
 def _inputs() -> None:
     uploads = st.session_state.uploads
-    photos = list(samples.PHOTOS) + [n for n in uploads if n.startswith("upload:")]
     added = _uploader("Upload a photo", "up_content", multiple=False)
+    photos = list(samples.PHOTOS) + [n for n in uploads if n.startswith("upload:")]
     if added:
         st.session_state.content_name = added[-1]
     if st.session_state.content_name not in photos:
         st.session_state.content_name = "cat"
     st.selectbox("Content photo", photos, key="content_name",
                  help="The photo whose layout the output keeps.")
-    styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
     added = _uploader("Upload style images", "up_style", multiple=True)
+    styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
     if added:
         st.session_state.style_names = list(dict.fromkeys(st.session_state.style_names + added))
     st.multiselect("Style images", styles, key="style_names",

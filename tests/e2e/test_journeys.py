@@ -1,0 +1,144 @@
+"""Browser journeys: the real server, Debian's Chromium, what a person would see."""
+
+import io
+import time
+
+from PIL import Image
+
+from nst.export import read_png_config
+from tests.e2e.harness import click, open_app, wait_idle
+from tests.e2e.journeys import (
+    exceptions,
+    output_image,
+    start_run,
+    status_text,
+    steps_done,
+    wait_steps,
+)
+
+
+def test_opens_with_samples_and_the_device(page, app_url):
+    open_app(page, app_url)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.locator("[data-testid='stImage']").count() >= 2  # content + style thumbnails
+    assert "Device:" in sidebar.inner_text()
+    assert exceptions(page) == 0
+    assert page.get_by_role("button", name="Start").is_enabled()
+
+
+def test_run_changes_image_and_grows_chart_and_pause_is_prompt(page, app_url):
+    start_run(page, app_url)
+    first = output_image(page).screenshot()
+    n = wait_steps(page, steps_done(page) + 3)
+    assert output_image(page).screenshot() != first
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 2
+    t0 = time.time()
+    click(page, "Pause")
+    page.get_by_role("button", name="Resume").wait_for(state="visible")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('button')].some("
+        "b => b.innerText.trim() === 'Resume' && !b.disabled)", timeout=5000)
+    assert time.time() - t0 < 2.5, "pause took too long"
+    time.sleep(0.8)
+    paused_at = steps_done(page)
+    assert paused_at >= n and "paused" in status_text(page)
+    time.sleep(1.5)
+    assert steps_done(page) == paused_at  # really paused
+    click(page, "Resume")
+    wait_steps(page, paused_at + 2)
+    click(page, "Stop")
+    page.wait_for_function("() => document.body.innerText.includes('stopped')", timeout=10000)
+    assert exceptions(page) == 0
+
+
+def _png(color) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (96, 64), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _choose_file(page, uploader_index: int, name: str, data: bytes) -> None:
+    """Open the uploader's file chooser, as a click on its button does, and pick a file."""
+    uploader = page.locator("[data-testid='stSidebar'] [data-testid='stFileUploader']").nth(
+        uploader_index)
+    with page.expect_file_chooser() as chooser:
+        uploader.locator("[data-testid='stBaseButton-secondary']").first.click()
+    chooser.value.set_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+    wait_idle(page)
+
+
+def test_uploads_good_and_broken_files(page, app_url):
+    open_app(page, app_url)
+    _choose_file(page, 0, "broken.png", b"this is not a png")
+    alert = page.locator("[data-testid='stSidebar'] [data-testid='stAlert']")
+    alert.first.wait_for()
+    assert "broken.png" in alert.first.inner_text()
+    box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
+    assert "cat" in box.inner_text() + box.locator("input").first.input_value()  # untouched
+    assert exceptions(page) == 0
+    _choose_file(page, 1, "blue.png", _png((30, 30, 220)))
+    page.wait_for_function("() => document.body.innerText.includes('upload: blue.png')")
+    click(page, "Start")  # the rest of the page still works, with the uploaded style
+    wait_steps(page, 2)
+    assert "style: upload: blue.png" in page.locator("[data-testid='stMain']").inner_text()
+
+
+def test_every_page_while_running_then_back(page, app_url):
+    start_run(page, app_url)
+    links = page.locator("[data-testid='stSidebarNav'] a")
+    names = [links.nth(i).inner_text() for i in range(links.count())]
+    before = steps_done(page)
+    for name in names[1:]:
+        page.locator("[data-testid='stSidebarNav'] a", has_text=name).first.click()
+        wait_idle(page)
+        time.sleep(1.0)
+        assert exceptions(page) == 0, name
+    page.locator("[data-testid='stSidebarNav'] a", has_text=names[0]).first.click()
+    wait_idle(page)
+    time.sleep(1.5)
+    assert steps_done(page) > before
+
+
+def test_downloads_png_with_config_and_gif_with_frames(page, app_url, tmp_path):
+    start_run(page, app_url)
+    wait_steps(page, 4)
+    click(page, "Stop")
+    page.get_by_role("button", name="Image (PNG + config)").wait_for()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Image (PNG + config)").click()
+    path = tmp_path / "out.png"
+    dl.value.save_as(path)
+    cfg = read_png_config(path)
+    assert cfg.content_layer == "conv4_2" and cfg.optimizer == "lbfgs"
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Progress (GIF)").click()
+    gif = tmp_path / "run.gif"
+    dl.value.save_as(gif)
+    assert Image.open(gif).n_frames >= 2
+
+
+def test_two_sessions_run_two_stylizations_apart(browser, app_url):
+    ctx_a, ctx_b = browser.new_context(), browser.new_context()
+    a, b = ctx_a.new_page(), ctx_b.new_page()
+    try:
+        open_app(a, app_url)
+        open_app(b, app_url)
+        # session b picks the other photo
+        b.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        b.get_by_role("option", name="astronaut").click()
+        wait_idle(b)
+        click(a, "Start")
+        click(b, "Start")
+        wait_steps(a, 3)
+        wait_steps(b, 3)
+        click(a, "Pause")
+        click(b, "Pause")
+        time.sleep(1)
+        ca = a.locator("[data-testid='stMain']").inner_text()
+        cb = b.locator("[data-testid='stMain']").inner_text()
+        assert "content: cat" in ca and "astronaut" not in ca
+        assert "content: astronaut" in cb and "content: cat" not in cb
+        assert output_image(a).screenshot() != output_image(b).screenshot()
+    finally:
+        ctx_a.close()
+        ctx_b.close()

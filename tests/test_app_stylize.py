@@ -1,0 +1,119 @@
+"""The Stylize page in AppTest (no browser): inputs, a run across reruns, pause, export."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from nst.export import read_png_config
+from tests.apptest import app, download_bytes, errors
+
+
+@pytest.fixture
+def at(monkeypatch):
+    monkeypatch.setenv("NST_MODEL", "vgg19")
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    monkeypatch.setenv("NST_OFFLINE", "1")
+    at = app()
+    at.run()
+    assert not errors(at)
+    at.sidebar.select_slider(key="cfg_size").set_value(128)
+    at.sidebar.number_input(key="cfg_steps").set_value(200)
+    at.run()
+    return at
+
+
+def test_opens_with_samples_and_names_the_device(at):
+    assert at.sidebar.selectbox(key="content_name").value == "cat"
+    assert at.sidebar.multiselect(key="style_names").value == ["swirls"]
+    assert any("Device: **cpu**" in c.value for c in at.sidebar.caption)
+    assert any("Untrained network" in w.value for w in at.warning)  # the permanent banner
+    assert at.button(key="btn_start").disabled is False
+
+
+def test_a_run_advances_across_reruns_and_pause_keeps_history(at):
+    at.button(key="btn_start").click().run()
+    run = at.session_state.run
+    assert run is not None and run.evals >= 1
+    at.run()
+    at.run()
+    assert at.session_state.run.evals >= 3
+    at.button(key="btn_pause").click().run()
+    evals = at.session_state.run.evals
+    assert at.session_state.run.status == "paused"
+    at.run()
+    assert at.session_state.run.evals == evals  # paused: no ticking
+    at.button(key="btn_resume").click().run()
+    assert at.session_state.run.evals > evals
+    assert len(at.session_state.run.history) == at.session_state.run.evals
+
+
+def test_loss_chart_data_grows(at):
+    at.button(key="btn_start").click().run()
+    n1 = len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"])
+    at.run()
+    at.run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(spec["data"][0]["x"]) > n1
+    assert spec["layout"]["yaxis"]["type"] == "log"
+    assert {t["name"] for t in spec["data"]} >= {"total", "α·content", "β·style"}
+
+
+def test_changed_setting_while_paused_applies_and_is_marked(at):
+    at.button(key="btn_start").click().run()
+    at.button(key="btn_pause").click().run()
+    at.sidebar.slider(key="ui_strength").set_value(7.0).run()
+    assert any("beta" in i.value for i in at.info)
+    at.button(key="btn_resume").click().run()
+    run = at.session_state.run
+    assert run.config.beta == pytest.approx(1e7)
+    assert run.events and "beta" in run.events[-1].text
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["shapes"]  # the change is a line on the curves
+
+
+def test_bad_upload_shows_an_error_and_leaves_the_run_alone(at):
+    at.button(key="btn_start").click().run()
+    at.button(key="btn_pause").click().run()
+    run, evals = at.session_state.run, at.session_state.run.evals
+    at.sidebar.file_uploader(key="up_content").set_value(("broken.png", b"not an image", "image/png"))
+    at.run()
+    assert any("broken.png" in e.value and "not an image" in e.value for e in at.sidebar.error)
+    assert at.session_state.run is run and run.evals == evals and run.status == "paused"
+    assert at.sidebar.selectbox(key="content_name").value == "cat"
+    assert not errors(at)
+
+
+def test_good_upload_becomes_the_content(at):
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(buf, format="PNG")
+    at.sidebar.file_uploader(key="up_content").set_value(("red.png", buf.getvalue(), "image/png"))
+    at.run()
+    assert at.sidebar.selectbox(key="content_name").value == "upload: red.png"
+
+
+def test_download_png_carries_the_widgets_config(at):
+    at.sidebar.slider(key="sw_conv1_1").set_value(0.5)
+    at.sidebar.slider(key="ui_strength").set_value(4.0)
+    at.run()
+    at.button(key="btn_start").click().run()
+    at.run()
+    at.button(key="btn_stop").click().run()
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert set(buttons) >= {"Image (PNG + config)", "Config (JSON)", "Loss history (CSV)",
+                            "Progress (GIF)"}
+    png = download_bytes(buttons["Image (PNG + config)"])
+    cfg = read_png_config(png)
+    assert cfg.size == 128 and cfg.steps == 200 and cfg.beta == pytest.approx(1e4)
+    assert dict(cfg.style_weights)["conv1_1"] == 0.5
+    assert any("python -m nst cat swirls" in c.value for c in at.code)
+    gif = Image.open(io.BytesIO(download_bytes(buttons["Progress (GIF)"])))
+    assert gif.format == "GIF" and gif.n_frames >= 2
+
+
+def test_preset_fills_the_widgets(at):
+    at.sidebar.selectbox(key="ui_preset").set_value("seed").run()
+    assert at.sidebar.number_input(key="cfg_steps").value == 3000
+    assert at.sidebar.selectbox(key="cfg_optimizer").value == "adam"
+    assert at.sidebar.number_input(key="cfg_lr").value == pytest.approx(0.003)
