@@ -4,11 +4,20 @@ import streamlit as st
 
 from ui import live, sidebar, state
 
-st.set_page_config(page_title="nst: style transfer lab", page_icon="🎨", layout="wide")
+st.set_page_config(page_title="nst: style transfer lab", page_icon=":material/brush:", layout="wide")
 state.init()
 
-stylize = st.Page("pages/stylize.py", title="Stylize", icon="🎨", default=True)
-pg = st.navigation({"Make": [stylize]})
+stylize = st.Page("pages/stylize.py", title="Stylize", icon=":material/brush:", default=True)
+pg = st.navigation(
+    {
+        "Make": [stylize, st.Page("pages/compare.py", title="Compare", icon=":material/compare:")],
+        "Look inside": [
+            st.Page("pages/features.py", title="Feature maps", icon=":material/grid_view:"),
+            st.Page("pages/gram.py", title="Gram matrices", icon=":material/blur_on:"),
+            st.Page("pages/lab.py", title="Layer lab", icon=":material/science:"),
+        ],
+    }
+)
 
 cfg = sidebar.render()
 st.session_state.config = cfg
@@ -16,8 +25,11 @@ model, problem = state.get_model(cfg) if cfg else (None, "")
 st.session_state.model = model
 st.session_state.model_problem = problem
 if model is not None and model.is_random:
-    st.warning("Untrained network in use: the pictures show the mechanics only, not real style "
-               "transfer. Provide ImageNet weights for real results.", icon="🧪")
+    st.warning(
+        "Untrained network in use: the pictures show the mechanics only, not real style "
+        "transfer. Provide ImageNet weights for real results.",
+        icon=":material/science:",
+    )
 if model is not None:
     st.sidebar.caption(f"Device: **{model.mean.device}** · {model.arch} · {model.weights_source}")
 

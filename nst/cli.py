@@ -64,17 +64,29 @@ def _field_type(f: dataclasses.Field):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m nst", description="Neural style transfer (Gatys et al. 2016) on "
-                "a pretrained VGG. CONTENT and STYLE are image files or sample names "
-                f"({', '.join(samples.ALL)}).")
+    p = _Parser(
+        prog="python -m nst",
+        description="Neural style transfer (Gatys et al. 2016) on "
+        "a pretrained VGG. CONTENT and STYLE are image files or sample names "
+        f"({', '.join(samples.ALL)}).",
+    )
     p.add_argument("content", help="the photo whose layout the output keeps")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
     p.add_argument("-o", "--output", required=True, help="output PNG (config embedded)")
-    p.add_argument("--preset", choices=list(PRESETS), default="default",
-                   help="starting settings; other flags override them")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
+        help="starting settings; other flags override them",
+    )
     p.add_argument("--metrics", help="write config, device, seconds, evals and history as JSON")
-    p.add_argument("--save-every", type=int, default=0, metavar="N",
-                   help="also write every N-th step as OUT_000N.png")
+    p.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write every N-th step as OUT_000N.png",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     groups = {}
     for f in dataclasses.fields(Config):
@@ -96,8 +108,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     base = preset(args.preset)
     env = {"model": os.environ.get("NST_MODEL"), "weights": os.environ.get("NST_WEIGHTS")}
     base = base.replace(**{k: v for k, v in env.items() if v})
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if getattr(args, f.name) is not None}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(Config)
+        if getattr(args, f.name) is not None
+    }
     if given.get("time_budget") == 0:
         given["time_budget"] = None
     cfg = base.replace(**given).validated()
@@ -113,8 +128,9 @@ def deepest_layer(cfg: Config) -> str:
     order = [t.name for t in layer_table(cfg.model)]
     unknown = [n for n in cfg.layers_used if n not in order]
     if unknown:
-        raise ValueError(f"{cfg.model} has no layer(s) {', '.join(unknown)}; layers are "
-                         f"{order[0]} ... {order[-1]}")
+        raise ValueError(
+            f"{cfg.model} has no layer(s) {', '.join(unknown)}; layers are {order[0]} ... {order[-1]}"
+        )
     return max(cfg.layers_used, key=order.index)
 
 
@@ -130,9 +146,11 @@ class _Progress:
         frac = it.step / max(1, it.steps)
         bar = "#" * int(24 * frac)
         rate = it.step / max(1e-9, r.seconds)
-        sys.stderr.write(f"\r[{bar:<24}] {it.step}/{it.steps} loss {r.total:.3g} "
-                         f"(content {r.content:.3g}, style {r.style:.3g}) {rate:.2f} it/s "
-                         f"{r.width}x{r.height} ")
+        sys.stderr.write(
+            f"\r[{bar:<24}] {it.step}/{it.steps} loss {r.total:.3g} "
+            f"(content {r.content:.3g}, style {r.style:.3g}) {rate:.2f} it/s "
+            f"{r.width}x{r.height} "
+        )
         sys.stderr.flush()
 
 
@@ -154,10 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.metrics and not Path(args.metrics).resolve().parent.is_dir():
             raise ValueError(f"metrics folder {Path(args.metrics).parent} does not exist")
         deepest = deepest_layer(cfg)
-        content = load_image(samples.resolve(args.content), max_side=4 * cfg.size,
-                             name=args.content)
-        styles = [load_image(samples.resolve(s), max_side=4 * cfg.size, name=s)
-                  for s in args.styles]
+        content = load_image(samples.resolve(args.content), max_side=4 * cfg.size, name=args.content)
+        styles = [load_image(samples.resolve(s), max_side=4 * cfg.size, name=s) for s in args.styles]
         device = pick_device(cfg.device)
         if args.save_every < 0:
             raise ValueError("--save-every must be 0 or more")
@@ -167,12 +183,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
     if model.is_random:
-        print("nst: warning: untrained (random) weights: the result is not real style transfer",
-              file=sys.stderr)
+        print(
+            "nst: warning: untrained (random) weights: the result is not real style transfer",
+            file=sys.stderr,
+        )
 
     def write(path: Path) -> None:
-        meta = {"weights": run.weights_source, "device": str(device), "evals": run.evals,
-                "seconds": round(run.seconds, 3), "status": run.status}
+        meta = {
+            "weights": run.weights_source,
+            "device": str(device),
+            "evals": run.evals,
+            "seconds": round(run.seconds, 3),
+            "status": run.status,
+        }
         path.write_bytes(png_bytes(run.image(), run.config, meta))
 
     code = 0
@@ -194,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.metrics).write_text(json.dumps(run.metrics(), indent=1))
     if not args.quiet:
         last = run.history[-1].total if run.history else float("nan")
-        print(f"wrote {out} ({run.evals} steps, {run.seconds:.1f} s on {device}, "
-              f"loss {last:.4g}, weights: {run.weights_source})", file=sys.stderr)
+        print(
+            f"wrote {out} ({run.evals} steps, {run.seconds:.1f} s on {device}, "
+            f"loss {last:.4g}, weights: {run.weights_source})",
+            file=sys.stderr,
+        )
     return code

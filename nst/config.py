@@ -49,50 +49,115 @@ def _f(default: Any, help: str, group: str = "advanced", **extra: Any) -> Any:
 class Config:
     """Every setting of a stylization. Immutable: derive changed copies with `replace`."""
 
-    size: int = _f(256, "Long side of the output in pixels. Time per step grows with its square.",
-                   "basic", min=32, max=2048)
-    steps: int = _f(80, "Loss evaluations (forward + backward passes) to spend. More steps, "
-                    "finer detail.", "basic", min=1, max=10000)
-    time_budget: float | None = _f(None, "Stop after this many seconds of optimization, whatever "
-                                   "the steps. Empty: no limit.", "basic", min=0.0)
-    alpha: float = _f(1.0, "Content weight: how strongly the output keeps the photo's layout.",
-                      "basic", min=0.0)
-    beta: float = _f(1e5, "Style weight: how strongly the output takes the painting's textures. "
-                     "Only the ratio beta/alpha matters.", "basic", min=0.0)
+    size: int = _f(
+        256,
+        "Long side of the output in pixels. Time per step grows with its square.",
+        "basic",
+        min=32,
+        max=2048,
+    )
+    steps: int = _f(
+        80,
+        "Loss evaluations (forward + backward passes) to spend. More steps, finer detail.",
+        "basic",
+        min=1,
+        max=10000,
+    )
+    time_budget: float | None = _f(
+        None,
+        "Stop after this many seconds of optimization, whatever the steps. Empty: no limit.",
+        "basic",
+        min=0.0,
+    )
+    alpha: float = _f(
+        1.0, "Content weight: how strongly the output keeps the photo's layout.", "basic", min=0.0
+    )
+    beta: float = _f(
+        1e5,
+        "Style weight: how strongly the output takes the painting's textures. "
+        "Only the ratio beta/alpha matters.",
+        "basic",
+        min=0.0,
+    )
     style_weights: tuple[tuple[str, float], ...] = _f(
-        SEED_STYLE_WEIGHTS, "Weight of each style layer. Shallow layers carry colour and fine "
-        "grain, deep layers carry larger brush strokes and shapes.", "layers")
-    content_layer: str = _f(CONTENT_LAYER, "Layer whose activations the output must match to keep "
-                            "the photo's content. Deeper layers keep less detail.", "layers")
-    optimizer: str = _f("lbfgs", "L-BFGS converges in far fewer steps; Adam moves gently and "
-                        "shows the picture change step by step.", choices=OPTIMIZERS)
-    lr: float = _f(1.0, "Learning rate. L-BFGS: 1 is right. Adam on the normalized image: "
-                   "0.003 (the seed) to 0.05.", min=0.0)
-    init: str = _f("content", "Starting image: the photo (fastest, keeps detail), white noise "
-                   "(the paper's choice, more painterly) or the style image.", choices=INITS)
-    tv_weight: float = _f(0.0, "Total-variation weight: smooths high-frequency noise in the "
-                          "output. Try 1e-2 to 1.", min=0.0)
-    preserve_color: str = _f("none", "Keep the photo's colours: 'luminance' transfers brightness "
-                             "patterns only; 'histogram' recolours the painting to the photo's "
-                             "palette first.", choices=COLOR_MODES)
-    style_blend: tuple[float, ...] | None = _f(None, "Blend weights of several style images, "
-                                               "in order. Empty: equal.")
-    style_scale: float = _f(1.0, "Size of the style image relative to the output. Larger means "
-                            "bigger brush strokes.", min=0.05, max=4.0)
-    pooling: str = _f("max", "Pooling in the network. Gatys et al. used average pooling for "
-                      "slightly smoother results.", choices=POOLINGS)
-    scales: int = _f(1, "Coarse-to-fine: optimize at this many sizes, each twice the last, ending "
-                     "at the full size. Big images settle faster.", min=1, max=5)
-    convention: str = _f("seed", "How the losses are normalized: the seed's, Gatys 2016's, or the "
-                         "PyTorch tutorial's normalized Gram. Changes the scale of beta.",
-                         choices=CONVENTIONS)
+        SEED_STYLE_WEIGHTS,
+        "Weight of each style layer. Shallow layers carry colour and fine "
+        "grain, deep layers carry larger brush strokes and shapes.",
+        "layers",
+    )
+    content_layer: str = _f(
+        CONTENT_LAYER,
+        "Layer whose activations the output must match to keep "
+        "the photo's content. Deeper layers keep less detail.",
+        "layers",
+    )
+    optimizer: str = _f(
+        "lbfgs",
+        "L-BFGS converges in far fewer steps; Adam moves gently and "
+        "shows the picture change step by step.",
+        choices=OPTIMIZERS,
+    )
+    lr: float = _f(
+        1.0,
+        "Learning rate. L-BFGS: 1 is right. Adam on the normalized image: 0.003 (the seed) to 0.05.",
+        min=0.0,
+    )
+    init: str = _f(
+        "content",
+        "Starting image: the photo (fastest, keeps detail), white noise "
+        "(the paper's choice, more painterly) or the style image.",
+        choices=INITS,
+    )
+    tv_weight: float = _f(
+        0.0,
+        "Total-variation weight: smooths high-frequency noise in the output. Try 1e-2 to 1.",
+        min=0.0,
+    )
+    preserve_color: str = _f(
+        "none",
+        "Keep the photo's colours: 'luminance' transfers brightness "
+        "patterns only; 'histogram' recolours the painting to the photo's "
+        "palette first.",
+        choices=COLOR_MODES,
+    )
+    style_blend: tuple[float, ...] | None = _f(
+        None, "Blend weights of several style images, in order. Empty: equal."
+    )
+    style_scale: float = _f(
+        1.0,
+        "Size of the style image relative to the output. Larger means bigger brush strokes.",
+        min=0.05,
+        max=4.0,
+    )
+    pooling: str = _f(
+        "max",
+        "Pooling in the network. Gatys et al. used average pooling for slightly smoother results.",
+        choices=POOLINGS,
+    )
+    scales: int = _f(
+        1,
+        "Coarse-to-fine: optimize at this many sizes, each twice the last, ending "
+        "at the full size. Big images settle faster.",
+        min=1,
+        max=5,
+    )
+    convention: str = _f(
+        "seed",
+        "How the losses are normalized: the seed's, Gatys 2016's, or the "
+        "PyTorch tutorial's normalized Gram. Changes the scale of beta.",
+        choices=CONVENTIONS,
+    )
     seed: int = _f(0, "Random seed: the same seed repeats a run exactly on a CPU.")
     model: str = _f("vgg19", "Backbone network (env NST_MODEL).", "system", choices=MODELS)
-    weights: str = _f("imagenet", "Weights: 'imagenet' (torch cache or download), a path to a "
-                      "state dict, or 'random' (untrained; mechanics only). Env NST_WEIGHTS.",
-                      "system")
-    device: str = _f("auto", "Where to compute: auto picks cuda, then mps, then cpu.", "system",
-                     choices=DEVICES)
+    weights: str = _f(
+        "imagenet",
+        "Weights: 'imagenet' (torch cache or download), a path to a "
+        "state dict, or 'random' (untrained; mechanics only). Env NST_WEIGHTS.",
+        "system",
+    )
+    device: str = _f(
+        "auto", "Where to compute: auto picks cuda, then mps, then cpu.", "system", choices=DEVICES
+    )
 
     # ---- derived views -------------------------------------------------------------------
     @property
@@ -136,8 +201,7 @@ class Config:
             value = getattr(self, f.name)
             meta = f.metadata
             if "choices" in meta and value not in meta["choices"]:
-                raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, "
-                                 f"not {value!r}")
+                raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, not {value!r}")
             if value is None or isinstance(value, (tuple, str)):
                 continue
             if "min" in meta and value < meta["min"]:
@@ -167,12 +231,28 @@ def field_help(name: str) -> str:
 PRESETS: dict[str, Config] = {
     "default": Config(),
     "seed": Config(
-        size=500, steps=3000, optimizer="adam", lr=0.003, init="content", alpha=1.0, beta=1e5,
-        style_weights=SEED_STYLE_WEIGHTS, pooling="max", convention="seed",
+        size=500,
+        steps=3000,
+        optimizer="adam",
+        lr=0.003,
+        init="content",
+        alpha=1.0,
+        beta=1e5,
+        style_weights=SEED_STYLE_WEIGHTS,
+        pooling="max",
+        convention="seed",
     ),
     "gatys2016": Config(
-        size=512, steps=500, optimizer="lbfgs", lr=1.0, init="noise", alpha=1.0, beta=1e3,
-        style_weights=EQUAL_STYLE_WEIGHTS, pooling="avg", convention="gatys2016",
+        size=512,
+        steps=500,
+        optimizer="lbfgs",
+        lr=1.0,
+        init="noise",
+        alpha=1.0,
+        beta=1e3,
+        style_weights=EQUAL_STYLE_WEIGHTS,
+        pooling="avg",
+        convention="gatys2016",
     ),
 }
 

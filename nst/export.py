@@ -60,8 +60,15 @@ def gif_bytes(frames: list[Image.Image], seconds: float = 6.0, hold_last: float 
     durations = [per] * (len(frames) - 1) + [int(hold_last * 1000)]
     buf = io.BytesIO()
     frames = [f.convert("RGB") for f in frames]
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], loop=0,
-                   duration=durations, optimize=False)
+    frames[0].save(
+        buf,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        loop=0,
+        duration=durations,
+        optimize=False,
+    )
     return buf.getvalue()
 
 
@@ -70,12 +77,35 @@ def history_csv(history: list) -> str:
     layers = list(dict.fromkeys(name for r in history for name in r.style_layers))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["step", "scale", "width", "height", "seconds", "total", "content", "style",
-                *[f"style_{n}" for n in layers], "tv"])
+    w.writerow(
+        [
+            "step",
+            "scale",
+            "width",
+            "height",
+            "seconds",
+            "total",
+            "content",
+            "style",
+            *[f"style_{n}" for n in layers],
+            "tv",
+        ]
+    )
     for r in history:
-        w.writerow([r.step, r.scale, r.width, r.height, f"{r.seconds:.4f}", f"{r.total:.6g}",
-                    f"{r.content:.6g}", f"{r.style:.6g}",
-                    *[f"{r.style_layers.get(n, 0.0):.6g}" for n in layers], f"{r.tv:.6g}"])
+        w.writerow(
+            [
+                r.step,
+                r.scale,
+                r.width,
+                r.height,
+                f"{r.seconds:.4f}",
+                f"{r.total:.6g}",
+                f"{r.content:.6g}",
+                f"{r.style:.6g}",
+                *[f"{r.style_layers.get(n, 0.0):.6g}" for n in layers],
+                f"{r.tv:.6g}",
+            ]
+        )
     return buf.getvalue()
 
 

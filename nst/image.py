@@ -49,8 +49,9 @@ def _open(src, name: str) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageInputError(f"{name}: not an image file this program can read "
-                              "(PNG, JPEG, GIF, WebP, BMP, TIFF ...)") from None
+        raise ImageInputError(
+            f"{name}: not an image file this program can read (PNG, JPEG, GIF, WebP, BMP, TIFF ...)"
+        ) from None
     except Image.DecompressionBombError:
         raise ImageInputError(f"{name}: image is too large to decode safely") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file to the user
@@ -90,8 +91,10 @@ def load_image(src, max_side: int | None = None, name: str = "image") -> Image.I
         if w < 1 or h < 1:
             raise ImageInputError(f"{name}: image has no pixels")
         if w * h > MAX_PIXELS and not (max_side and img.format == "JPEG"):
-            raise ImageInputError(f"{name}: {w}x{h} pixels is too large to decode safely "
-                                  f"(limit {MAX_PIXELS // 1_000_000} megapixels)")
+            raise ImageInputError(
+                f"{name}: {w}x{h} pixels is too large to decode safely "
+                f"(limit {MAX_PIXELS // 1_000_000} megapixels)"
+            )
         if getattr(img, "is_animated", False):
             img.seek(0)
         if max_side and img.format == "JPEG":
@@ -117,13 +120,17 @@ def resize_long_side(img: Image.Image, size: int, name: str = "image") -> Image.
     """Resize so the longer side is `size` px, keeping the aspect ratio."""
     w, h = img.size
     if max(w, h) / min(w, h) > MAX_ASPECT:
-        raise ImageInputError(f"{name}: a {w}x{h} image is too elongated; use one whose sides "
-                              f"differ by at most {MAX_ASPECT}x")
+        raise ImageInputError(
+            f"{name}: a {w}x{h} image is too elongated; use one whose sides "
+            f"differ by at most {MAX_ASPECT}x"
+        )
     scale = size / max(w, h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     if min(nw, nh) < MIN_SIDE:
-        raise ImageInputError(f"{name}: at {size} px its short side would be {min(nw, nh)} px; "
-                              f"it must be at least {MIN_SIDE}")
+        raise ImageInputError(
+            f"{name}: at {size} px its short side would be {min(nw, nh)} px; "
+            f"it must be at least {MIN_SIDE}"
+        )
     if (nw, nh) == (w, h):
         return img.copy()
     return img.resize((nw, nh), Image.Resampling.LANCZOS)
@@ -142,6 +149,7 @@ def fit_style(style: Image.Image, content_size: tuple[int, int], scale: float = 
 
 
 # ---- tensors ------------------------------------------------------------------------------
+
 
 def _stats(device) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
@@ -178,9 +186,9 @@ def deprocess(t: torch.Tensor) -> Image.Image:
 
 # ---- colour -------------------------------------------------------------------------------
 # YIQ as in Gatys et al., "Preserving Color in Neural Artistic Style Transfer" (2016).
-_RGB2YIQ = np.array([[0.299, 0.587, 0.114],
-                     [0.595716, -0.274453, -0.321263],
-                     [0.211456, -0.522591, 0.311135]])
+_RGB2YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
+)
 _YIQ2RGB = np.linalg.inv(_RGB2YIQ)
 
 

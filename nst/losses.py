@@ -50,8 +50,9 @@ def content_factor(convention: str, channels: int, positions: int) -> float:
     raise ValueError(f"unknown loss convention {convention!r}")
 
 
-def content_loss(target_conv4_2: torch.Tensor, content_conv4_2: torch.Tensor,
-                 convention: str = "seed") -> torch.Tensor:
+def content_loss(
+    target_conv4_2: torch.Tensor, content_conv4_2: torch.Tensor, convention: str = "seed"
+) -> torch.Tensor:
     """Mean of squared differences between the target's and the content's features."""
     diff2 = (target_conv4_2 - content_conv4_2) ** 2
     if convention in ("seed", "normalized"):
@@ -59,10 +60,12 @@ def content_loss(target_conv4_2: torch.Tensor, content_conv4_2: torch.Tensor,
     return content_factor(convention, 1, 1) * torch.sum(diff2)
 
 
-def layer_style_losses(style_weights: Mapping[str, float],
-                       target_features: Mapping[str, torch.Tensor],
-                       style_grams: Mapping[str, torch.Tensor],
-                       convention: str = "seed") -> dict[str, torch.Tensor]:
+def layer_style_losses(
+    style_weights: Mapping[str, float],
+    target_features: Mapping[str, torch.Tensor],
+    style_grams: Mapping[str, torch.Tensor],
+    convention: str = "seed",
+) -> dict[str, torch.Tensor]:
     """Each style layer's weighted term w_l * E_l; their sum is `style_loss`."""
     terms = {}
     for layer, weight in style_weights.items():
@@ -78,15 +81,20 @@ def layer_style_losses(style_weights: Mapping[str, float],
     return terms
 
 
-def style_loss(style_weights: Mapping[str, float], target_features: Mapping[str, torch.Tensor],
-               style_grams: Mapping[str, torch.Tensor], convention: str = "seed") -> torch.Tensor:
+def style_loss(
+    style_weights: Mapping[str, float],
+    target_features: Mapping[str, torch.Tensor],
+    style_grams: Mapping[str, torch.Tensor],
+    convention: str = "seed",
+) -> torch.Tensor:
     """Sum over style layers of w_l * mean((G_target - G_style)^2) / (c*h*w) (the seed's)."""
     terms = layer_style_losses(style_weights, target_features, style_grams, convention)
     return torch.stack(list(terms.values())).sum()
 
 
-def total_loss(c_loss: torch.Tensor, s_loss: torch.Tensor, alpha: float = 1.0,
-               beta: float = 1e5) -> torch.Tensor:
+def total_loss(
+    c_loss: torch.Tensor, s_loss: torch.Tensor, alpha: float = 1.0, beta: float = 1e5
+) -> torch.Tensor:
     """alpha * content + beta * style."""
     return alpha * c_loss + beta * s_loss
 

@@ -30,8 +30,29 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Channels per conv layer, "M" for a pooling layer (torchvision's configurations "D" and "E").
 _CFGS = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "vgg19": [
+        64,
+        64,
+        "M",
+        128,
+        128,
+        "M",
+        256,
+        256,
+        256,
+        256,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+        512,
+        512,
+        512,
+        512,
+        "M",
+    ],
 }
 
 
@@ -116,8 +137,13 @@ class VGGFeatures(nn.Module):
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
-    def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...],
-                pooling: str = "max", normalized: bool = False) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        x: torch.Tensor,
+        layers: list[str] | tuple[str, ...],
+        pooling: str = "max",
+        normalized: bool = False,
+    ) -> dict[str, torch.Tensor]:
         """Activations of `layers`, computing no deeper than the deepest of them."""
         wanted = set(layers)
         missing = wanted - set(self.layer_names)
@@ -141,6 +167,7 @@ class VGGFeatures(nn.Module):
 
 # ---- weights ------------------------------------------------------------------------------
 
+
 def _torchvision_weights(arch: str):
     from torchvision.models import VGG16_Weights, VGG19_Weights
 
@@ -161,16 +188,18 @@ def _features_only(state_dict: dict, arch: str, origin: str) -> dict[str, torch.
         state_dict = state_dict["state_dict"]
     out = {}
     for key, value in state_dict.items():
-        k = key[len("features."):] if key.startswith("features.") else key
+        k = key[len("features.") :] if key.startswith("features.") else key
         if k.split(".")[0].isdigit() and torch.is_tensor(value):
             out[k] = value
-    expected = {f"{t.index}.{p}" for t in layer_table(arch) if t.kind == "conv"
-                for p in ("weight", "bias")}
+    expected = {
+        f"{t.index}.{p}" for t in layer_table(arch) if t.kind == "conv" for p in ("weight", "bias")
+    }
     if not expected <= set(out):
         found = len({k for k in out if k.endswith(".weight")})
         raise WeightsError(
             f"{origin} does not match {arch}: it has {found} conv layers where {arch} needs "
-            f"{sum(t.kind == 'conv' for t in layer_table(arch))} (is NST_MODEL right?)")
+            f"{sum(t.kind == 'conv' for t in layer_table(arch))} (is NST_MODEL right?)"
+        )
     return {k: out[k] for k in expected}
 
 
@@ -180,8 +209,9 @@ def _load_file(path: Path, arch: str) -> dict[str, torch.Tensor]:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise WeightsError(f"refused to load {path}: it is not a plain tensor state dict "
-                           f"({first[:160]})") from None
+        raise WeightsError(
+            f"refused to load {path}: it is not a plain tensor state dict ({first[:160]})"
+        ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise WeightsError(f"could not read weights file {path}: {exc}") from None
     return _features_only(sd, arch, str(path))
@@ -206,9 +236,9 @@ def _download(url: str, dst: Path, progress: Callable[[float], None] | None) -> 
                 os.remove(tmp)
 
 
-def resolve_weights(arch: str, weights: str,
-                    progress: Callable[[float], None] | None = None
-                    ) -> tuple[dict[str, torch.Tensor] | None, str]:
+def resolve_weights(
+    arch: str, weights: str, progress: Callable[[float], None] | None = None
+) -> tuple[dict[str, torch.Tensor] | None, str]:
     """(state dict or None for random, a description of the source)."""
     if weights == "random":
         return None, "random (untrained: mechanics only, not real style transfer)"
@@ -226,7 +256,8 @@ def resolve_weights(arch: str, weights: str,
             f"no {arch} ImageNet weights: {cached.name} is not in the cache folder "
             f"{cached.parent} (set TORCH_HOME to move it) and NST_OFFLINE forbids downloading. "
             "Put the file there, or set NST_WEIGHTS (or --weights) to a torchvision state dict, "
-            "or use --weights random to try the mechanics.")
+            "or use --weights random to try the mechanics."
+        )
     if progress is None:
         progress = _print_progress(cached.name)
     try:
@@ -236,7 +267,8 @@ def resolve_weights(arch: str, weights: str,
             f"no {arch} ImageNet weights: {cached.name} is not in the cache folder "
             f"{cached.parent} (set TORCH_HOME to move it) and downloading it failed "
             f"({type(exc).__name__}). Put the file there, or set NST_WEIGHTS (or --weights) to a "
-            f"torchvision state dict, or use --weights random to try the mechanics.") from None
+            f"torchvision state dict, or use --weights random to try the mechanics."
+        ) from None
     return _load_file(cached, arch), f"downloaded to {cached}"
 
 
@@ -251,9 +283,13 @@ def _print_progress(name: str) -> Callable[[float], None]:
     return show
 
 
-def load_model(arch: str | None = None, weights: str | None = None,
-               device: str | torch.device = "cpu", last_layer: str | None = None,
-               progress: Callable[[float], None] | None = None) -> VGGFeatures:
+def load_model(
+    arch: str | None = None,
+    weights: str | None = None,
+    device: str | torch.device = "cpu",
+    last_layer: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> VGGFeatures:
     """A frozen VGGFeatures with weights from the first source that has them.
 
     `arch` and `weights` default to NST_MODEL / NST_WEIGHTS, then vgg19 / imagenet.
@@ -287,7 +323,8 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda was asked for, but no CUDA GPU is available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None)
-                              and torch.backends.mps.is_available()):
+    if name == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
         raise ValueError("device mps was asked for, but Apple's MPS is not available")
     return torch.device(name)

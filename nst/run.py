@@ -45,8 +45,21 @@ from nst.model import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures
 log = logging.getLogger(__name__)
 
 # Settings a paused run can take on for the rest of its steps; the others need a new run.
-LIVE_FIELDS = ("alpha", "beta", "style_weights", "content_layer", "tv_weight", "lr", "optimizer",
-               "steps", "time_budget", "preserve_color", "style_blend", "pooling", "convention")
+LIVE_FIELDS = (
+    "alpha",
+    "beta",
+    "style_weights",
+    "content_layer",
+    "tv_weight",
+    "lr",
+    "optimizer",
+    "steps",
+    "time_budget",
+    "preserve_color",
+    "style_blend",
+    "pooling",
+    "convention",
+)
 FINAL_STATES = ("done", "stopped", "failed")
 
 
@@ -104,9 +117,17 @@ def scale_sizes(size: int, scales: int) -> list[int]:
 class Run:
     """One stylization: content + style images + Config -> an image, one evaluation at a time."""
 
-    def __init__(self, model: VGGFeatures, content: Image.Image, styles: list[Image.Image],
-                 config: Config | None = None, *, callback: Callable[[Iterate], None] | None = None,
-                 frame_every: int | None = None, max_frames: int = 80):
+    def __init__(
+        self,
+        model: VGGFeatures,
+        content: Image.Image,
+        styles: list[Image.Image],
+        config: Config | None = None,
+        *,
+        callback: Callable[[Iterate], None] | None = None,
+        frame_every: int | None = None,
+        max_frames: int = 80,
+    ):
         self.config = (config or Config()).validated()
         if not styles:
             raise ValueError("at least one style image is needed")
@@ -189,18 +210,26 @@ class Run:
         Changes outside LIVE_FIELDS (size, scales, init, seed, model ...) need a new run.
         """
         config = config.validated()
-        changed = [f.name for f in dataclasses.fields(Config)
-                   if getattr(config, f.name) != getattr(self.config, f.name)]
+        changed = [
+            f.name
+            for f in dataclasses.fields(Config)
+            if getattr(config, f.name) != getattr(self.config, f.name)
+        ]
         if not changed:
             return []
         frozen = [name for name in changed if name not in LIVE_FIELDS]
         if frozen:
             raise ValueError(f"changing {', '.join(frozen)} needs a new run (reset)")
-        if len(self.styles_src) > 1 and config.style_blend is not None \
-                and len(config.style_blend) != len(self.styles_src):
+        if (
+            len(self.styles_src) > 1
+            and config.style_blend is not None
+            and len(config.style_blend) != len(self.styles_src)
+        ):
             raise ValueError(f"{len(self.styles_src)} style images need as many blend weights")
-        texts = [f"{name}: {_fmt(getattr(self.config, name))} -> {_fmt(getattr(config, name))}"
-                 for name in changed]
+        texts = [
+            f"{name}: {_fmt(getattr(self.config, name))} -> {_fmt(getattr(config, name))}"
+            for name in changed
+        ]
         self.config = config
         self._plan()
         if {"content_layer", "style_blend", "pooling", "preserve_color"} & set(changed):
@@ -237,7 +266,7 @@ class Run:
         return left
 
     def evals_per_second(self, window: int = 10) -> float:
-        recent = self.history[-window - 1:]
+        recent = self.history[-window - 1 :]
         if len(recent) < 2:
             return 0.0
         dt = recent[-1].seconds - recent[0].seconds
@@ -300,8 +329,9 @@ class Run:
         if prev is None:
             x = self._initial_image(s)
         else:  # upsample the coarse result
-            x = F.interpolate(prev.detach(), size=(s.height, s.width), mode="bicubic",
-                              align_corners=False)
+            x = F.interpolate(
+                prev.detach(), size=(s.height, s.width), mode="bicubic", align_corners=False
+            )
         self._x = x.detach().clone().requires_grad_(True)
         self._good = self._x.detach().clone()
         self._scale_index = index
@@ -310,8 +340,9 @@ class Run:
         self._layers = self.config.layers_used
         self._optimizer = self._make_optimizer()
         if index > 0:
-            self.events.append(Event(self.evals, f"scale {index + 1}/{len(self._scales)}: "
-                                                 f"{s.width}x{s.height}"))
+            self.events.append(
+                Event(self.evals, f"scale {index + 1}/{len(self._scales)}: {s.width}x{s.height}")
+            )
 
     def _initial_image(self, s: _Scale) -> torch.Tensor:
         init = self.config.init
@@ -340,8 +371,9 @@ class Run:
     def _compute_targets(self) -> _Targets:
         cfg = self.config
         style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
-        content_feats = self.model(to_tensor(self._content_img, self.device),
-                                   [cfg.content_layer], pooling=cfg.pooling)
+        content_feats = self.model(
+            to_tensor(self._content_img, self.device), [cfg.content_layer], pooling=cfg.pooling
+        )
         blend = cfg.style_blend or (1.0,) * len(self.styles_src)
         total = float(sum(blend))
         grams: dict[str, torch.Tensor] = {}
@@ -365,8 +397,9 @@ class Run:
         self._loss_scale = None if cfg.optimizer == "lbfgs" else 1.0
         if cfg.optimizer == "adam":
             return torch.optim.Adam([self._x], lr=cfg.lr)
-        return torch.optim.LBFGS([self._x], lr=cfg.lr, max_iter=1, history_size=100,
-                                 tolerance_grad=0.0, tolerance_change=0.0)
+        return torch.optim.LBFGS(
+            [self._x], lr=cfg.lr, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+        )
 
     def _balance(self) -> tuple[float, float]:
         """Multipliers (content, style) that give a coarse scale the full size's balance."""
@@ -381,16 +414,19 @@ class Run:
         cfg = self.config
         feats = self.model(x, self._layers, pooling=cfg.pooling, normalized=True)
         c = content_loss(feats[cfg.content_layer], self._targets.content, cfg.convention)
-        terms = layer_style_losses(dict(cfg.style_weights), feats, self._targets.grams,
-                                   cfg.convention)
+        terms = layer_style_losses(dict(cfg.style_weights), feats, self._targets.grams, cfg.convention)
         s = torch.stack(list(terms.values())).sum()
         kc, ks = self._balance()
         total = cfg.alpha * kc * c + cfg.beta * ks * s
         tv = tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
         if cfg.tv_weight:
             total = total + cfg.tv_weight * tv
-        parts = {"content": c, "style": s, "tv": tv,
-                 "layers": {k: v.detach() for k, v in terms.items()}}
+        parts = {
+            "content": c,
+            "style": s,
+            "tv": tv,
+            "layers": {k: v.detach() for k, v in terms.items()},
+        }
         return total, {k: v.detach() if torch.is_tensor(v) else v for k, v in parts.items()}
 
     def _evaluate(self) -> bool:
@@ -427,18 +463,29 @@ class Run:
         if not math.isfinite(loss) or not torch.isfinite(self._x).all():
             self._restore()
             what = "NaN" if math.isnan(loss) else "infinite" if math.isinf(loss) else "non-finite"
-            self.message = (f"the loss became {what} at step {self.evals + 1}: the optimization "
-                            "diverged. The last finite image is kept. Lower the learning rate or "
-                            "the weights, then resume.")
+            self.message = (
+                f"the loss became {what} at step {self.evals + 1}: the optimization "
+                "diverged. The last finite image is kept. Lower the learning rate or "
+                "the weights, then resume."
+            )
             self.events.append(Event(self.evals, "diverged; last finite image kept"))
             self._finish("failed")
             return False
         self.evals += 1
         p = parts["p"]
         w, h = self.size
-        rec = Record(self.evals, self._scale_index, w, h, loss, float(p["content"]),
-                     float(p["style"]), {k: float(v) for k, v in p["layers"].items()},
-                     float(p["tv"]), self.seconds)
+        rec = Record(
+            self.evals,
+            self._scale_index,
+            w,
+            h,
+            loss,
+            float(p["content"]),
+            float(p["style"]),
+            {k: float(v) for k, v in p["layers"].items()},
+            float(p["tv"]),
+            self.seconds,
+        )
         self.history.append(rec)
         if self.callback:
             self.callback(Iterate(self.evals, self.config.steps, rec, self.status))

@@ -11,8 +11,18 @@ import plotly.graph_objects as go
 from nst.run import Event, Record
 
 MAX_POINTS = 300
-LAYER_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6",
-                "#9d755d", "#bab0ac", "#eeca3b"]
+LAYER_COLORS = [
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+    "#eeca3b",
+]
 
 
 def downsample(history: list[Record], max_points: int = MAX_POINTS) -> list[Record]:
@@ -26,9 +36,12 @@ def downsample(history: list[Record], max_points: int = MAX_POINTS) -> list[Reco
 
 def _layout(fig: go.Figure, title: str, height: int, log: bool) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "font": {"size": 14}}, height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.2},
-        xaxis_title="step", uirevision="keep",  # keep zoom and hidden traces across ticks
+        title={"text": title, "font": {"size": 14}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        xaxis_title="step",
+        uirevision="keep",  # keep zoom and hidden traces across ticks
     )
     if log:
         fig.update_yaxes(type="log", exponentformat="power")
@@ -39,41 +52,90 @@ def _mark_events(fig: go.Figure, events: list[Event]) -> None:
     for e in events:
         fig.add_vline(x=e.step + 0.5, line_dash="dot", line_color="#888")
         label = e.text if len(e.text) < 40 else e.text[:37] + "..."
-        fig.add_annotation(x=e.step + 0.5, y=1, yref="paper", text=label, showarrow=False,
-                           textangle=-90, xanchor="right", yanchor="top",
-                           font={"size": 10, "color": "#666"})
+        fig.add_annotation(
+            x=e.step + 0.5,
+            y=1,
+            yref="paper",
+            text=label,
+            showarrow=False,
+            textangle=-90,
+            xanchor="right",
+            yanchor="top",
+            font={"size": 10, "color": "#666"},
+        )
 
 
-def loss_figure(history: list[Record], alpha: float, beta: float, tv_weight: float = 0.0,
-                events: list[Event] | None = None, height: int = 320) -> go.Figure:
+def loss_figure(
+    history: list[Record],
+    alpha: float,
+    beta: float,
+    tv_weight: float = 0.0,
+    events: list[Event] | None = None,
+    height: int = 320,
+) -> go.Figure:
     """Total loss and its weighted parts (alpha*content, beta*style, tv) per step, log scale."""
     pts = downsample(history)
     x = [r.step for r in pts]
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=x, y=[r.total for r in pts], name="total", mode="lines",
-                               line={"width": 3, "color": "#222"}))
-    fig.add_trace(go.Scattergl(x=x, y=[alpha * r.content for r in pts], name="α·content",
-                               mode="lines", line={"color": "#4c78a8"}))
-    fig.add_trace(go.Scattergl(x=x, y=[beta * r.style for r in pts], name="β·style",
-                               mode="lines", line={"color": "#e45756"}))
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=[r.total for r in pts],
+            name="total",
+            mode="lines",
+            line={"width": 3, "color": "#222"},
+        )
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=[alpha * r.content for r in pts],
+            name="α·content",
+            mode="lines",
+            line={"color": "#4c78a8"},
+        )
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=[beta * r.style for r in pts],
+            name="β·style",
+            mode="lines",
+            line={"color": "#e45756"},
+        )
+    )
     if tv_weight:
-        fig.add_trace(go.Scattergl(x=x, y=[tv_weight * r.tv for r in pts], name="tv",
-                                   mode="lines", line={"color": "#54a24b"}))
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=[tv_weight * r.tv for r in pts],
+                name="tv",
+                mode="lines",
+                line={"color": "#54a24b"},
+            )
+        )
     _mark_events(fig, events or [])
     return _layout(fig, "Loss", height, log=True)
 
 
-def layer_figure(history: list[Record], beta: float, events: list[Event] | None = None,
-                 height: int = 320) -> go.Figure:
+def layer_figure(
+    history: list[Record], beta: float, events: list[Event] | None = None, height: int = 320
+) -> go.Figure:
     """Each style layer's weighted term (beta * w_l * E_l) per step, log scale."""
     pts = downsample(history)
     x = [r.step for r in pts]
     layers = list(dict.fromkeys(n for r in pts for n in r.style_layers))
     fig = go.Figure()
     for i, name in enumerate(layers):
-        fig.add_trace(go.Scattergl(x=x, y=[beta * r.style_layers.get(name, 0.0) for r in pts],
-                                   name=name, mode="lines",
-                                   line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]}))
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=[beta * r.style_layers.get(name, 0.0) for r in pts],
+                name=name,
+                mode="lines",
+                line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]},
+            )
+        )
     _mark_events(fig, events or [])
     return _layout(fig, "Style loss per layer (β·w·E)", height, log=True)
 
@@ -86,7 +148,15 @@ def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
     fig = go.Figure()
     for i, name in enumerate(layers):
         y = [r.style_layers.get(name, 0.0) / r.style if r.style > 0 else 0.0 for r in pts]
-        fig.add_trace(go.Scatter(x=x, y=y, name=name, mode="lines", stackgroup="share",
-                                 line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]}))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                name=name,
+                mode="lines",
+                stackgroup="share",
+                line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]},
+            )
+        )
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return _layout(fig, "Share of the style loss per layer", height, log=False)

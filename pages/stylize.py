@@ -5,9 +5,11 @@ import streamlit as st
 from ui import controls, export_panel, live
 
 st.title("Stylize")
-st.caption("The output starts as the photo; each step moves its pixels so that its VGG features "
-           "keep the photo's layout (content loss) while its Gram matrices take on the "
-           "painting's textures (style loss).")
+st.caption(
+    "The output starts as the photo; each step moves its pixels so that its VGG features "
+    "keep the photo's layout (content loss) while its Gram matrices take on the "
+    "painting's textures (style loss)."
+)
 controls.weights_help()
 controls.buttons()
 live.ticker(full=True)

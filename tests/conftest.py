@@ -13,8 +13,11 @@ from nst.model import load_model
 from nst.samples import PHOTOS, STYLES
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_WEIGHTS = Path(os.environ.get(
-    "NST_TEST_WEIGHTS", ROOT.parent / "shared" / "weights" / "vgg16_features_imagenet.pth"))
+REAL_WEIGHTS = Path(
+    os.environ.get(
+        "NST_TEST_WEIGHTS", ROOT.parent / "shared" / "weights" / "vgg16_features_imagenet.pth"
+    )
+)
 SHARED_IMAGES = ROOT.parent / "shared" / "images"
 NO_WEIGHTS = f"pretrained VGG-16 weights not found at {REAL_WEIGHTS} (set NST_TEST_WEIGHTS)"
 

@@ -101,8 +101,12 @@ def test_download_png_carries_the_widgets_config(at):
     at.run()
     at.button(key="btn_stop").click().run()
     buttons = {b.label: b for b in at.get("download_button")}
-    assert set(buttons) >= {"Image (PNG + config)", "Config (JSON)", "Loss history (CSV)",
-                            "Progress (GIF)"}
+    assert set(buttons) >= {
+        "Image (PNG + config)",
+        "Config (JSON)",
+        "Loss history (CSV)",
+        "Progress (GIF)",
+    }
     png = download_bytes(buttons["Image (PNG + config)"])
     cfg = read_png_config(png)
     assert cfg.size == 128 and cfg.steps == 200 and cfg.beta == pytest.approx(1e4)

@@ -16,14 +16,31 @@ def nst(*args, env_extra=None):
 
     env = {k: v for k, v in os.environ.items() if k not in ("NST_MODEL", "NST_WEIGHTS")}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "nst", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nst", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_a_run_writes_a_png_with_its_config_and_metrics(tmp_path):
     out, metrics = tmp_path / "out.png", tmp_path / "m.json"
-    p = nst("cat", "swirls", "-o", str(out), *FAST, "--beta", "2e5", "--metrics", str(metrics),
-            "--save-every", "2")
+    p = nst(
+        "cat",
+        "swirls",
+        "-o",
+        str(out),
+        *FAST,
+        "--beta",
+        "2e5",
+        "--metrics",
+        str(metrics),
+        "--save-every",
+        "2",
+    )
     assert p.returncode == 0, p.stderr
     cfg = read_png_config(out)
     assert cfg.beta == 2e5 and cfg.size == 48 and cfg.weights == "random"
@@ -36,16 +53,19 @@ def test_a_run_writes_a_png_with_its_config_and_metrics(tmp_path):
     assert (tmp_path / "out_0002.png").is_file()
 
 
-@pytest.mark.parametrize("args,words", [
-    (["cat", "missing.jpg"], "no such file"),
-    (["cat", "swirls", "--steps", "x"], "invalid int"),
-    (["cat", "swirls", "--optimizer", "sgd"], "invalid choice"),
-    (["cat", "swirls", "--style-weights", "conv1_1"], "layer=weight"),
-    (["cat", "swirls", "--content-layer", "conv9_1"], "conv9_1"),
-    (["cat", "swirls", "mosaic", "--style-blend", "1"], "blend"),
-    (["cat", "swirls", "--size", "-4"], "size"),
-    (["cat", "swirls", "--weights", "/no/such.pth"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["cat", "missing.jpg"], "no such file"),
+        (["cat", "swirls", "--steps", "x"], "invalid int"),
+        (["cat", "swirls", "--optimizer", "sgd"], "invalid choice"),
+        (["cat", "swirls", "--style-weights", "conv1_1"], "layer=weight"),
+        (["cat", "swirls", "--content-layer", "conv9_1"], "conv9_1"),
+        (["cat", "swirls", "mosaic", "--style-blend", "1"], "blend"),
+        (["cat", "swirls", "--size", "-4"], "size"),
+        (["cat", "swirls", "--weights", "/no/such.pth"], "does not exist"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
     p = nst(*FAST, *args, "-o", str(tmp_path / "o.png"))
     assert p.returncode == 2
@@ -66,8 +86,17 @@ def test_missing_arguments_exit_2():
 
 
 def test_offline_imagenet_weights_exit_2_with_advice(tmp_path):
-    p = nst("cat", "swirls", "-o", str(tmp_path / "o.png"), "--size", "48", "--steps", "1",
-            env_extra={"TORCH_HOME": str(tmp_path / "th"), "NST_OFFLINE": "1"})
+    p = nst(
+        "cat",
+        "swirls",
+        "-o",
+        str(tmp_path / "o.png"),
+        "--size",
+        "48",
+        "--steps",
+        "1",
+        env_extra={"TORCH_HOME": str(tmp_path / "th"), "NST_OFFLINE": "1"},
+    )
     assert p.returncode == 2
     assert "NST_WEIGHTS" in p.stderr and str(tmp_path / "th") in p.stderr
     assert "Traceback" not in p.stderr

@@ -103,10 +103,13 @@ def test_path_bytes_and_pil_sources(tmp_path):
         assert np.array_equal(np.asarray(load_image(src)), np.asarray(img))
 
 
-@pytest.mark.parametrize("data,words", [
-    (b"", "empty"),
-    (b"hello, I am text", "not an image"),
-])
+@pytest.mark.parametrize(
+    "data,words",
+    [
+        (b"", "empty"),
+        (b"hello, I am text", "not an image"),
+    ],
+)
 def test_bad_files_raise_one_clear_error(data, words):
     with pytest.raises(ImageInputError, match=words):
         load_image(data)
@@ -137,8 +140,9 @@ def test_histogram_matching_moves_style_colours_to_the_content():
     content = Image.fromarray(rng.integers(0, 120, (32, 32, 3), dtype=np.uint8))
     style = Image.fromarray(rng.integers(100, 255, (32, 32, 3), dtype=np.uint8))
     out = np.asarray(match_colors(style, content), float)
-    assert np.allclose(out.reshape(-1, 3).mean(0), np.asarray(content, float).reshape(-1, 3).mean(0),
-                       atol=2.0)
+    assert np.allclose(
+        out.reshape(-1, 3).mean(0), np.asarray(content, float).reshape(-1, 3).mean(0), atol=2.0
+    )
 
 
 def test_luminance_transfer_keeps_the_content_colour():

@@ -38,11 +38,9 @@ def test_style_loss_matches_the_seed_formula_by_hand():
     # diff [[2,0],[-2,0]] -> mean of squares 8/4 = 2, / (c*h*w = 8) = 0.25, weight 0.75
     assert style_loss({"conv1_1": 0.75}, target, style).item() == pytest.approx(0.75 * 0.25)
     # Gatys 2016: sum 8 / (4 N^2 M^2) = 8 / (4*4*16)
-    assert style_loss({"conv1_1": 1.0}, target, style, "gatys2016").item() == pytest.approx(
-        8 / 256)
+    assert style_loss({"conv1_1": 1.0}, target, style, "gatys2016").item() == pytest.approx(8 / 256)
     # normalized Gram (tutorial): grams / (N M = 8), mean of squared diff = (8/64)/4
-    assert style_loss({"conv1_1": 1.0}, target, style, "normalized").item() == pytest.approx(
-        8 / 64 / 4)
+    assert style_loss({"conv1_1": 1.0}, target, style, "normalized").item() == pytest.approx(8 / 64 / 4)
 
 
 def test_style_loss_sums_layers_and_skips_zero_weights():
@@ -52,8 +50,10 @@ def test_style_loss_sums_layers_and_skips_zero_weights():
     terms = layer_style_losses({"a": 1.0, "b": 0.0}, t, s)
     assert list(terms) == ["a"]
     both = style_loss({"a": 1.0, "b": 2.0}, t, s)
-    expected = (torch.mean((gram_matrix(t["a"]) - s["a"]) ** 2) / 48
-                + 2 * torch.mean((gram_matrix(t["b"]) - s["b"]) ** 2) / 20)
+    expected = (
+        torch.mean((gram_matrix(t["a"]) - s["a"]) ** 2) / 48
+        + 2 * torch.mean((gram_matrix(t["b"]) - s["b"]) ** 2) / 20
+    )
     assert both.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -78,8 +78,7 @@ def test_factors_agree_with_the_loss_functions(conv):
     assert got == pytest.approx(diff2 * style_factor(conv, 4, 15), rel=1e-5)
     c = torch.randn(1, 4, 3, 5)
     d2 = ((t - c) ** 2).sum().item()
-    assert content_loss(t, c, conv).item() == pytest.approx(d2 * content_factor(conv, 4, 15),
-                                                            rel=1e-5)
+    assert content_loss(t, c, conv).item() == pytest.approx(d2 * content_factor(conv, 4, 15), rel=1e-5)
 
 
 def test_unknown_convention_is_refused():

@@ -41,8 +41,16 @@ def swirls(seed: int = 1) -> Image.Image:
     for cx, cy in rng.uniform(60, 450, (4, 2)):
         r2 = (xx - cx) ** 2 + (yy - cy) ** 2
         angle += np.exp(-r2 / (2 * 70.0**2)) * (np.arctan2(yy - cy, xx - cx) + np.pi / 2 - angle)
-    palette = [(30, 60, 140), (50, 95, 180), (90, 140, 210), (230, 200, 70), (250, 235, 150),
-               (20, 40, 100), (140, 180, 220), (240, 170, 40)]
+    palette = [
+        (30, 60, 140),
+        (50, 95, 180),
+        (90, 140, 210),
+        (230, 200, 70),
+        (250, 235, 150),
+        (20, 40, 100),
+        (140, 180, 220),
+        (240, 170, 40),
+    ]
     for _ in range(2600):
         x, y = rng.uniform(0, W), rng.uniform(0, H)
         col = palette[rng.integers(len(palette))]
@@ -69,8 +77,19 @@ def mosaic(seed: int = 2) -> Image.Image:
     nearest = order[..., 0]
     d_sorted = np.take_along_axis(d, order[..., :2], axis=2)
     edge = np.sqrt(d_sorted[..., 1]) - np.sqrt(d_sorted[..., 0]) < 5.0
-    hues = np.array([(200, 30, 40), (30, 80, 190), (240, 180, 20), (20, 140, 90),
-                     (130, 40, 150), (230, 100, 30), (60, 160, 210), (180, 200, 60)], float)
+    hues = np.array(
+        [
+            (200, 30, 40),
+            (30, 80, 190),
+            (240, 180, 20),
+            (20, 140, 90),
+            (130, 40, 150),
+            (230, 100, 30),
+            (60, 160, 210),
+            (180, 200, 60),
+        ],
+        float,
+    )
     colors = hues[rng.integers(len(hues), size=n)] * rng.uniform(0.7, 1.1, (n, 1))
     arr = colors[nearest]
     shade = 0.85 + 0.15 * _smooth_noise(rng, (H, W), 20)[..., None]  # uneven glass

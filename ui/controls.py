@@ -96,30 +96,71 @@ def pending_changes(run: Run) -> tuple[list[str], list[str]]:
 
 def buttons() -> None:
     run, running = st.session_state.run, st.session_state.running
-    ready = (st.session_state.model is not None and st.session_state.config is not None
-             and bool(st.session_state.style_names))
+    ready = (
+        st.session_state.model is not None
+        and st.session_state.config is not None
+        and bool(st.session_state.style_names)
+    )
     paused = run is not None and not running and not run.finished
     cols = st.columns(6)
-    cols[0].button("Start", type="primary", on_click=_start, disabled=not ready or running,
-                   width="stretch", key="btn_start",
-                   help="Start a new run with the sidebar's inputs and settings.")
-    cols[1].button("Pause", on_click=_pause, disabled=not running, width="stretch",
-                   key="btn_pause", help="Pause: change settings, then resume.")
-    cols[2].button("Resume", on_click=_resume, disabled=not paused, width="stretch",
-                   key="btn_resume", help="Go on, with any changed settings from here.")
-    cols[3].button("Step", on_click=_step, disabled=not paused, width="stretch", key="btn_step",
-                   help="Advance one tick (a few steps) and pause again: for demonstrations.")
-    cols[4].button("Stop", on_click=_stop, disabled=run is None or run.finished,
-                   width="stretch", key="btn_stop", help="End the run; the result is kept.")
-    cols[5].button("Reset", on_click=_reset, disabled=run is None, width="stretch",
-                   key="btn_reset", help="Discard the run.")
+    cols[0].button(
+        "Start",
+        type="primary",
+        on_click=_start,
+        disabled=not ready or running,
+        width="stretch",
+        key="btn_start",
+        help="Start a new run with the sidebar's inputs and settings.",
+    )
+    cols[1].button(
+        "Pause",
+        on_click=_pause,
+        disabled=not running,
+        width="stretch",
+        key="btn_pause",
+        help="Pause: change settings, then resume.",
+    )
+    cols[2].button(
+        "Resume",
+        on_click=_resume,
+        disabled=not paused,
+        width="stretch",
+        key="btn_resume",
+        help="Go on, with any changed settings from here.",
+    )
+    cols[3].button(
+        "Step",
+        on_click=_step,
+        disabled=not paused,
+        width="stretch",
+        key="btn_step",
+        help="Advance one tick (a few steps) and pause again: for demonstrations.",
+    )
+    cols[4].button(
+        "Stop",
+        on_click=_stop,
+        disabled=run is None or run.finished,
+        width="stretch",
+        key="btn_stop",
+        help="End the run; the result is kept.",
+    )
+    cols[5].button(
+        "Reset",
+        on_click=_reset,
+        disabled=run is None,
+        width="stretch",
+        key="btn_reset",
+        help="Discard the run.",
+    )
     if st.session_state.notice:
         st.warning(st.session_state.notice)
     if paused:
         apply, need_reset = pending_changes(run)
         if apply:
-            st.info(f"Changed while paused: {', '.join(apply)}. Resume applies them to the rest "
-                    "of the run; the loss curves mark the change.")
+            st.info(
+                f"Changed while paused: {', '.join(apply)}. Resume applies them to the rest "
+                "of the run; the loss curves mark the change."
+            )
         if need_reset:
             st.warning(f"{', '.join(need_reset)} changed: that needs a new run (Start).")
 
@@ -130,14 +171,18 @@ def weights_help() -> None:
     if not problem:
         return
     cfg = st.session_state.config
-    st.error(problem, icon="🧩")
+    st.error(problem, icon=":material/extension_off:")
     folder = hub_checkpoint_path(cfg.model).parent if cfg else "$TORCH_HOME/hub/checkpoints"
     st.markdown(
         f"""**How to provide weights** (any one):
-1. Start the app with `NST_WEIGHTS=/path/to/{cfg.model if cfg else 'vgg19'}.pth` (a torchvision
+1. Start the app with `NST_WEIGHTS=/path/to/{cfg.model if cfg else "vgg19"}.pth` (a torchvision
    state dict; `NST_MODEL=vgg16` for VGG-16 weights).
 2. Type that path into *Network and device → Weights* in the sidebar.
-3. Copy torchvision's checkpoint into the cache folder `{folder}`.""")
-    st.button("Use the untrained network (mechanics only)", key="btn_random",
-              on_click=lambda: st.session_state.update(cfg_weights="random"),
-              help=field_help("weights"))
+3. Copy torchvision's checkpoint into the cache folder `{folder}`."""
+    )
+    st.button(
+        "Use the untrained network (mechanics only)",
+        key="btn_random",
+        on_click=lambda: st.session_state.update(cfg_weights="random"),
+        help=field_help("weights"),
+    )

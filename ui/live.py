@@ -48,10 +48,19 @@ def _remember(run) -> None:
     if any(r["id"] == id(run) for r in keep):
         return
     meta = st.session_state.run_meta
-    keep.append({"id": id(run), "image": run.image(), "config": run.config,
-                 "status": run.status, "evals": run.evals, "seconds": run.seconds,
-                 "final": run.history[-1] if run.history else None,
-                 "content": meta.get("content", "?"), "styles": meta.get("styles", [])})
+    keep.append(
+        {
+            "id": id(run),
+            "image": run.image(),
+            "config": run.config,
+            "status": run.status,
+            "evals": run.evals,
+            "seconds": run.seconds,
+            "final": run.history[-1] if run.history else None,
+            "content": meta.get("content", "?"),
+            "styles": meta.get("styles", []),
+        }
+    )
     del keep[:-12]
 
 
@@ -83,12 +92,11 @@ def status_line(run) -> str:
 def _full_view() -> None:
     run = st.session_state.run
     if run is None:
-        st.info("Choose a photo and a style in the sidebar (samples are ready), then press "
-                "**Start**.")
+        st.info("Choose a photo and a style in the sidebar (samples are ready), then press **Start**.")
         return
     st.progress(run.progress(), text=status_line(run))
     if run.status == "failed":
-        st.error(run.message, icon="🛑")
+        st.error(run.message, icon=":material/error:")
     left, right = st.columns([3, 2])
     left.image(run.image(), caption=f"output after {run.evals} steps", width="stretch")
     with right:
@@ -99,10 +107,14 @@ def _full_view() -> None:
     if run.history:
         cfg = run.config
         c1, c2 = st.columns(2)
-        c1.plotly_chart(loss_figure(run.history, cfg.alpha, cfg.beta, cfg.tv_weight, run.events),
-                        width="stretch", key="chart_loss")
-        c2.plotly_chart(layer_figure(run.history, cfg.beta, run.events), width="stretch",
-                        key="chart_layers")
+        c1.plotly_chart(
+            loss_figure(run.history, cfg.alpha, cfg.beta, cfg.tv_weight, run.events),
+            width="stretch",
+            key="chart_loss",
+        )
+        c2.plotly_chart(
+            layer_figure(run.history, cfg.beta, run.events), width="stretch", key="chart_layers"
+        )
 
 
 def _compact_view() -> None:

@@ -20,12 +20,24 @@ from nst.model import layer_table
 from ui import state
 
 LABELS = {
-    "size": "Image size (long side, px)", "steps": "Steps", "time_budget": "Time budget (s, 0 = none)",
-    "content_layer": "Content layer", "optimizer": "Optimizer", "lr": "Learning rate",
-    "init": "Start from", "tv_weight": "Smoothing (TV weight)", "preserve_color": "Keep colours",
-    "style_scale": "Style scale", "pooling": "Pooling", "scales": "Scales (coarse to fine)",
-    "convention": "Loss convention", "seed": "Random seed", "model": "Network",
-    "weights": "Weights", "device": "Device", "alpha": "Content weight α",
+    "size": "Image size (long side, px)",
+    "steps": "Steps",
+    "time_budget": "Time budget (s, 0 = none)",
+    "content_layer": "Content layer",
+    "optimizer": "Optimizer",
+    "lr": "Learning rate",
+    "init": "Start from",
+    "tv_weight": "Smoothing (TV weight)",
+    "preserve_color": "Keep colours",
+    "style_scale": "Style scale",
+    "pooling": "Pooling",
+    "scales": "Scales (coarse to fine)",
+    "convention": "Loss convention",
+    "seed": "Random seed",
+    "model": "Network",
+    "weights": "Weights",
+    "device": "Device",
+    "alpha": "Content weight α",
 }
 SPECIAL = {"beta", "style_weights", "style_blend"}  # drawn by hand below
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
@@ -43,8 +55,9 @@ def _put(cfg: Config) -> None:
             continue
         value = getattr(cfg, f.name)
         st.session_state[_key(f.name)] = 0.0 if f.name == "time_budget" and value is None else value
-    st.session_state["ui_strength"] = round(math.log10(max(cfg.beta, 1e-12) / max(cfg.alpha, 1e-12))
-                                            * 4) / 4
+    st.session_state["ui_strength"] = (
+        round(math.log10(max(cfg.beta, 1e-12) / max(cfg.alpha, 1e-12)) * 4) / 4
+    )
     weights = dict(cfg.style_weights)
     for name in STYLE_LAYERS:
         st.session_state[f"sw_{name}"] = float(weights.get(name, 0.0))
@@ -88,23 +101,40 @@ def _widget(f: dataclasses.Field, container) -> None:
     elif "choices" in meta:
         container.selectbox(label, list(meta["choices"]), key=key, help=meta["help"])
     elif f.name == "size":
-        container.select_slider(label, [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024],
-                                key=key, help=meta["help"])
+        container.select_slider(
+            label, [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024], key=key, help=meta["help"]
+        )
     elif f.name == "weights":
         container.text_input(label, key=key, help=meta["help"])
     elif f.type in ("int", int):
-        container.number_input(label, min_value=meta.get("min"), max_value=meta.get("max"),
-                               step=1, key=key, help=meta["help"])
+        container.number_input(
+            label,
+            min_value=meta.get("min"),
+            max_value=meta.get("max"),
+            step=1,
+            key=key,
+            help=meta["help"],
+        )
     else:
-        container.number_input(label, min_value=float(meta["min"]) if "min" in meta else None,
-                               max_value=float(meta["max"]) if "max" in meta else None,
-                               format="%g", key=key, help=meta["help"])
+        container.number_input(
+            label,
+            min_value=float(meta["min"]) if "min" in meta else None,
+            max_value=float(meta["max"]) if "max" in meta else None,
+            format="%g",
+            key=key,
+            help=meta["help"],
+        )
 
 
 def _uploader(label: str, key: str, multiple: bool) -> list[str]:
     """Decode new uploads; returns the names of good ones. A bad file only shows a message."""
-    files = st.file_uploader(label, type=None, accept_multiple_files=multiple, key=key,
-                             help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, up to {MAX_UPLOAD_MB} MB.")
+    files = st.file_uploader(
+        label,
+        type=None,
+        accept_multiple_files=multiple,
+        key=key,
+        help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, up to {MAX_UPLOAD_MB} MB.",
+    )
     files = files if isinstance(files, list) else [files] if files else []
     seen = st.session_state.upload_seen.setdefault(key, {})
     added, errors = [], []
@@ -127,7 +157,7 @@ def _uploader(label: str, key: str, multiple: bool) -> list[str]:
         seen[f.file_id] = name
         added.append(name)
     for msg in filter(None, errors):
-        st.error(f"Not used: {msg}. Everything else is unchanged.", icon="⚠️")
+        st.error(f"Not used: {msg}. Everything else is unchanged.", icon=":material/warning:")
     return added
 
 
@@ -139,25 +169,37 @@ def _inputs() -> None:
         st.session_state.content_name = added[-1]
     if st.session_state.content_name not in photos:
         st.session_state.content_name = "cat"
-    st.selectbox("Content photo", photos, key="content_name",
-                 help="The photo whose layout the output keeps.")
+    st.selectbox(
+        "Content photo", photos, key="content_name", help="The photo whose layout the output keeps."
+    )
     added = _uploader("Upload style images", "up_style", multiple=True)
     styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
     if added:
         st.session_state.style_names = list(dict.fromkeys(st.session_state.style_names + added))
-    st.multiselect("Style images", styles, key="style_names",
-                   help="The paintings whose textures the output takes; several are blended.")
+    st.multiselect(
+        "Style images",
+        styles,
+        key="style_names",
+        help="The paintings whose textures the output takes; several are blended.",
+    )
     names = st.session_state.style_names
     cols = st.columns(1 + max(1, len(names)))
-    cols[0].image(state.image_by_name(st.session_state.content_name), caption="content",
-                  width="stretch")
+    cols[0].image(
+        state.image_by_name(st.session_state.content_name), caption="content", width="stretch"
+    )
     for col, name in zip(cols[1:], names, strict=False):
-        col.image(state.image_by_name(name), caption=name.removeprefix("upload: "),
-                  width="stretch")
+        col.image(state.image_by_name(name), caption=name.removeprefix("upload: "), width="stretch")
     if len(names) > 1:
         for name in names:
-            st.slider(f"Blend: {name.removeprefix('upload: ')}", 0.0, 1.0, 1.0, 0.05,
-                      key=f"blend_{name}", help=field_help("style_blend"))
+            st.slider(
+                f"Blend: {name.removeprefix('upload: ')}",
+                0.0,
+                1.0,
+                1.0,
+                0.05,
+                key=f"blend_{name}",
+                help=field_help("style_blend"),
+            )
     if not names:
         st.warning("Choose at least one style image.")
 
@@ -171,25 +213,39 @@ def render() -> Config:
         st.subheader("Inputs")
         _inputs()
         st.subheader("Settings")
-        st.selectbox("Preset", list(PRESETS), key="ui_preset", on_change=_apply_preset,
-                     help="default: fast L-BFGS from the photo. seed: the course project "
-                          "(Adam, 3000 steps). gatys2016: the paper's settings.")
+        st.selectbox(
+            "Preset",
+            list(PRESETS),
+            key="ui_preset",
+            on_change=_apply_preset,
+            help="default: fast L-BFGS from the photo. seed: the course project "
+            "(Adam, 3000 steps). gatys2016: the paper's settings.",
+        )
         fields = {f.name: f for f in dataclasses.fields(Config)}
         for name in ("size", "steps", "time_budget"):
             _widget(fields[name], st)
-        st.slider("Style strength (log₁₀ β/α)", 0.0, 12.0, step=0.25, key="ui_strength",
-                  help=field_help("beta"))
+        st.slider(
+            "Style strength (log₁₀ β/α)",
+            0.0,
+            12.0,
+            step=0.25,
+            key="ui_strength",
+            help=field_help("beta"),
+        )
         alpha = st.session_state[_key("alpha")]
         st.caption(f"α = {alpha:g}, β = {alpha * 10 ** st.session_state['ui_strength']:.3g}")
         with st.expander("Layers"):
-            st.caption("Weight per style layer: shallow layers carry colour and fine grain, "
-                       "deep layers larger strokes.")
+            st.caption(
+                "Weight per style layer: shallow layers carry colour and fine grain, "
+                "deep layers larger strokes."
+            )
             for name in STYLE_LAYERS:
-                st.slider(name, 0.0, 1.0, step=0.05, key=f"sw_{name}",
-                          help=field_help("style_weights"))
+                st.slider(name, 0.0, 1.0, step=0.05, key=f"sw_{name}", help=field_help("style_weights"))
             _widget(fields["content_layer"], st)
-        groups = {"advanced": st.expander("Optimization and picture"),
-                  "system": st.expander("Network and device")}
+        groups = {
+            "advanced": st.expander("Optimization and picture"),
+            "system": st.expander("Network and device"),
+        }
         for f in dataclasses.fields(Config):
             if f.name in SPECIAL or f.name in ("size", "steps", "time_budget", "content_layer"):
                 continue

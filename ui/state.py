@@ -35,8 +35,10 @@ def init() -> None:
 
 def base_config() -> Config:
     """Defaults for this machine: NST_MODEL / NST_WEIGHTS, and a GPU's larger size."""
-    cfg = Config(model=os.environ.get("NST_MODEL") or "vgg19",
-                 weights=os.environ.get("NST_WEIGHTS") or "imagenet")
+    cfg = Config(
+        model=os.environ.get("NST_MODEL") or "vgg19",
+        weights=os.environ.get("NST_WEIGHTS") or "imagenet",
+    )
     return for_device(cfg, pick_device("auto").type)
 
 
@@ -65,14 +67,20 @@ def get_model(cfg: Config) -> tuple[VGGFeatures | None, str]:
         device = pick_device(cfg.device)
     except ValueError as exc:
         return None, str(exc)
-    if cfg.weights == "imagenet" and not hub_checkpoint_path(cfg.model).is_file() \
-            and not os.environ.get("NST_OFFLINE"):
+    if (
+        cfg.weights == "imagenet"
+        and not hub_checkpoint_path(cfg.model).is_file()
+        and not os.environ.get("NST_OFFLINE")
+    ):
         from nst.model import resolve_weights
 
         bar = st.progress(0.0, text=f"Downloading {cfg.model} ImageNet weights...")
         try:
-            resolve_weights(cfg.model, "imagenet", lambda f: bar.progress(
-                min(1.0, f), text=f"Downloading {cfg.model} weights: {f:.0%}"))
+            resolve_weights(
+                cfg.model,
+                "imagenet",
+                lambda f: bar.progress(min(1.0, f), text=f"Downloading {cfg.model} weights: {f:.0%}"),
+            )
         except WeightsError as exc:
             bar.empty()
             return None, str(exc)

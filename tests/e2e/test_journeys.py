@@ -37,7 +37,9 @@ def test_run_changes_image_and_grows_chart_and_pause_is_prompt(page, app_url):
     page.get_by_role("button", name="Resume").wait_for(state="visible")
     page.wait_for_function(
         "() => [...document.querySelectorAll('button')].some("
-        "b => b.innerText.trim() === 'Resume' && !b.disabled)", timeout=5000)
+        "b => b.innerText.trim() === 'Resume' && !b.disabled)",
+        timeout=5000,
+    )
     assert time.time() - t0 < 2.5, "pause took too long"
     time.sleep(0.8)
     paused_at = steps_done(page)
@@ -60,7 +62,8 @@ def _png(color) -> bytes:
 def _choose_file(page, uploader_index: int, name: str, data: bytes) -> None:
     """Open the uploader's file chooser, as a click on its button does, and pick a file."""
     uploader = page.locator("[data-testid='stSidebar'] [data-testid='stFileUploader']").nth(
-        uploader_index)
+        uploader_index
+    )
     with page.expect_file_chooser() as chooser:
         uploader.locator("[data-testid='stBaseButton-secondary']").first.click()
     chooser.value.set_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])

@@ -1,0 +1,361 @@
+"""Looking inside the network: feature maps, Gram matrices, gradients, reconstructions.
+
+The computations behind the exploration pages, testable without Streamlit. The reconstructions
+follow Gatys, Ecker & Bethge 2016, Fig. 1 (content from one layer, style from growing subsets of
+layers, each optimized from white noise) and Fig. 3 (style subsets against alpha/beta).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from nst.image import deprocess, preprocess, resize_long_side, resize_to, to_tensor
+from nst.losses import (
+    content_factor,
+    content_loss,
+    gram_matrix,
+    layer_style_losses,
+    style_factor,
+)
+from nst.model import VGGFeatures, layer_table
+
+CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
+STYLE_RECON_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+TRADEOFF_RATIOS = [1e-5, 1e-4, 1e-3, 1e-2]  # alpha/beta, as in the paper's Fig. 3
+
+
+# ---- feature maps -------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def features(
+    model: VGGFeatures, img: Image.Image, layers: list[str], pooling: str = "max"
+) -> dict[str, np.ndarray]:
+    """(C, H, W) float32 activations of `layers` for an RGB image."""
+    dev = model.mean.device
+    out = model(to_tensor(img, dev), layers, pooling=pooling)
+    return {k: v[0].float().cpu().numpy() for k, v in out.items()}
+
+
+def channel_stats(fmap: np.ndarray) -> dict[str, np.ndarray]:
+    """Per channel: mean, std, max, and the fraction of positions that are active (> 0)."""
+    flat = fmap.reshape(fmap.shape[0], -1)
+    return {"mean": flat.mean(1), "std": flat.std(1), "max": flat.max(1), "active": (flat > 0).mean(1)}
+
+
+def top_channels(fmap: np.ndarray, k: int, by: str = "mean") -> list[int]:
+    """Indices of the k most active channels (by mean, std or max), most active first."""
+    score = channel_stats(fmap)[by]
+    order = np.argsort(-score, kind="stable")
+    return [int(i) for i in order[:k]]
+
+
+def normalize_map(m: np.ndarray) -> np.ndarray:
+    """A 2-D map scaled to [0, 1] (all zeros stays zeros)."""
+    lo, hi = float(m.min()), float(m.max())
+    return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+
+
+def feature_grid(
+    fmap: np.ndarray, channels: list[int], cols: int = 8, cell: int = 96, pad: int = 2
+) -> Image.Image:
+    """Channels of a (C, H, W) map as a grid of grey tiles, each scaled to its own range."""
+    rows = max(1, -(-len(channels) // cols))
+    grid = Image.new("L", (cols * (cell + pad) + pad, rows * (cell + pad) + pad), 255)
+    for n, ch in enumerate(channels):
+        tile = Image.fromarray((normalize_map(fmap[ch]) * 255).astype(np.uint8), "L")
+        tile = tile.resize((cell, cell), Image.Resampling.NEAREST)
+        r, c = divmod(n, cols)
+        grid.paste(tile, (pad + c * (cell + pad), pad + r * (cell + pad)))
+    return grid
+
+
+# ---- Gram matrices ------------------------------------------------------------------------
+
+
+def gram_np(fmap: np.ndarray) -> np.ndarray:
+    f = fmap.reshape(fmap.shape[0], -1).astype(np.float64)
+    return f @ f.T
+
+
+def top_gram_channels(fmap: np.ndarray, k: int, by: str = "variance") -> list[int]:
+    """k channels that carry the most of the style: by activation variance or energy (G_ii)."""
+    flat = fmap.reshape(fmap.shape[0], -1).astype(np.float64)
+    score = flat.var(1) if by == "variance" else (flat**2).sum(1)
+    return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
+
+
+@dataclass(frozen=True)
+class LayerDistance:
+    layer: str
+    distance: float  # root-mean-square difference of the Gram matrices, per position
+    loss: float  # the layer's weighted term w_l * E_l in the chosen convention
+    share: float  # of the style loss
+
+
+def gram_distances(
+    style_weights: dict[str, float],
+    target: dict[str, np.ndarray],
+    style_grams: dict[str, np.ndarray],
+    convention: str = "seed",
+) -> list[LayerDistance]:
+    """Per style layer: how far the output's Gram is from the style's, and its share of the loss."""
+    t = {k: torch.from_numpy(v[None]) for k, v in target.items()}
+    g = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in style_grams.items()}
+    terms = layer_style_losses(style_weights, t, g, convention)
+    total = float(sum(float(v) for v in terms.values())) or 1.0
+    out = []
+    for layer, term in terms.items():
+        m = target[layer].shape[1] * target[layer].shape[2]
+        diff = gram_np(target[layer]) - style_grams[layer]
+        out.append(
+            LayerDistance(layer, float(np.sqrt((diff**2).mean())) / m, float(term), float(term) / total)
+        )
+    return out
+
+
+# ---- gradients ----------------------------------------------------------------------------
+
+
+def gradient_maps(
+    model: VGGFeatures,
+    image: Image.Image,
+    content: Image.Image,
+    style: Image.Image,
+    style_weights: dict[str, float],
+    content_layer: str = "conv4_2",
+    pooling: str = "max",
+    convention: str = "seed",
+) -> dict[str, np.ndarray]:
+    """|d term / d pixel| summed over colour, for each style layer's term and the content term.
+
+    Shows where in the picture each layer pushes: shallow style layers everywhere in fine grain,
+    deep ones on larger regions, the content layer on edges and objects.
+    """
+    dev = model.mean.device
+    size = image.size
+    x = preprocess(image, dev).requires_grad_(True)
+    layers = list(dict.fromkeys([*style_weights, content_layer]))
+    with torch.no_grad():
+        c_t = model(to_tensor(resize_to(content, size), dev), [content_layer], pooling=pooling)[
+            content_layer
+        ]
+        s_f = model(to_tensor(resize_to(style, size), dev), list(style_weights), pooling=pooling)
+        grams = {k: gram_matrix(v) for k, v in s_f.items()}
+    feats = model(x, layers, pooling=pooling, normalized=True)
+    terms = layer_style_losses(style_weights, feats, grams, convention)
+    terms[f"content {content_layer}"] = content_loss(feats[content_layer], c_t, convention)
+    out = {}
+    names = list(terms)
+    for i, name in enumerate(names):
+        (grad,) = torch.autograd.grad(terms[name], x, retain_graph=i < len(names) - 1)
+        out[name] = grad[0].abs().sum(0).cpu().numpy()
+    return out
+
+
+# ---- reconstructions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One reconstruction of a grid."""
+
+    row: int
+    col: int
+    label: str
+    image: Image.Image
+    loss: float
+
+
+def _noise(h: int, w: int, seed: int, dev) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    img = torch.rand(1, 3, h, w, generator=gen)
+    return preprocess(deprocess(img), dev)
+
+
+def reconstruct(
+    model: VGGFeatures,
+    content: Image.Image | None,
+    style: Image.Image | None,
+    content_layer: str | None,
+    style_layers: list[str],
+    ratio: float | None = None,
+    size: int = 128,
+    steps: int = 60,
+    seed: int = 0,
+    convention: str = "gatys2016",
+) -> tuple[Image.Image, float]:
+    """An image optimized from white noise to match content at one layer and/or style.
+
+    With only `content_layer`: a content reconstruction; with only `style_layers`: a style
+    reconstruction (equal weights); with both, `ratio` = alpha/beta (Gatys et al. Fig. 3).
+    """
+    dev = model.mean.device
+    base = content or style
+    base = resize_long_side(base, size)
+    w, h = base.size
+    layers = list(dict.fromkeys([*style_layers, *([content_layer] if content_layer else [])]))
+    with torch.no_grad():
+        c_t = None
+        if content_layer:
+            c_t = model(to_tensor(resize_to(content, (w, h)), dev), [content_layer])[content_layer]
+        grams = {}
+        if style_layers:
+            sf = model(to_tensor(resize_to(style, (w, h)), dev), style_layers)
+            grams = {k: gram_matrix(v) for k, v in sf.items()}
+    x = _noise(h, w, seed, dev).requires_grad_(True)
+    sw = {name: 1.0 / len(style_layers) for name in style_layers}
+    alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (ratio, 1.0)
+    opt = torch.optim.LBFGS(
+        [x], lr=1.0, max_iter=steps, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+    )
+    scale: list[float] = []
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        feats = model(x, layers, normalized=True)
+        loss = torch.zeros((), device=dev)
+        if c_t is not None and alpha:
+            loss = loss + alpha * content_loss(feats[content_layer], c_t, convention)
+        if grams and beta:
+            loss = loss + beta * sum(layer_style_losses(sw, feats, grams, convention).values())
+        if not scale:  # see nst.run: L-BFGS wants a loss of moderate size
+            scale.append(1.0 / max(loss.item(), 1e-30))
+        (loss * scale[0]).backward()
+        return loss
+
+    final = opt.step(closure)
+    return deprocess(x.detach()), float(final.detach())
+
+
+def content_grid_jobs() -> list[tuple[int, int, str, dict]]:
+    return [
+        (0, i, layer, {"content_layer": layer, "style_layers": []})
+        for i, layer in enumerate(CONTENT_RECON_LAYERS)
+    ]
+
+
+def style_grid_jobs() -> list[tuple[int, int, str, dict]]:
+    jobs = []
+    for i in range(len(STYLE_RECON_LAYERS)):
+        subset = STYLE_RECON_LAYERS[: i + 1]
+        label = subset[0] if i == 0 else f"{subset[0]}..{subset[-1]}"
+        jobs.append((0, i, label, {"content_layer": None, "style_layers": subset}))
+    return jobs
+
+
+def tradeoff_jobs(content_layer: str = "conv4_2") -> list[tuple[int, int, str, dict]]:
+    jobs = []
+    for r in range(len(STYLE_RECON_LAYERS)):
+        subset = STYLE_RECON_LAYERS[: r + 1]
+        for c, ratio in enumerate(TRADEOFF_RATIOS):
+            jobs.append(
+                (
+                    r,
+                    c,
+                    f"{subset[-1]} · α/β={ratio:g}",
+                    {"content_layer": content_layer, "style_layers": subset, "ratio": ratio},
+                )
+            )
+    return jobs
+
+
+def run_jobs(
+    model: VGGFeatures,
+    content: Image.Image,
+    style: Image.Image,
+    jobs: list,
+    size: int,
+    steps: int,
+    seed: int = 0,
+) -> Iterator[Cell]:
+    """Compute the cells of a grid one by one (so a page can fill it in and stop it)."""
+    for row, col, label, kw in jobs:
+        img, loss = reconstruct(
+            model,
+            content if kw.get("content_layer") else None,
+            style if kw.get("style_layers") else None,
+            size=size,
+            steps=steps,
+            seed=seed,
+            **kw,
+        )
+        yield Cell(row, col, label, img, loss)
+
+
+def grid_sheet(
+    cells: list[Cell], rows: int, cols: int, cell: int = 160, title: str = ""
+) -> Image.Image:
+    """The cells on one labelled sheet, for download."""
+    top = 24 if title else 0
+    sheet = Image.new("RGB", (cols * (cell + 8) + 8, top + rows * (cell + 24) + 8), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((8, 6), title, fill="black")
+    for c in cells:
+        img = c.image.copy()
+        img.thumbnail((cell, cell))
+        x, y = 8 + c.col * (cell + 8), top + 8 + c.row * (cell + 24)
+        sheet.paste(img, (x, y))
+        draw.text((x, y + img.size[1] + 2), c.label, fill="black")
+    return sheet
+
+
+# ---- conventions --------------------------------------------------------------------------
+
+
+def layer_sizes(arch: str, width: int, height: int) -> dict[str, tuple[int, int]]:
+    """(channels N, positions M) of every conv layer for an input of width x height."""
+    out = {}
+    for t in layer_table(arch):
+        if t.kind == "conv":
+            out[t.name] = (t.channels, (height // t.stride) * (width // t.stride))
+    return out
+
+
+def convert_weights(
+    style_weights: dict[str, float],
+    alpha: float,
+    beta: float,
+    from_conv: str,
+    to_conv: str,
+    arch: str,
+    width: int,
+    height: int,
+    content_layer: str = "conv4_2",
+) -> dict:
+    """The weights that give the same objective (up to a constant factor) in another convention.
+
+    Each convention scales a layer's raw sum of squared Gram differences by its own factor
+    (see nst.losses); the same balance therefore needs, per layer, beta*w_l multiplied by
+    f_from(N_l, M_l) / f_to(N_l, M_l), with alpha kept and the whole rescaled by the content
+    factors' ratio. Returns alpha, per-layer beta*w_l in the target convention, and one beta
+    that keeps the first layer's weight at its original value.
+    """
+    sizes = layer_sizes(arch, width, height)
+    nc, mc = sizes[content_layer]
+    k = content_factor(to_conv, nc, mc) / content_factor(from_conv, nc, mc)
+    effective = {}
+    for layer, w in style_weights.items():
+        n, m = sizes[layer]
+        effective[layer] = k * beta * w * style_factor(from_conv, n, m) / style_factor(to_conv, n, m)
+    first = next(iter(style_weights))
+    beta_to = effective[first] / style_weights[first] if style_weights[first] else 0.0
+    weights_to = {name: (v / beta_to if beta_to else 0.0) for name, v in effective.items()}
+    return {"alpha": alpha, "beta": beta_to, "style_weights": weights_to, "effective": effective}
+
+
+def contact_sheet(images: list[Image.Image], captions: list[str], cell: int = 256) -> Image.Image:
+    """Images side by side with captions underneath, for the Compare page's export."""
+    cells = [
+        Cell(0, i, cap, img, 0.0) for i, (img, cap) in enumerate(zip(images, captions, strict=True))
+    ]
+    cols = min(4, max(1, len(cells)))
+    rows = -(-len(cells) // cols)
+    cells = [Cell(i // cols, i % cols, c.label, c.image, 0.0) for i, c in enumerate(cells)]
+    return grid_sheet(cells, rows, cols, cell)

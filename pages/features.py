@@ -1,0 +1,83 @@
+"""Feature maps: what each VGG layer responds to, for the photo, the painting and the output."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from nst import explore
+from ui import explore_ui as ex
+
+st.title("Feature maps")
+st.caption(
+    "Each layer turns the image into many channels, each a map of where one learned "
+    "pattern occurs. Early layers respond to edges and colours at every pixel; deeper "
+    "layers see larger, more abstract parts at lower resolution."
+)
+model = st.session_state.model
+if model is None:
+    st.stop()
+srcs = ex.sources()
+c1, c2, c3 = st.columns([1, 1, 1])
+source = c1.radio(
+    "Image",
+    list(srcs),
+    horizontal=True,
+    key="fm_source",
+    help="Look inside the photo, the painting, or the run's current output.",
+)
+layer = c2.selectbox(
+    "Layer",
+    model.layer_names,
+    index=model.layer_names.index("relu3_1"),
+    key="fm_layer",
+    help="Every conv, relu and pool layer, by name.",
+)
+rank = c3.selectbox(
+    "Rank channels by",
+    ["mean", "max", "std"],
+    key="fm_rank",
+    help="Most active first: average activation, peak, or spread.",
+)
+count = st.slider("Channels shown", 4, 64, 16, 4, key="fm_count")
+
+fmap = ex.features(srcs[source], [layer])[layer]
+top = explore.top_channels(fmap, count, rank)
+st.subheader(f"{layer}: {fmap.shape[0]} channels of {fmap.shape[2]}x{fmap.shape[1]}")
+st.image(
+    explore.feature_grid(fmap, top, cols=8),
+    width="stretch",
+    caption=f"The {count} most active channels ({rank}), each scaled to its own range; "
+    "white is strong activation.",
+)
+
+stats = explore.channel_stats(fmap)
+channel = st.selectbox(
+    "Channel", top, key="fm_channel", help="Pick a channel for a large view and its statistics."
+)
+left, right = st.columns([3, 2])
+left.plotly_chart(
+    ex.heatmap(fmap[channel], f"{layer} channel {channel}", height=420), width="stretch", key="fm_big"
+)
+with right:
+    st.metric("Mean activation", f"{stats['mean'][channel]:.3g}")
+    st.metric("Peak", f"{stats['max'][channel]:.3g}")
+    st.metric("Active positions", f"{stats['active'][channel]:.0%}")
+    bars = go.Figure(go.Bar(x=[str(c) for c in top], y=stats[rank][top]))
+    bars.update_layout(
+        title={"text": f"{rank} per shown channel", "font": {"size": 13}},
+        height=220,
+        margin={"l": 10, "r": 10, "t": 36, "b": 10},
+    )
+    st.plotly_chart(bars, width="stretch", key="fm_bars")
+
+st.subheader(f"Channel {channel} in every image")
+st.caption(
+    "The same learned pattern found in the photo, the painting and the output: the "
+    "output keeps the photo's layout where content layers look, and takes on the "
+    "painting's statistics where style layers look."
+)
+cols = st.columns(len(srcs))
+for col, (name, img) in zip(cols, srcs.items(), strict=True):
+    m = ex.features(img, [layer])[layer][channel]
+    col.plotly_chart(
+        ex.heatmap(m, name, height=260, showscale=False), width="stretch", key=f"fm_side_{name}"
+    )

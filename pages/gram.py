@@ -1,0 +1,119 @@
+"""Gram matrices: the style statistics the output is pushed to match, layer by layer."""
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from nst import explore
+from nst.config import SEED_STYLE_WEIGHTS
+from ui import explore_ui as ex
+
+st.title("Gram matrices")
+st.caption(
+    "A Gram matrix records how often two channels fire together, summed over the whole "
+    "image: it keeps textures and colours but forgets where things are. The style loss "
+    "is the difference between the output's Gram matrices and the painting's."
+)
+model = st.session_state.model
+if model is None:
+    st.stop()
+cfg = st.session_state.config
+weights = dict(cfg.style_weights) if cfg else dict(SEED_STYLE_WEIGHTS)
+layers = [n for n, w in weights.items() if w > 0]
+srcs = ex.sources()
+target_name = "output" if "output" in srcs else "content"
+
+c1, c2, c3 = st.columns(3)
+layer = c1.selectbox("Style layer", layers, key="gm_layer")
+k = c2.slider(
+    "Channels shown (top-k)",
+    8,
+    128,
+    32,
+    8,
+    key="gm_k",
+    help="A 512x512 matrix is unreadable; show the k channels that matter most.",
+)
+by = c3.selectbox(
+    "Choose channels by",
+    ["variance", "energy"],
+    key="gm_by",
+    help="variance: channels whose activation varies most in the painting; "
+    "energy: the largest diagonal entries G_ii.",
+)
+style_f = ex.features(srcs["style"], [layer])[layer]
+target_f = ex.features(srcs[target_name], [layer])[layer]
+idx = explore.top_gram_channels(style_f, k, by)
+m = style_f.shape[1] * style_f.shape[2]
+gs = explore.gram_np(style_f)[np.ix_(idx, idx)] / m
+gt = explore.gram_np(target_f)[np.ix_(idx, idx)] / m
+lim = float(max(np.abs(gs).max(), np.abs(gt).max(), 1e-12))
+cols = st.columns(3)
+cols[0].plotly_chart(
+    ex.heatmap(gs, "style image", -lim, lim, "RdBu_r"), width="stretch", key="gm_style"
+)
+cols[1].plotly_chart(
+    ex.heatmap(gt, f"{target_name}", -lim, lim, "RdBu_r"), width="stretch", key="gm_target"
+)
+cols[2].plotly_chart(
+    ex.heatmap(gt - gs, f"{target_name} − style", -lim, lim, "RdBu_r"), width="stretch", key="gm_diff"
+)
+st.caption(
+    f"Entries are G/M (M = {m} positions), all three on one colour scale. Where the "
+    "difference is white, the output already has the painting's statistics."
+)
+
+
+@st.fragment(run_every=2.0 if st.session_state.running else None)
+def distances() -> None:
+    srcs_now = ex.sources()
+    tname = "output" if "output" in srcs_now else "content"
+    feats_t = ex.features(srcs_now[tname], layers)
+    feats_s = ex.features(srcs_now["style"], layers)
+    grams = {n: explore.gram_np(feats_s[n]) for n in layers}
+    rows = explore.gram_distances(
+        {n: weights[n] for n in layers}, feats_t, grams, cfg.convention if cfg else "seed"
+    )
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=[r.layer for r in rows],
+            y=[r.distance for r in rows],
+            name="Gram distance",
+            marker_color="#4c78a8",
+            offsetgroup="a",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=[r.layer for r in rows],
+            y=[r.share for r in rows],
+            name="share of style loss",
+            marker_color="#e45756",
+            yaxis="y2",
+            offsetgroup="b",
+        )
+    )
+    fig.update_layout(
+        barmode="group",
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": f"Per layer, {tname} vs style", "font": {"size": 13}},
+        yaxis={"title": "RMS difference / M", "type": "log"},
+        yaxis2={
+            "title": "share",
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "range": [0, 1],
+        },
+        legend={"orientation": "h", "y": -0.15},
+    )
+    st.plotly_chart(fig, width="stretch", key="gm_bars")
+    st.caption(
+        "Which layers still differ most, and which dominate the style loss: with the "
+        "seed's weights, conv1_1 usually takes most of it. Updates while a run goes on."
+    )
+
+
+distances()

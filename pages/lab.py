@@ -1,0 +1,130 @@
+"""Layer lab: what each layer contributes, shown rather than told."""
+
+import numpy as np
+import streamlit as st
+
+from nst import explore
+from nst.config import CONVENTIONS, SEED_STYLE_WEIGHTS
+from nst.model import layer_table
+from nst.viz import layer_share_figure
+from ui import explore_ui as ex
+
+st.title("Layer lab")
+model = st.session_state.model
+if model is None:
+    st.stop()
+cfg = st.session_state.config
+weights = dict(cfg.style_weights) if cfg else dict(SEED_STYLE_WEIGHTS)
+style_weights = {n: w for n, w in weights.items() if w > 0}
+srcs = ex.sources()
+run = st.session_state.run
+
+tabs = st.tabs(["During the run", "Reconstructions", "Style vs content", "Conventions & names"])
+
+with tabs[0]:
+    st.caption(
+        "Which style layers carry the style loss as the run goes on, and where in the "
+        "picture each layer pushes the pixels."
+    )
+    if run is not None and run.history:
+        st.plotly_chart(layer_share_figure(run.history), width="stretch", key="lab_share")
+    else:
+        st.info("Start a run on the Stylize page to see each layer's share over time.")
+    target = srcs.get("output", srcs["content"])
+    small = target.copy()
+    small.thumbnail((192, 192))
+    grads = explore.gradient_maps(
+        model,
+        small,
+        srcs["content"],
+        srcs["style"],
+        style_weights,
+        cfg.content_layer if cfg else "conv4_2",
+        convention=cfg.convention if cfg else "seed",
+    )
+    st.caption(
+        "Gradient magnitude each term sends to the image "
+        f"({'current output' if 'output' in srcs else 'the photo'}, 192 px): bright "
+        "where changing a pixel would change that term most."
+    )
+    cols = st.columns(len(grads))
+    for col, (name, g) in zip(cols, grads.items(), strict=True):
+        col.plotly_chart(
+            ex.heatmap(np.sqrt(g), name, colorscale="Magma", height=200, showscale=False),
+            width="stretch",
+            key=f"lab_g_{name}",
+        )
+
+with tabs[1]:
+    st.caption(
+        "Gatys et al. 2016, Fig. 1. Top: white noise optimized to match the photo at one "
+        "layer: detail fades in deeper layers while the layout stays. Bottom: noise "
+        "optimized to match the painting's Gram matrices on growing sets of layers: "
+        "deeper sets add larger structures."
+    )
+    arch_layers = set(model.layer_names)
+    st.markdown("**Content reconstructions**")
+    jobs = [j for j in explore.content_grid_jobs() if j[3]["content_layer"] in arch_layers]
+    ex.grid("content", jobs, 1, len(jobs), 128, 60, 3.5, "Content reconstructions")
+    st.markdown("**Style reconstructions**")
+    ex.grid("style", explore.style_grid_jobs(), 1, 5, 128, 60, 2.5, "Style reconstructions")
+
+with tabs[2]:
+    st.caption(
+        "Gatys et al. 2016, Fig. 3: rows use style layers up to the one named, columns "
+        "the ratio α/β (Gatys 2016 convention). Left, mostly style; right, mostly the "
+        "photo."
+    )
+    ex.grid("tradeoff", explore.tradeoff_jobs(), 5, 4, 96, 50, 2.0, "Style layers vs alpha/beta")
+
+with tabs[3]:
+    st.caption(
+        "The same weighting expressed in each loss convention. Conventions scale each "
+        "layer by its own size, so one β does not carry over: this is why weights from "
+        "another implementation give a different picture."
+    )
+    c1, c2 = st.columns(2)
+    src_conv = c1.selectbox("From convention", list(CONVENTIONS), key="lab_conv")
+    size = c2.select_slider("Image size (long side)", [128, 256, 512, 1024], 256, key="lab_size")
+    alpha = cfg.alpha if cfg else 1.0
+    beta = cfg.beta if cfg else 1e5
+    h = int(size * 2 / 3)
+    rows = []
+    for conv in CONVENTIONS:
+        out = explore.convert_weights(
+            style_weights,
+            alpha,
+            beta,
+            src_conv,
+            conv,
+            model.arch,
+            size,
+            h,
+            cfg.content_layer if cfg else "conv4_2",
+        )
+        rows.append(
+            {
+                "convention": conv,
+                "alpha": out["alpha"],
+                "beta": f"{out['beta']:.3g}",
+                **{f"w {n}": f"{w:.3g}" for n, w in out["style_weights"].items()},
+            }
+        )
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"α = {alpha:g}, β = {beta:.3g} in the {src_conv} convention at {size}x{h} px.")
+    st.markdown("**Layer names**")
+    st.dataframe(
+        [
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "torchvision index": t.index,
+                "channels": t.channels,
+                "downsampling": t.stride,
+            }
+            for t in layer_table(model.arch)
+        ],
+        hide_index=True,
+        width="stretch",
+        height=300,
+    )

@@ -1,0 +1,167 @@
+"""Shared pieces of the exploration pages: image choice, cached forward passes, grids."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from nst import explore
+from nst.image import resize_long_side
+from ui import state
+
+EXPLORE_SIZE = 256  # long side of images looked into
+
+
+def digest(img: Image.Image) -> str:
+    return hashlib.sha1(img.tobytes() + str(img.size).encode()).hexdigest()
+
+
+def sources() -> dict[str, Image.Image]:
+    """content, style and (when there is a run) output images, at the exploring size."""
+    content = state.image_by_name(st.session_state.content_name)
+    names = st.session_state.style_names or ["swirls"]
+    style = state.image_by_name(names[0])
+    out = {"content": content, "style": style}
+    run = st.session_state.run
+    if run is not None:
+        out["output"] = run.image()
+        size = out["output"].size
+        out["content"] = content.resize(size, Image.Resampling.LANCZOS)
+        out["style"] = style.resize(size, Image.Resampling.LANCZOS)
+    else:
+        out["content"] = resize_long_side(content, EXPLORE_SIZE)
+        out["style"] = style.resize(out["content"].size, Image.Resampling.LANCZOS)
+    return out
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _features(
+    model_key: str, img_key: str, layers: tuple[str, ...], pooling: str, _model, _img
+) -> dict[str, np.ndarray]:
+    return explore.features(_model, _img, list(layers), pooling)
+
+
+def features(img: Image.Image, layers: list[str], pooling: str = "max") -> dict[str, np.ndarray]:
+    """Cached per (model, image content, layers): moving between layers is quick."""
+    model = st.session_state.model
+    key = f"{model.arch}:{model.weights_source}"
+    return _features(key, digest(img), tuple(layers), pooling, model, img)
+
+
+def heatmap(
+    z: np.ndarray,
+    title: str,
+    zmin=None,
+    zmax=None,
+    colorscale="Viridis",
+    height: int = 300,
+    x=None,
+    y=None,
+    showscale: bool = True,
+) -> go.Figure:
+    fig = go.Figure(
+        go.Heatmap(z=z, zmin=zmin, zmax=zmax, colorscale=colorscale, x=x, y=y, showscale=showscale)
+    )
+    fig.update_layout(
+        title={"text": title, "font": {"size": 13}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 36, "b": 10},
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    return fig
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---- reconstruction grids, computed a cell per tick ------------------------------------------
+
+
+@st.cache_resource(max_entries=1)
+def _grid_results() -> dict:
+    """Finished grids of every session, by inputs and settings: a demo replays instantly."""
+    return {}
+
+
+def grid(
+    name: str,
+    jobs: list,
+    rows: int,
+    cols: int,
+    size: int,
+    steps: int,
+    seconds_per_cell: float,
+    title: str,
+) -> None:
+    """A grid of reconstructions: says how long it will take, fills in as it computes,
+    can be stopped, and can be downloaded as one image."""
+    srcs = sources()
+    content, style = srcs["content"], srcs["style"]
+    model = st.session_state.model
+    key = (name, model.arch, model.weights_source, digest(content), digest(style), size, steps)
+    done_all = _grid_results()
+    jobs_state = st.session_state.setdefault("grids", {})
+    g = jobs_state.get(name)
+    if g is None or g["key"] != key:
+        g = {"key": key, "cells": list(done_all.get(key, [])), "running": False}
+        jobs_state[name] = g
+    total = len(jobs)
+    left = total - len(g["cells"])
+    a, b, c = st.columns([2, 1, 1])
+    a.caption(
+        f"{total} images at {size} px, {steps} L-BFGS steps each: about "
+        f"{left * seconds_per_cell:.0f} s on this machine."
+        if left
+        else f"{total} images, computed (cached for these inputs and settings)."
+    )
+    if b.button("Compute", key=f"go_{name}", disabled=g["running"] or not left, width="stretch"):
+        g["running"] = True
+    if c.button("Stop", key=f"stop_{name}", disabled=not g["running"], width="stretch"):
+        g["running"] = False
+
+    @st.fragment(run_every=0.1 if g["running"] else None)
+    def fill() -> None:
+        if g["running"] and len(g["cells"]) < total:
+            row, col, label, kw = jobs[len(g["cells"])]
+            t0 = time.perf_counter()
+            cell = next(explore.run_jobs(model, content, style, [(row, col, label, kw)], size, steps))
+            g["cells"].append(cell)
+            g["last_seconds"] = time.perf_counter() - t0
+            if len(g["cells"]) == total:
+                g["running"] = False
+                done_all[key] = list(g["cells"])
+                st.rerun(scope="app")
+        if g["running"]:
+            st.progress(len(g["cells"]) / total, text=f"{len(g['cells'])}/{total} computed")
+        by_pos = {(cl.row, cl.col): cl for cl in g["cells"]}
+        for r in range(rows):
+            columns = st.columns(cols)
+            for col_i in range(cols):
+                cl = by_pos.get((r, col_i))
+                label = next(j[2] for j in jobs if j[0] == r and j[1] == col_i)
+                if cl is not None:
+                    columns[col_i].image(cl.image, caption=label, width="stretch")
+                else:
+                    columns[col_i].caption(f"{label}: waiting")
+
+    fill()
+    if g["cells"] and not g["running"]:
+        sheet = explore.grid_sheet(g["cells"], rows, cols, title=title)
+        st.download_button(
+            "Download this grid (PNG)",
+            png(sheet),
+            f"{name}_grid.png",
+            "image/png",
+            on_click="ignore",
+            key=f"dl_{name}",
+        )
