@@ -216,21 +216,27 @@ def reconstruct(
     )
     scale: list[float] = []
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
+    def objective() -> torch.Tensor:
         feats = model(x, layers, normalized=True)
         loss = torch.zeros((), device=dev)
         if c_t is not None and alpha:
             loss = loss + alpha * content_loss(feats[content_layer], c_t, convention)
         if grams and beta:
             loss = loss + beta * sum(layer_style_losses(sw, feats, grams, convention).values())
+        return loss
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = objective()
         if not scale:  # see nst.run: L-BFGS wants a loss of moderate size
             scale.append(1.0 / max(loss.item(), 1e-30))
         (loss * scale[0]).backward()
         return loss
 
-    final = opt.step(closure)
-    return deprocess(x.detach()), float(final.detach())
+    opt.step(closure)
+    with torch.no_grad():
+        final = objective().item()
+    return deprocess(x.detach()), final
 
 
 def content_grid_jobs() -> list[tuple[int, int, str, dict]]:

@@ -1,7 +1,8 @@
 """Plotly figure builders: data in, go.Figure out. No Streamlit here.
 
 Long histories are downsampled before they are drawn (`downsample`), so a chart sent to a browser
-every tick stays small however long the run.
+every tick stays small however long the run. Lines are SVG (go.Scatter), not WebGL: at 300 points
+SVG is cheap, while WebGL without a GPU (software rendering) took CPU time from the optimization.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def loss_figure(
     x = [r.step for r in pts]
     fig = go.Figure()
     fig.add_trace(
-        go.Scattergl(
+        go.Scatter(
             x=x,
             y=[r.total for r in pts],
             name="total",
@@ -87,7 +88,7 @@ def loss_figure(
         )
     )
     fig.add_trace(
-        go.Scattergl(
+        go.Scatter(
             x=x,
             y=[alpha * r.content for r in pts],
             name="α·content",
@@ -96,7 +97,7 @@ def loss_figure(
         )
     )
     fig.add_trace(
-        go.Scattergl(
+        go.Scatter(
             x=x,
             y=[beta * r.style for r in pts],
             name="β·style",
@@ -106,7 +107,7 @@ def loss_figure(
     )
     if tv_weight:
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=x,
                 y=[tv_weight * r.tv for r in pts],
                 name="tv",
@@ -128,7 +129,7 @@ def layer_figure(
     fig = go.Figure()
     for i, name in enumerate(layers):
         fig.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=x,
                 y=[beta * r.style_layers.get(name, 0.0) for r in pts],
                 name=name,

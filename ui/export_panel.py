@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nst.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
+from ui import live
 
 
 def _files(run) -> dict:
@@ -96,6 +97,9 @@ def render() -> None:
         )
     st.caption("Reproduce this run from the command line (uploads: use your file's path):")
     st.code(files["cli"], language="bash")
+    summary = live.timing_summary()
+    if summary:
+        st.caption(summary)
     if run.events:
         with st.expander(f"Events ({len(run.events)})"):
             for e in run.events:

@@ -23,7 +23,7 @@ def advance(run) -> float:
     """Step the run for about TICK_SECONDS; returns the optimizing seconds spent."""
     before = run.seconds
     per_eval = run.seconds / run.evals if run.evals else None
-    n = 1 if per_eval is None else max(1, min(MAX_STEPS_PER_TICK, int(TICK_SECONDS / per_eval)))
+    n = 1 if per_eval is None else max(1, min(MAX_STEPS_PER_TICK, round(TICK_SECONDS / per_eval)))
     run.step(n)
     return run.seconds - before
 
@@ -115,6 +115,18 @@ def _full_view() -> None:
         c2.plotly_chart(
             layer_figure(run.history, cfg.beta, run.events), width="stretch", key="chart_layers"
         )
+
+
+def timing_summary() -> str | None:
+    """Server-side cost of recent ticks: optimizing vs everything else (drawing, encoding)."""
+    stats = st.session_state.tick_stats[-20:]
+    if len(stats) < 3:
+        return None
+    opt = sum(o for o, _ in stats)
+    total = sum(t for _, t in stats)
+    return (f"Last {len(stats)} ticks: {total / len(stats):.2f} s each on the server, "
+            f"{1 - opt / total:.0%} of it outside the optimization (drawing the image and charts, "
+            "session state).")
 
 
 def _compact_view() -> None:

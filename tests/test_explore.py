@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nst import explore
+from nst.losses import content_factor, style_factor
+
+
+def test_channel_stats_and_top_channels_by_hand():
+    fmap = np.zeros((3, 2, 2), np.float32)
+    fmap[0] = [[1, 1], [1, 1]]  # mean 1, all active
+    fmap[1] = [[0, 0], [0, 8]]  # mean 2, max 8, a quarter active
+    fmap[2] = [[-1, 0], [0, 0]]  # mean -0.25
+    stats = explore.channel_stats(fmap)
+    assert stats["mean"].tolist() == [1.0, 2.0, -0.25]
+    assert stats["active"].tolist() == [1.0, 0.25, 0.0]
+    assert explore.top_channels(fmap, 2, "mean") == [1, 0]
+    assert explore.top_channels(fmap, 3, "max") == [1, 0, 2]
+
+
+def test_feature_grid_lays_out_tiles():
+    fmap = np.random.default_rng(0).random((10, 5, 7)).astype(np.float32)
+    grid = explore.feature_grid(fmap, [0, 1, 2, 3, 4], cols=4, cell=10, pad=2)
+    assert grid.size == (4 * 12 + 2, 2 * 12 + 2)
+    arr = np.asarray(grid)
+    assert arr[2:12, 2:12].max() == 255 and arr[2:12, 2:12].min() == 0  # each tile own range
+
+
+def test_top_gram_channels_by_variance_and_energy():
+    fmap = np.zeros((3, 1, 4), np.float32)
+    fmap[0, 0] = [5, 5, 5, 5]  # energy 100, variance 0
+    fmap[1, 0] = [0, 2, 0, 2]  # energy 8, variance 1
+    fmap[2, 0] = [0, 0, 0, 1]  # energy 1, variance 0.1875
+    assert explore.top_gram_channels(fmap, 2, "variance") == [1, 2]
+    assert explore.top_gram_channels(fmap, 2, "energy") == [0, 1]
+
+
+def test_gram_distances_and_shares_by_hand():
+    target = {"a": np.array([[[1.0, 2.0]], [[0.0, 1.0]]], np.float32),  # gram [[5,2],[2,1]]
+              "b": np.array([[[1.0, 1.0]]], np.float32)}  # gram [[2]]
+    grams = {"a": np.array([[5.0, 2.0], [2.0, 0.0]]), "b": np.array([[0.0]])}
+    rows = {r.layer: r for r in explore.gram_distances({"a": 1.0, "b": 1.0}, target, grams)}
+    # a: diff has one entry 1 -> mean 1/4, / (c h w = 4) -> 1/16 ; b: diff 2 -> 4 / 2 = 2
+    assert rows["a"].loss == pytest.approx(1 / 16)
+    assert rows["b"].loss == pytest.approx(2.0)
+    assert rows["a"].share == pytest.approx((1 / 16) / (1 / 16 + 2))
+    assert rows["b"].distance == pytest.approx(2.0 / 2)  # RMS 2 over M = 2 positions
+    assert sum(r.share for r in rows.values()) == pytest.approx(1.0)
+
+
+def test_convention_converter_by_hand():
+    # vgg19 at 32x32: conv1_1 has N=64, M=1024; conv4_2 N=512, M=16
+    out = explore.convert_weights({"conv1_1": 1.0}, 1.0, 1e5, "seed", "gatys2016", "vgg19", 32, 32)
+    k = content_factor("gatys2016", 512, 16) / content_factor("seed", 512, 16)  # 0.5 * 512*16
+    expected = k * 1e5 * (1 / (64**3 * 1024)) / (1 / (4 * 64**2 * 1024**2))
+    assert out["beta"] == pytest.approx(expected)
+    assert out["style_weights"]["conv1_1"] == pytest.approx(1.0)
+    same = explore.convert_weights({"conv1_1": 1.0, "conv2_1": 0.5}, 1.0, 1e5, "seed", "seed",
+                                   "vgg19", 64, 64)
+    assert same["beta"] == pytest.approx(1e5) and same["style_weights"]["conv2_1"] == 0.5
+    # a round trip returns the original weights
+    there = explore.convert_weights({"conv1_1": 1.0, "conv3_1": 0.2}, 1.0, 1e5, "seed",
+                                    "normalized", "vgg19", 64, 64)
+    back = explore.convert_weights(there["style_weights"], 1.0, there["beta"], "normalized",
+                                   "seed", "vgg19", 64, 64)
+    assert back["beta"] == pytest.approx(1e5) and back["style_weights"]["conv3_1"] == \
+        pytest.approx(0.2)
+    assert style_factor("seed", 2, 3) == 1 / (8 * 3)
+
+
+def test_gradient_maps_cover_each_term(random_model, cat, swirls):
+    img = cat.resize((48, 32))
+    maps = explore.gradient_maps(random_model, img, cat, swirls, {"conv1_1": 1.0, "conv3_1": 0.5})
+    assert set(maps) == {"conv1_1", "conv3_1", "content conv4_2"}
+    for m in maps.values():
+        assert m.shape == (32, 48) and np.isfinite(m).all()
+    assert maps["conv1_1"].max() > 0
+
+
+def test_reconstruction_from_noise_lowers_its_loss(random_model, cat, swirls):
+    torch.manual_seed(0)
+    _, few = explore.reconstruct(random_model, cat, None, "conv2_2", [], size=48, steps=2)
+    img, many = explore.reconstruct(random_model, cat, None, "conv2_2", [], size=48, steps=25)
+    assert many < few and img.size == (48, 32)
+    cells = list(explore.run_jobs(random_model, cat, swirls, explore.style_grid_jobs()[:2], 32, 3))
+    assert [c.col for c in cells] == [0, 1] and cells[1].label == "conv1_1..conv2_1"
+
+
+def test_grid_jobs_follow_the_paper():
+    assert [j[2] for j in explore.content_grid_jobs()] == explore.CONTENT_RECON_LAYERS
+    jobs = explore.tradeoff_jobs()
+    assert len(jobs) == 20 and jobs[-1][3]["ratio"] == 1e-2
+    assert jobs[-1][3]["style_layers"] == explore.STYLE_RECON_LAYERS
+
+
+def test_sheets_hold_every_cell():
+    cells = [explore.Cell(r, c, f"{r}{c}", Image.new("RGB", (40, 30), "red"), 0.0)
+             for r in range(2) for c in range(3)]
+    sheet = explore.grid_sheet(cells, 2, 3, cell=40)
+    assert sheet.size == (3 * 48 + 8, 2 * 64 + 8)
+    contact = explore.contact_sheet([Image.new("RGB", (10, 10))] * 5, list("abcde"), cell=20)
+    assert contact.size[0] == 4 * 28 + 8
