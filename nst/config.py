@@ -38,6 +38,7 @@ POOLINGS = ("max", "avg")
 MODELS = ("vgg19", "vgg16")
 CONVENTIONS = ("seed", "gatys2016", "normalized")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _f(default: Any, help: str, group: str = "advanced", **extra: Any) -> Any:
@@ -102,6 +103,13 @@ class Config:
         "Learning rate. L-BFGS: 1 is right. Adam on the normalized image: 0.003 (the seed) to 0.05.",
         min=0.0,
     )
+    history: int = _f(
+        20,
+        "L-BFGS memory: how many past steps shape the next. 20 converges as fast as 100 here "
+        "and holds a fifth of the image copies.",
+        min=1,
+        max=200,
+    )
     init: str = _f(
         "content",
         "Starting image: the photo (fastest, keeps detail), white noise "
@@ -154,6 +162,13 @@ class Config:
         "Weights: 'imagenet' (torch cache or download), a path to a "
         "state dict, or 'random' (untrained; mechanics only). Env NST_WEIGHTS.",
         "system",
+    )
+    precision: str = _f(
+        "auto",
+        "Arithmetic inside the network: bf16 autocast is 2-3x faster on GPUs and on CPUs with "
+        "AMX; losses and Grams are always summed in fp32. auto: bf16 where the hardware has it.",
+        "system",
+        choices=PRECISIONS,
     )
     device: str = _f(
         "auto", "Where to compute: auto picks cuda, then mps, then cpu.", "system", choices=DEVICES
@@ -257,7 +272,7 @@ PRESETS: dict[str, Config] = {
 }
 
 # Settings that describe the machine, not the picture: a preset never overrides them.
-SYSTEM_FIELDS = ("model", "weights", "device", "seed")
+SYSTEM_FIELDS = ("model", "weights", "device", "seed", "precision")
 
 
 def preset(name: str, base: Config | None = None) -> Config:

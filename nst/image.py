@@ -144,8 +144,9 @@ def resize_to(img: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 def fit_style(style: Image.Image, content_size: tuple[int, int], scale: float = 1.0) -> Image.Image:
-    """The style image resized so its long side is the content's long side times `scale`."""
-    return resize_long_side(style, max(16, round(max(content_size) * scale)), "style image")
+    """The style image resized to the content's size (as the seed did), times `scale`."""
+    w, h = content_size
+    return resize_to(style, (max(16, round(w * scale)), max(16, round(h * scale))))
 
 
 # ---- tensors ------------------------------------------------------------------------------

@@ -153,12 +153,18 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"pooling must be max or avg, not {pooling!r}")
         h = x if normalized else self.normalize(x)
         out: dict[str, torch.Tensor] = {}
+        kept = False  # is h also an output? then it must not be overwritten in place
         for info, module in zip(self.table, self.features, strict=True):
             if info.kind == "pool":
                 h = F.max_pool2d(h, 2, 2) if pooling == "max" else F.avg_pool2d(h, 2, 2)
+            elif info.kind == "relu":
+                # In place where nobody else holds the conv output: the convolution's backward
+                # needs only its input, so this saves one activation per layer (~40% of memory).
+                h = F.relu(h, inplace=not kept and h is not x)
             else:
                 h = module(h)
-            if info.name in wanted:
+            kept = info.name in wanted
+            if kept:
                 out[info.name] = h
                 if len(out) == len(wanted):
                     break
@@ -311,6 +317,21 @@ def load_model(
         model.features.load_state_dict(keep)
     model.weights_source = source
     return model.to(device)
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Does bf16 autocast pay on this device? CUDA with bf16 support; CPUs with AMX or
+    AVX512-BF16 (oneDNN then runs convolutions in bf16 at 2-3x the fp32 speed)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -40,12 +40,13 @@ from nst.image import (
     to_tensor,
 )
 from nst.losses import content_loss, gram_matrix, layer_style_losses, tv_loss
-from nst.model import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures
+from nst.model import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures, fast_bf16
 
 log = logging.getLogger(__name__)
 
 # Settings a paused run can take on for the rest of its steps; the others need a new run.
 LIVE_FIELDS = (
+    "history",
     "alpha",
     "beta",
     "style_weights",
@@ -153,6 +154,12 @@ class Run:
         self.evals = 0
         self.weights_source = model.weights_source
         torch.manual_seed(self.config.seed)
+        self._bf16 = self.config.precision == "bf16" or (
+            self.config.precision == "auto" and fast_bf16(self.device)
+        )
+        if self.device.type == "cuda":  # TF32 for whatever stays in fp32
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         self._final_size = resize_long_side(self.content_src, self.config.size, "content image").size
         self._plan()
         self._scale_index = -1
@@ -279,6 +286,7 @@ class Run:
             "status": self.status,
             "message": self.message,
             "device": str(self.device),
+            "precision": "bf16" if self._bf16 else "fp32",
             "model": self.model.arch,
             "weights": self.weights_source,
             "seconds": round(self.seconds, 4),
@@ -367,12 +375,25 @@ class Run:
             out.append(style)
         return out
 
+    def features(self, x: torch.Tensor, layers: list[str], normalized: bool) -> dict:
+        """Activations in fp32, computed in bf16 (channels-last) when that is faster here."""
+        if not self._bf16:
+            return self.model(x, layers, pooling=self.config.pooling, normalized=normalized)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16):
+            out = self.model(
+                x.contiguous(memory_format=torch.channels_last),
+                layers,
+                pooling=self.config.pooling,
+                normalized=normalized,
+            )
+        return {k: v.float() for k, v in out.items()}
+
     @torch.no_grad()
     def _compute_targets(self) -> _Targets:
         cfg = self.config
         style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
-        content_feats = self.model(
-            to_tensor(self._content_img, self.device), [cfg.content_layer], pooling=cfg.pooling
+        content_feats = self.features(
+            to_tensor(self._content_img, self.device), [cfg.content_layer], normalized=False
         )
         blend = cfg.style_blend or (1.0,) * len(self.styles_src)
         total = float(sum(blend))
@@ -380,7 +401,7 @@ class Run:
         for weight, style in zip(blend, self._style_images(self._content_img.size), strict=True):
             if weight == 0:
                 continue
-            feats = self.model(to_tensor(style, self.device), style_layers, pooling=cfg.pooling)
+            feats = self.features(to_tensor(style, self.device), style_layers, normalized=False)
             # The unnormalized Gram sums over positions; rescale it to the output's pixel count so
             # a style image of another size (style_scale) asks for the same statistics.
             ratio = self._pixels / (style.size[0] * style.size[1])
@@ -398,7 +419,12 @@ class Run:
         if cfg.optimizer == "adam":
             return torch.optim.Adam([self._x], lr=cfg.lr)
         return torch.optim.LBFGS(
-            [self._x], lr=cfg.lr, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
+            [self._x],
+            lr=cfg.lr,
+            max_iter=1,
+            history_size=cfg.history,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
         )
 
     def _balance(self) -> tuple[float, float]:
@@ -412,7 +438,7 @@ class Run:
     def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """Total loss of normalized image `x` and its parts (detached floats)."""
         cfg = self.config
-        feats = self.model(x, self._layers, pooling=cfg.pooling, normalized=True)
+        feats = self.features(x, self._layers, normalized=True)
         c = content_loss(feats[cfg.content_layer], self._targets.content, cfg.convention)
         terms = layer_style_losses(dict(cfg.style_weights), feats, self._targets.grams, cfg.convention)
         s = torch.stack(list(terms.values())).sum()

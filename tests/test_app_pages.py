@@ -95,3 +95,22 @@ def test_compare_page_lists_finished_runs(at):
     assert len(at.session_state.finished_runs) == 2
     assert len(at.multiselect(key="cmp_runs").value) == 2
     assert any(b.label == "Download a sheet of these (PNG)" for b in at.get("download_button"))
+
+
+def test_a_crash_in_a_page_does_not_discard_the_run(at, monkeypatch):
+    at.select_slider(key="cfg_size").set_value(128)
+    at.number_input(key="cfg_steps").set_value(50)
+    at.run()
+    at.button(key="btn_start").click().run()
+    at.button(key="btn_pause").click().run()
+    run = at.session_state.run
+
+    def broken(*_a, **_k):
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setattr("nst.explore.channel_stats", broken)
+    at.switch_page("pages/features.py").run()
+    assert errors(at)  # the page shows its error ...
+    at.switch_page("pages/stylize.py").run()
+    assert at.session_state.run is run and run.history  # ... and the run is still there
+    assert not errors(at)

@@ -37,8 +37,10 @@ def test_top_gram_channels_by_variance_and_energy():
 
 
 def test_gram_distances_and_shares_by_hand():
-    target = {"a": np.array([[[1.0, 2.0]], [[0.0, 1.0]]], np.float32),  # gram [[5,2],[2,1]]
-              "b": np.array([[[1.0, 1.0]]], np.float32)}  # gram [[2]]
+    target = {
+        "a": np.array([[[1.0, 2.0]], [[0.0, 1.0]]], np.float32),  # gram [[5,2],[2,1]]
+        "b": np.array([[[1.0, 1.0]]], np.float32),
+    }  # gram [[2]]
     grams = {"a": np.array([[5.0, 2.0], [2.0, 0.0]]), "b": np.array([[0.0]])}
     rows = {r.layer: r for r in explore.gram_distances({"a": 1.0, "b": 1.0}, target, grams)}
     # a: diff has one entry 1 -> mean 1/4, / (c h w = 4) -> 1/16 ; b: diff 2 -> 4 / 2 = 2
@@ -56,16 +58,18 @@ def test_convention_converter_by_hand():
     expected = k * 1e5 * (1 / (64**3 * 1024)) / (1 / (4 * 64**2 * 1024**2))
     assert out["beta"] == pytest.approx(expected)
     assert out["style_weights"]["conv1_1"] == pytest.approx(1.0)
-    same = explore.convert_weights({"conv1_1": 1.0, "conv2_1": 0.5}, 1.0, 1e5, "seed", "seed",
-                                   "vgg19", 64, 64)
+    same = explore.convert_weights(
+        {"conv1_1": 1.0, "conv2_1": 0.5}, 1.0, 1e5, "seed", "seed", "vgg19", 64, 64
+    )
     assert same["beta"] == pytest.approx(1e5) and same["style_weights"]["conv2_1"] == 0.5
     # a round trip returns the original weights
-    there = explore.convert_weights({"conv1_1": 1.0, "conv3_1": 0.2}, 1.0, 1e5, "seed",
-                                    "normalized", "vgg19", 64, 64)
-    back = explore.convert_weights(there["style_weights"], 1.0, there["beta"], "normalized",
-                                   "seed", "vgg19", 64, 64)
-    assert back["beta"] == pytest.approx(1e5) and back["style_weights"]["conv3_1"] == \
-        pytest.approx(0.2)
+    there = explore.convert_weights(
+        {"conv1_1": 1.0, "conv3_1": 0.2}, 1.0, 1e5, "seed", "normalized", "vgg19", 64, 64
+    )
+    back = explore.convert_weights(
+        there["style_weights"], 1.0, there["beta"], "normalized", "seed", "vgg19", 64, 64
+    )
+    assert back["beta"] == pytest.approx(1e5) and back["style_weights"]["conv3_1"] == pytest.approx(0.2)
     assert style_factor("seed", 2, 3) == 1 / (8 * 3)
 
 
@@ -95,8 +99,11 @@ def test_grid_jobs_follow_the_paper():
 
 
 def test_sheets_hold_every_cell():
-    cells = [explore.Cell(r, c, f"{r}{c}", Image.new("RGB", (40, 30), "red"), 0.0)
-             for r in range(2) for c in range(3)]
+    cells = [
+        explore.Cell(r, c, f"{r}{c}", Image.new("RGB", (40, 30), "red"), 0.0)
+        for r in range(2)
+        for c in range(3)
+    ]
     sheet = explore.grid_sheet(cells, 2, 3, cell=40)
     assert sheet.size == (3 * 48 + 8, 2 * 64 + 8)
     contact = explore.contact_sheet([Image.new("RGB", (10, 10))] * 5, list("abcde"), cell=20)

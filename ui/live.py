@@ -124,9 +124,11 @@ def timing_summary() -> str | None:
         return None
     opt = sum(o for o, _ in stats)
     total = sum(t for _, t in stats)
-    return (f"Last {len(stats)} ticks: {total / len(stats):.2f} s each on the server, "
-            f"{1 - opt / total:.0%} of it outside the optimization (drawing the image and charts, "
-            "session state).")
+    return (
+        f"Last {len(stats)} ticks: {total / len(stats):.2f} s each on the server, "
+        f"{1 - opt / total:.0%} of it outside the optimization (drawing the image and charts, "
+        "session state)."
+    )
 
 
 def _compact_view() -> None:
