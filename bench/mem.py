@@ -52,7 +52,8 @@ def main() -> None:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     # VmHWM, not ru_maxrss: ru_maxrss survives exec and would report the parent's peak
-    status = open("/proc/self/status").read()
+    with open("/proc/self/status") as f:
+        status = f.read()
     peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
     print(
         json.dumps(
