@@ -27,7 +27,8 @@ CHECKPOINTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100,
 
 def inputs():
     """tubingen + starry_night from ../shared/images, else the bundled cat + swirls."""
-    c, s = SHARED / "images" / "tubingen.jpg", SHARED / "images" / "starry_night.jpg"
+    folder = Path(os.environ.get("NST_BENCH_IMAGES", SHARED / "images"))
+    c, s = folder / "tubingen.jpg", folder / "starry_night.jpg"
     if c.is_file() and s.is_file():
         return load_image(c), load_image(s), "tubingen + starry_night"
     from nst.samples import PHOTOS, STYLES
@@ -85,7 +86,7 @@ def timed_loop(
 ) -> tuple[list[tuple[float, torch.Tensor]], int]:
     """Call `step` until `budget` seconds; snapshot x at each checkpoint (snapshots not timed)."""
     snaps, spent, evals = [], 0.0, 0
-    marks = [t for t in checkpoints if t <= budget]
+    marks = [t for t in (checkpoints or CHECKPOINTS) if t <= budget]
     while spent < budget:
         _sync(x.device)
         t0 = time.perf_counter()
@@ -98,7 +99,7 @@ def timed_loop(
     return snaps, evals
 
 
-def plain_loop(sc: Scorer, budget: float):
+def plain_loop(sc: Scorer, budget: float, checkpoints=None):
     """Yardstick: one forward/backward per step, L-BFGS (history 100), content init, fp32.
 
     The loss is divided by its starting value: L-BFGS's first step and curvature test break on
@@ -118,7 +119,7 @@ def plain_loop(sc: Scorer, budget: float):
         (loss * scale[0]).backward()
         return loss
 
-    return timed_loop(lambda: opt.step(closure), x, budget)
+    return timed_loop(lambda: opt.step(closure), x, budget, checkpoints)
 
 
 def seed_loop(sc: Scorer, budget: float):
@@ -134,10 +135,10 @@ def seed_loop(sc: Scorer, budget: float):
     return timed_loop(step, x, budget)
 
 
-def nst_run(m: VGGFeatures, content, style, cfg: Config, budget: float):
+def nst_run(m: VGGFeatures, content, style, cfg: Config, budget: float, checkpoints=None):
     """The project's Run with a time budget, snapshotted at the checkpoints."""
     run = Run(m, content, [style], cfg.replace(steps=10_000, time_budget=budget))
-    snaps, marks = [], [t for t in CHECKPOINTS if t <= budget]
+    snaps, marks = [], [t for t in (checkpoints or CHECKPOINTS) if t <= budget]
     while not run.finished:
         run.step(1)
         while marks and run.seconds >= marks[0]:

@@ -462,31 +462,44 @@ class Run:
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad(set_to_none=True)
             loss, p = self.objective(self._x)
-            if torch.isfinite(loss):
-                if self._loss_scale is None:
-                    self._loss_scale = 1.0 / max(loss.item(), 1e-30)
-                (loss * self._loss_scale).backward()
-            else:  # leave the gradient empty; the guard below restores the last finite image
-                self._x.grad = torch.zeros_like(self._x)
+            if self._loss_scale is None:
+                self._loss_scale = 1.0 / max(abs(loss.item()), 1e-30)
+            # A non-finite loss gives non-finite gradients; the guard below then restores the
+            # last finite image. No test here: each would wait for the GPU.
+            (loss * self._loss_scale).backward()
             parts["loss"], parts["p"] = loss.detach(), p
             return loss
 
         try:
             self._good = self._x.detach().clone()
             self._optimizer.step(closure)
+            # One transfer for every number of this step (each float() would wait for the GPU).
+            p = parts["p"]
+            layer_names = list(p["layers"])
+            stats = torch.stack(
+                [
+                    parts["loss"],
+                    p["content"],
+                    p["style"],
+                    p["tv"],
+                    torch.isfinite(self._x).all().float(),
+                    *p["layers"].values(),
+                ]
+            ).tolist()
         except torch.OutOfMemoryError:
+            self.seconds += time.perf_counter() - t0
             self._restore()
             w, h = self.size
             return self._fail(f"out of memory at {w}x{h}; choose a smaller size")
         except RuntimeError as exc:
+            self.seconds += time.perf_counter() - t0
             if "out of memory" in str(exc).lower():
                 self._restore()
                 return self._fail("out of memory; choose a smaller size")
             raise
-        finally:
-            self.seconds += time.perf_counter() - t0
-        loss = float(parts["loss"])
-        if not math.isfinite(loss) or not torch.isfinite(self._x).all():
+        self.seconds += time.perf_counter() - t0
+        loss, content, style, tv, x_finite, *layers = stats
+        if not math.isfinite(loss) or not x_finite:
             self._restore()
             what = "NaN" if math.isnan(loss) else "infinite" if math.isinf(loss) else "non-finite"
             self.message = (
@@ -498,7 +511,6 @@ class Run:
             self._finish("failed")
             return False
         self.evals += 1
-        p = parts["p"]
         w, h = self.size
         rec = Record(
             self.evals,
@@ -506,10 +518,10 @@ class Run:
             w,
             h,
             loss,
-            float(p["content"]),
-            float(p["style"]),
-            {k: float(v) for k, v in p["layers"].items()},
-            float(p["tv"]),
+            content,
+            style,
+            dict(zip(layer_names, layers, strict=True)),
+            tv,
             self.seconds,
         )
         self.history.append(rec)
