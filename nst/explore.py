@@ -228,10 +228,16 @@ def reconstruct(
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = objective()
-        if not scale:  # see nst.run: L-BFGS wants a loss of moderate size
-            scale.append(1.0 / max(loss.item(), 1e-30))
+        if not scale:
+            # From noise the gradients can be tiny (Gatys 2016's 1/(4N^2M^2)), and L-BFGS's
+            # curvature test (y.s > 1e-10) then never passes: scale the objective so the first
+            # gradient's largest entry is 1 (same minimizer).
+            loss.backward()
+            scale.append(1.0 / max(x.grad.abs().max().item(), 1e-30))
+            x.grad.mul_(scale[0])
+            return loss * scale[0]
         (loss * scale[0]).backward()
-        return loss
+        return loss * scale[0]
 
     opt.step(closure)
     with torch.no_grad():

@@ -111,8 +111,8 @@ def distances() -> None:
     )
     st.plotly_chart(fig, width="stretch", key="gm_bars")
     st.caption(
-        "Which layers still differ most, and which dominate the style loss: with the "
-        "seed's weights, conv1_1 usually takes most of it. Updates while a run goes on."
+        "Which layers still differ most from the painting, and which dominate the style loss "
+        "(a layer's weight times its distance). Updates while a run goes on."
     )
 
 
