@@ -34,6 +34,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+SERVER_PIDS: dict[str, int] = {}  # url -> pid of the streamlit process serving it
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return int(f.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -90,6 +98,7 @@ def served_app(port: int | None = None, env: dict | None = None, log_path: Path 
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"streamlit did not start (exit {proc.poll()})")
             time.sleep(0.3)
+        SERVER_PIDS[url] = proc.pid
         yield url
     finally:
         proc.terminate()

@@ -120,28 +120,64 @@ def test_downloads_png_with_config_and_gif_with_frames(page, app_url, tmp_path):
     assert Image.open(gif).n_frames >= 2
 
 
-def test_two_sessions_run_two_stylizations_apart(browser, app_url):
-    ctx_a, ctx_b = browser.new_context(), browser.new_context()
-    a, b = ctx_a.new_page(), ctx_b.new_page()
+def _choose_content(page, name: str) -> None:
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+    page.get_by_role("option", name=name).click()
+    wait_idle(page)
+
+
+def _set_steps(page, steps: int) -> None:
+    box = page.get_by_label("Steps", exact=True)
+    box.fill(str(steps))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
+    import gc
+
+    from tests.e2e.harness import SERVER_PIDS, rss_mb
+
+    pid = SERVER_PIDS[app_url]
+    warm = browser.new_context()  # one session first: the model and caches are loaded
+    start_run(warm.new_page(), app_url)
+    warm.close()
+    gc.collect()
+    time.sleep(5)  # that session expires (TTL 3 s)
+    before = rss_mb(pid)
+    contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in range(4)]
+    pages = [c.new_page() for c in contexts]
+    photos = ["cat", "astronaut", "cat", "astronaut"]
     try:
-        open_app(a, app_url)
-        open_app(b, app_url)
-        # session b picks the other photo
-        b.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
-        b.get_by_role("option", name="astronaut").click()
-        wait_idle(b)
-        click(a, "Start")
-        click(b, "Start")
-        wait_steps(a, 3)
-        wait_steps(b, 3)
-        click(a, "Pause")
-        click(b, "Pause")
-        time.sleep(1)
-        ca = a.locator("[data-testid='stMain']").inner_text()
-        cb = b.locator("[data-testid='stMain']").inner_text()
-        assert "content: cat" in ca and "astronaut" not in ca
-        assert "content: astronaut" in cb and "content: cat" not in cb
-        assert output_image(a).screenshot() != output_image(b).screenshot()
+        for i, page in enumerate(pages):
+            open_app(page, app_url)
+            if photos[i] != "cat":
+                _choose_content(page, photos[i])
+            _set_steps(page, 90 + i)
+        for page in pages:
+            click(page, "Start")
+        for page in pages:
+            wait_steps(page, 2, timeout=180)
+        for page in pages:
+            click(page, "Pause")
+        time.sleep(1.5)
+        shots = []
+        for i, page in enumerate(pages):
+            main = page.locator("[data-testid='stMain']").inner_text()
+            other = "astronaut" if photos[i] == "cat" else "cat"
+            assert f"content: {photos[i]}" in main and f"content: {other}" not in main
+            assert f"/{90 + i} steps" in main  # its own setting, nobody else's
+            shots.append(output_image(page).screenshot())
+            assert exceptions(page) == 0
+        assert shots[0] != shots[1]
+        during = rss_mb(pid)
     finally:
-        ctx_a.close()
-        ctx_b.close()
+        for c in contexts:
+            c.close()
+    deadline = time.time() + 30
+    after = rss_mb(pid)
+    while after > before + 150 and time.time() < deadline:
+        time.sleep(1)
+        after = rss_mb(pid)
+    print(f"server RSS: before {before:.0f} MB, with 4 sessions {during:.0f} MB, after {after:.0f} MB")
+    assert after <= before + 150, (before, during, after)
