@@ -119,13 +119,17 @@ def loss_figure(
     return _layout(fig, "Loss", height, log=True)
 
 
+def _layer_series(history: list[Record]) -> tuple[list[Record], list[int], list[str]]:
+    pts = downsample(history)
+    layers = list(dict.fromkeys(n for r in pts for n in r.style_layers))
+    return pts, [r.step for r in pts], layers
+
+
 def layer_figure(
     history: list[Record], beta: float, events: list[Event] | None = None, height: int = 320
 ) -> go.Figure:
     """Each style layer's weighted term (beta * w_l * E_l) per step, log scale."""
-    pts = downsample(history)
-    x = [r.step for r in pts]
-    layers = list(dict.fromkeys(n for r in pts for n in r.style_layers))
+    pts, x, layers = _layer_series(history)
     fig = go.Figure()
     for i, name in enumerate(layers):
         fig.add_trace(
@@ -143,9 +147,7 @@ def layer_figure(
 
 def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
     """Each style layer's share of the style loss over the run, as stacked areas."""
-    pts = downsample(history)
-    x = [r.step for r in pts]
-    layers = list(dict.fromkeys(n for r in pts for n in r.style_layers))
+    pts, x, layers = _layer_series(history)
     fig = go.Figure()
     for i, name in enumerate(layers):
         y = [r.style_layers.get(name, 0.0) / r.style if r.style > 0 else 0.0 for r in pts]

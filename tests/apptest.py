@@ -29,6 +29,16 @@ def app(timeout: float = 120) -> AppTest:
     return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
 
 
+def untrained_app(monkeypatch) -> AppTest:
+    """The app on the untrained VGG-19 (fast, needs no weights), run once."""
+    monkeypatch.setenv("NST_MODEL", "vgg19")
+    monkeypatch.setenv("NST_WEIGHTS", "random")
+    monkeypatch.setenv("NST_OFFLINE", "1")
+    at = app()
+    at.run()
+    return at
+
+
 def errors(at: AppTest) -> list[str]:
     return [str(e.value) for e in at.exception]
 

@@ -4,16 +4,12 @@ import json
 
 import pytest
 
-from tests.apptest import app, errors
+from tests.apptest import errors, untrained_app
 
 
 @pytest.fixture
 def at(monkeypatch):
-    monkeypatch.setenv("NST_MODEL", "vgg19")
-    monkeypatch.setenv("NST_WEIGHTS", "random")
-    monkeypatch.setenv("NST_OFFLINE", "1")
-    at = app()
-    at.run()
+    at = untrained_app(monkeypatch)
     return at
 
 

@@ -7,16 +7,12 @@ import pytest
 from PIL import Image
 
 from nst.export import read_png_config
-from tests.apptest import app, download_bytes, errors
+from tests.apptest import download_bytes, errors, untrained_app
 
 
 @pytest.fixture
 def at(monkeypatch):
-    monkeypatch.setenv("NST_MODEL", "vgg19")
-    monkeypatch.setenv("NST_WEIGHTS", "random")
-    monkeypatch.setenv("NST_OFFLINE", "1")
-    at = app()
-    at.run()
+    at = untrained_app(monkeypatch)
     assert not errors(at)
     at.sidebar.select_slider(key="cfg_size").set_value(128)
     at.sidebar.number_input(key="cfg_steps").set_value(200)

@@ -181,3 +181,14 @@ def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
         after = rss_mb(pid)
     print(f"server RSS: before {before:.0f} MB, with 4 sessions {during:.0f} MB, after {after:.0f} MB")
     assert after <= before + 150, (before, during, after)
+
+
+def test_reload_mid_run_gives_a_working_app(page, app_url):
+    start_run(page, app_url)
+    wait_steps(page, 2)
+    page.reload()  # a new session; the old one has no thread and expires with its tab
+    open_app(page, app_url)
+    assert exceptions(page) == 0
+    click(page, "Start")
+    wait_steps(page, 2)
+    assert exceptions(page) == 0
