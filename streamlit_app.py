@@ -6,6 +6,7 @@ from ui import live, sidebar, state
 
 st.set_page_config(page_title="nst: style transfer lab", page_icon=":material/brush:", layout="wide")
 state.init()
+state.release_memory()
 
 stylize = st.Page("pages/stylize.py", title="Stylize", icon=":material/brush:", default=True)
 pg = st.navigation(

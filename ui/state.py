@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
+import time
 
 import streamlit as st
 
@@ -25,6 +28,26 @@ DEFAULTS = {
     "export_cache": {},
     "notice": "",
 }
+
+
+_last_release = [0.0]
+
+
+def release_memory(every: float = 5.0) -> None:
+    """Hand memory of ended sessions back to the system, at most every `every` seconds.
+
+    Streamlit drops a closed tab's session some time later, and its tensors' memory then stays
+    in the C allocator's free lists; a cycle collection and malloc_trim give it back.
+    """
+    now = time.monotonic()
+    if now - _last_release[0] < every:
+        return
+    _last_release[0] = now
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to trim
 
 
 def init() -> None:
