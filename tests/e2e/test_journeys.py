@@ -42,7 +42,9 @@ def test_run_changes_image_and_grows_chart_and_pause_is_prompt(page, app_url):
     assert time.time() - t0 < 2.5, "pause took too long"
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=stProgress]')].some("
-        "p => p.innerText.includes('paused'))", timeout=5000)
+        "p => p.innerText.includes('paused'))",
+        timeout=5000,
+    )
     wait_idle(page)
     paused_at = steps_done(page)
     assert paused_at >= n
