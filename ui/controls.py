@@ -73,7 +73,7 @@ def _stop() -> None:
     st.session_state.running = False
     if run is not None:
         run.stop()
-        live._remember(run)
+        live.remember(run)
 
 
 def _reset() -> None:

@@ -57,44 +57,23 @@ def render() -> None:
     st.subheader("Export")
     files = _files(run)
     stem = files["stem"]
-    cols = st.columns(4)
-    cols[0].download_button(
-        "Image (PNG + config)",
-        files["png"],
-        f"{stem}.png",
-        "image/png",
-        on_click="ignore",
-        width="stretch",
-        key="dl_png",
-    )
-    cols[1].download_button(
-        "Config (JSON)",
-        files["json"],
-        f"{stem}.json",
-        "application/json",
-        on_click="ignore",
-        width="stretch",
-        key="dl_json",
-    )
-    cols[2].download_button(
-        "Loss history (CSV)",
-        files["csv"],
-        f"{stem}.csv",
-        "text/csv",
-        on_click="ignore",
-        width="stretch",
-        key="dl_csv",
-    )
-    if files["gif"]:
-        cols[3].download_button(
-            "Progress (GIF)",
-            files["gif"],
-            f"{stem}.gif",
-            "image/gif",
-            on_click="ignore",
-            width="stretch",
-            key="dl_gif",
-        )
+    downloads = [
+        ("Image (PNG + config)", "png", "png", "image/png"),
+        ("Config (JSON)", "json", "json", "application/json"),
+        ("Loss history (CSV)", "csv", "csv", "text/csv"),
+        ("Progress (GIF)", "gif", "gif", "image/gif"),
+    ]
+    for col, (label, key, ext, mime) in zip(st.columns(4), downloads, strict=True):
+        if files[key]:
+            col.download_button(
+                label,
+                files[key],
+                f"{stem}.{ext}",
+                mime,
+                on_click="ignore",
+                width="stretch",
+                key=f"dl_{key}",
+            )
     st.caption("Reproduce this run from the command line (uploads: use your file's path):")
     st.code(files["cli"], language="bash")
     summary = live.timing_summary()

@@ -38,11 +38,11 @@ def _tick() -> None:
     st.session_state["_tick_started"] = (t0, opt)
     if run.finished:
         st.session_state.running = False
-        _remember(run)
+        remember(run)
         st.rerun(scope="app")
 
 
-def _remember(run) -> None:
+def remember(run) -> None:
     """Keep a finished run for the Compare page (once)."""
     keep = st.session_state.finished_runs
     if any(r["id"] == id(run) for r in keep):
