@@ -26,7 +26,31 @@ def gram_matrix(t: torch.Tensor) -> torch.Tensor:
     """F F^T of the (c, h*w) feature matrix, not normalized. (1, c, h, w) or (c, h, w) -> (c, c)."""
     c = t.shape[-3]
     f = t.reshape(c, -1)
-    return f @ f.t()
+    if not (torch.is_grad_enabled() and f.requires_grad):
+        return f @ f.t()
+    return _Gram.apply(f)
+
+
+class _Gram(torch.autograd.Function):
+    """F F^T with a one-product backward: dF = (dG + dG^T) F.
+
+    Autograd would differentiate F and F^T separately (two products, then a sum of two
+    (c, h*w) tensors); this does one product, in the memory layout of F, so the gradient joins
+    the network's channels-last gradient without a conversion.
+    """
+
+    @staticmethod
+    def forward(ctx, f: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(f)
+        return f @ f.t()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (f,) = ctx.saved_tensors
+        sym = (grad + grad.t()).to(f.dtype)
+        if f.stride(0) == 1 and f.shape[1] > 1:  # F is the transpose of a row-major (h*w, c)
+            return (f.t() @ sym).t()
+        return sym @ f
 
 
 def style_factor(convention: str, channels: int, positions: int) -> float:

@@ -302,10 +302,10 @@ class Run:
         """Sizes of the scales and where each ends (in steps and in budget fraction)."""
         cfg = self.config
         w, h = self._final_size
-        sizes = scale_sizes(cfg.size, cfg.scales)
+        sizes = scale_sizes(cfg.size, cfg.scale_count)
         n = len(sizes)
         # The final scale gets half the steps; coarse scales, far cheaper, share the other half.
-        # Of a time budget, coarse scales get a fifth together.
+        # Of a time budget, coarse scales get 30% together (20% and 40% did worse at 512 px).
         scales = []
         for i, long_side in enumerate(sizes):
             f = long_side / max(w, h)
@@ -314,7 +314,7 @@ class Run:
                 end, tfrac = cfg.steps, 1.0
             else:
                 end = round(cfg.steps * 0.5 * (i + 1) / (n - 1))
-                tfrac = 0.2 * (i + 1) / (n - 1)
+                tfrac = 0.3 * (i + 1) / (n - 1)
             scales.append(_Scale(sw, sh, end, tfrac))
         self._scales = scales
 
@@ -334,12 +334,7 @@ class Run:
         self._content_img = resize_to(self.content_src, (s.width, s.height))
         self._targets = None
         prev = getattr(self, "_x", None)
-        if prev is None:
-            x = self._initial_image(s)
-        else:  # upsample the coarse result
-            x = F.interpolate(
-                prev.detach(), size=(s.height, s.width), mode="bicubic", align_corners=False
-            )
+        x = self._initial_image(s) if prev is None else self._upsample(prev.detach(), s)
         self._x = x.detach().clone().requires_grad_(True)
         self._good = self._x.detach().clone()
         self._scale_index = index
@@ -351,6 +346,24 @@ class Run:
             self.events.append(
                 Event(self.evals, f"scale {index + 1}/{len(self._scales)}: {s.width}x{s.height}")
             )
+
+    def _upsample(self, prev: torch.Tensor, s: _Scale) -> torch.Tensor:
+        """The coarse result at the next size.
+
+        Upsampled alone it is a blur: the finest octave is missing, and the Gram matrices of the
+        first layers (the seed weighs them most) then start further off than the photo itself.
+        When the run started from the photo, the photo's own finest octave (the photo minus its
+        downsampled-then-upsampled self) is added back: the stylized structure of the coarse scale
+        with the photo's edges. Measured at 512 px: the same time then reaches a 25-35% lower loss
+        than one scale (`python -m bench`).
+        """
+        size = (s.height, s.width)
+        x = F.interpolate(prev, size=size, mode="bicubic", align_corners=False)
+        if self.config.init == "content":
+            photo = preprocess(self._content_img, self.device)
+            coarse = F.interpolate(photo, size=prev.shape[-2:], mode="area")
+            x = x + photo - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
+        return x
 
     def _initial_image(self, s: _Scale) -> torch.Tensor:
         init = self.config.init
@@ -384,13 +397,9 @@ class Run:
         """
         if not self._bf16:
             return self.model(x, layers, pooling=self.config.pooling, normalized=normalized)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16):
-            out = self.model(
-                x.contiguous(memory_format=torch.channels_last),
-                layers,
-                pooling=self.config.pooling,
-                normalized=normalized,
-            )
+        out = self.model(
+            x, layers, pooling=self.config.pooling, normalized=normalized, dtype=torch.bfloat16
+        )
         return {k: v.float() if k == self.config.content_layer else v for k, v in out.items()}
 
     @torch.no_grad()
