@@ -36,7 +36,7 @@ def main() -> None:
         def step():
             opt.step(closure)
     else:
-        run = Run(m, content, [style], Config(size=size, steps=10_000, device=device))
+        run = Run(m, content, [style], Config(size=size, steps=10_000, scales=1, device=device))
 
         def step():
             run.step(1)

@@ -138,3 +138,27 @@ def test_automatic_scales_pay_from_384_px():
     assert Config(size=384).scale_count == 2 and Config(size=1024).scale_count == 2
     assert Config(size=512, scales=1).scale_count == 1
     assert Config(size=256, scales=3).scale_count == 3
+
+
+def test_prepacked_convolutions_give_the_plain_convolutions_result(monkeypatch):
+    import nst.model as nm
+
+    if not nm._PACKING["ok"]:
+        pytest.skip("this torch has no oneDNN (mkldnn) convolution to prepack for")
+    torch.manual_seed(4)
+    m = VGGFeatures("vgg16", last_layer="conv5_1")
+    x = torch.rand(1, 3, 64, 48, requires_grad=True)
+    layers = ["conv4_2", "conv5_1"]
+
+    def run():
+        out = m(x, layers, dtype=torch.bfloat16)
+        (g,) = torch.autograd.grad(sum(v.float().square().sum() for v in out.values()), x)
+        return out, g
+
+    packed_out, packed_g = run()
+    assert any(k[0] == "packed" for k in m._casts)  # the 512-channel layers went packed
+    monkeypatch.setitem(nm._PACKING, "ok", False)
+    plain_out, plain_g = run()
+    for k in layers:
+        torch.testing.assert_close(packed_out[k].float(), plain_out[k].float(), rtol=0.02, atol=0.02)
+    assert F.cosine_similarity(packed_g.flatten(), plain_g.flatten(), dim=0) > 0.999
