@@ -287,6 +287,7 @@ class Run:
             "message": self.message,
             "device": str(self.device),
             "precision": "bf16" if self._bf16 else "fp32",
+            "scales": [f"{s.width}x{s.height}" for s in self._scales],
             "model": self.model.arch,
             "weights": self.weights_source,
             "seconds": round(self.seconds, 4),

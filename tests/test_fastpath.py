@@ -133,7 +133,12 @@ def test_the_fine_scale_starts_from_the_coarse_result_with_the_photos_detail(ran
     torch.testing.assert_close(run._upsample(coarse + delta, fine), full + up, rtol=0, atol=1e-5)
 
 
-def test_automatic_scales_pay_from_384_px():
+def test_automatic_scales_pay_from_384_px(random_model, cat, swirls):
+    assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).metrics()["scales"] == [
+        "192x128",
+        "384x256",
+    ]
+    assert Run(random_model, cat, [swirls], SMALL).metrics()["scales"] == ["64x43"]
     assert Config(size=256).scale_count == 1
     assert Config(size=384).scale_count == 2 and Config(size=1024).scale_count == 2
     assert Config(size=512, scales=1).scale_count == 1
