@@ -54,7 +54,7 @@ def main():
         for label, prec, tf32, comp in (
             ("fp32", "fp32", False, False),
             ("TF32", "fp32", True, False),
-            ("bf16 autocast + channels_last", "bf16", True, False),
+            ("bf16 + channels_last", "bf16", True, False),
             ("bf16 + torch.compile", "bf16", True, "default"),
             ("bf16 + compile reduce-overhead", "bf16", True, "reduce-overhead"),
         ):

@@ -429,7 +429,7 @@ def load_model(
 
 
 def fast_bf16(device: torch.device) -> bool:
-    """Does bf16 autocast pay on this device? CUDA with bf16 support; CPUs with AMX or
+    """Does the bf16 path pay on this device? CUDA with bf16 support; CPUs with AMX or
     AVX512-BF16 (oneDNN then runs convolutions in bf16 at 2-3x the fp32 speed)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
