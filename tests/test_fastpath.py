@@ -133,15 +133,15 @@ def test_the_fine_scale_starts_from_the_coarse_result_with_the_photos_detail(ran
     torch.testing.assert_close(run._upsample(coarse + delta, fine), full + up, rtol=0, atol=1e-5)
 
 
-def test_automatic_scales_pay_from_384_px(random_model, cat, swirls):
-    assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).metrics()["scales"] == [
-        "192x128",
-        "384x255",
-    ]
+def test_automatic_scales_for_a_time_budget_from_384_px(random_model, cat, swirls):
+    timed = SMALL.replace(size=384, time_budget=5.0)
+    assert Run(random_model, cat, [swirls], timed).metrics()["scales"] == ["192x128", "384x255"]
+    assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).metrics()["scales"] == ["384x255"]
     assert Run(random_model, cat, [swirls], SMALL).metrics()["scales"] == ["64x43"]
-    assert Config(size=256).scale_count == 1
-    assert Config(size=384).scale_count == 2 and Config(size=1024).scale_count == 2
-    assert Config(size=512, scales=1).scale_count == 1
+    assert Config(size=256, time_budget=20.0).scale_count == 1
+    assert Config(size=1024, time_budget=20.0).scale_count == 2
+    assert Config(size=1024).scale_count == 1  # a step count: every step at full size
+    assert Config(size=512, time_budget=30.0, scales=1).scale_count == 1
     assert Config(size=256, scales=3).scale_count == 3
 
 
