@@ -124,6 +124,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.weights_source = "uninitialized"
         self._casts: dict = {}  # (dtype, layer index) -> weights cast once, see _conv_params
+        self._packs: dict = {}  # image (h, w) -> {layer index: prepacked weights}, see _packed
         self.requires_grad_(False)
         self.eval()
 
@@ -179,7 +180,7 @@ class VGGFeatures(nn.Module):
                 # needs only its input, so this saves one activation per layer (~40% of memory).
                 h = F.relu(h, inplace=not kept and h is not x)
             else:
-                h = self._conv(info.index, h)
+                h = self._conv(info.index, h, tuple(x.shape[-2:]))
             kept = info.name in wanted
             if kept:
                 out[info.name] = h
@@ -193,49 +194,44 @@ class VGGFeatures(nn.Module):
         nxt = i + 1 < len(self.table) and self.table[i + 1].kind == "pool"
         return pooling == "max" and nxt and self.table[i].name not in wanted
 
-    def _conv(self, index: int, h: torch.Tensor) -> torch.Tensor:
+    def _conv(self, index: int, h: torch.Tensor, image_size: tuple) -> torch.Tensor:
         conv = self.features[index]
         weight, bias = self._conv_params(index, conv, h.dtype)
         if h.dtype == torch.bfloat16 and h.device.type == "cpu" and conv.out_channels >= 512:
-            packed = self._packed(index, weight, tuple(h.shape))
+            packed = self._packed(index, weight, tuple(h.shape), image_size)
             if packed is not None:
                 return _PackedConv.apply(h, bias, *packed)
         return F.conv2d(h, weight, bias, padding=1)
 
-    def _packed(self, index: int, weight: torch.Tensor, shape: tuple):
+    def _packed(self, index: int, weight: torch.Tensor, shape: tuple, image_size: tuple):
         """oneDNN's own layout of a bf16 conv's weights, for its forward and for its input
         gradient (a convolution with the weights transposed and flipped), made once per input
         size. F.conv2d reorders the weights on every call: on the 512-channel layers that is a
         third of their time. Nothing when this torch lacks the op (then F.conv2d serves)."""
         if not _PACKING["ok"]:
             return None
-        key = ("packed", index, shape)
-        hit = self._casts.get(key)
-        if hit is None or hit[0] is not weight:
-            if sum(1 for k in self._casts if k[0] == "packed" and k[2] != shape) > 12:
-                self._casts = {k: v for k, v in self._casts.items() if k[0] != "packed"}
+        per_layer = self._packs.get(image_size)
+        if per_layer is None:
+            if len(self._packs) >= _PACKED_SIZES:  # forget the oldest image size
+                self._packs.pop(next(iter(self._packs)), None)
+            per_layer = self._packs[image_size] = {}
+        hit = per_layer.get(index)
+        if hit is None or hit[0] is not weight:  # new, or the weights changed since
+            out_shape = [shape[0], weight.shape[0], *shape[2:]]
+            flipped = weight.transpose(0, 1).flip(2, 3).contiguous(memory_format=torch.channels_last)
             try:
                 reorder = torch.ops.mkldnn._reorder_convolution_weight
-                out_shape = (shape[0], weight.shape[0], *shape[2:])
-                flipped = weight.transpose(0, 1).flip(2, 3)
                 hit = (
                     weight,
                     (
                         reorder(weight, _ONES, _ONES, _ONES, 1, list(shape)),
-                        reorder(
-                            flipped.contiguous(memory_format=torch.channels_last),
-                            _ONES,
-                            _ONES,
-                            _ONES,
-                            1,
-                            list(out_shape),
-                        ),
+                        reorder(flipped, _ONES, _ONES, _ONES, 1, out_shape),
                     ),
                 )
             except (AttributeError, RuntimeError, NotImplementedError):
                 _PACKING["ok"] = False
                 return None
-            self._casts[key] = hit
+            per_layer[index] = hit
         return hit[1]
 
     def _conv_params(self, index: int, conv: nn.Conv2d, dtype: torch.dtype):
@@ -256,6 +252,7 @@ class VGGFeatures(nn.Module):
 
 
 _ONES = [1, 1]  # padding, stride, dilation of every VGG convolution
+_PACKED_SIZES = 4  # image sizes whose prepacked weights are kept (~34 MB each for VGG-16)
 _PACKING = {"ok": torch.backends.mkldnn.is_available()}
 
 

@@ -102,56 +102,35 @@ def buttons() -> None:
         and bool(st.session_state.style_names)
     )
     paused = run is not None and not running and not run.finished
-    cols = st.columns(6)
-    cols[0].button(
-        "Start",
-        type="primary",
-        on_click=_start,
-        disabled=not ready or running,
-        width="stretch",
-        key="btn_start",
-        help="Start a new run with the sidebar's inputs and settings.",
-    )
-    cols[1].button(
-        "Pause",
-        on_click=_pause,
-        disabled=not running,
-        width="stretch",
-        key="btn_pause",
-        help="Pause: change settings, then resume.",
-    )
-    cols[2].button(
-        "Resume",
-        on_click=_resume,
-        disabled=not paused,
-        width="stretch",
-        key="btn_resume",
-        help="Go on, with any changed settings from here.",
-    )
-    cols[3].button(
-        "Step",
-        on_click=_step,
-        disabled=not paused,
-        width="stretch",
-        key="btn_step",
-        help="Advance one tick (a few steps) and pause again: for demonstrations.",
-    )
-    cols[4].button(
-        "Stop",
-        on_click=_stop,
-        disabled=run is None or run.finished,
-        width="stretch",
-        key="btn_stop",
-        help="End the run; the result is kept.",
-    )
-    cols[5].button(
-        "Reset",
-        on_click=_reset,
-        disabled=run is None,
-        width="stretch",
-        key="btn_reset",
-        help="Discard the run.",
-    )
+    # label, action, disabled, help
+    table = [
+        (
+            "Start",
+            _start,
+            not ready or running,
+            "Start a new run with the sidebar's inputs and settings.",
+        ),
+        ("Pause", _pause, not running, "Pause: change settings, then resume."),
+        ("Resume", _resume, not paused, "Go on, with any changed settings from here."),
+        (
+            "Step",
+            _step,
+            not paused,
+            "Advance one tick (a few steps) and pause again: for demonstrations.",
+        ),
+        ("Stop", _stop, run is None or run.finished, "End the run; the result is kept."),
+        ("Reset", _reset, run is None, "Discard the run."),
+    ]
+    for col, (label, action, disabled, tip) in zip(st.columns(len(table)), table, strict=True):
+        col.button(
+            label,
+            type="primary" if label == "Start" else "secondary",
+            on_click=action,
+            disabled=disabled,
+            width="stretch",
+            key=f"btn_{label.lower()}",
+            help=tip,
+        )
     if st.session_state.notice:
         st.warning(st.session_state.notice)
     if paused:
