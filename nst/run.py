@@ -147,12 +147,14 @@ class Run:
         self.events: list[Event] = []
         self.frames: list[tuple[int, Image.Image]] = []
         self.max_frames = max_frames
-        self.frame_every = frame_every or max(1, self.config.steps // 60)
+        # About 30-60 frames for the GIF; each costs a conversion to an image during the run.
+        self.frame_every = frame_every or max(1, self.config.steps // 30)
         self.status = "ready"
         self.message = ""
         self.seconds = 0.0
         self.evals = 0
         self.weights_source = model.weights_source
+        self._image_cache: tuple | None = None
         torch.manual_seed(self.config.seed)
         self._bf16 = self.config.precision == "bf16" or (
             self.config.precision == "auto" and fast_bf16(self.device)
@@ -249,11 +251,15 @@ class Run:
         return texts
 
     def image(self) -> Image.Image:
-        """The current output as an RGB image (with colour preservation applied)."""
-        img = deprocess(self._x)
-        if self.config.preserve_color == "luminance":
-            img = combine_luminance(img, self._content_img)
-        return img
+        """The current output as an RGB image (with colour preservation applied). Made once
+        per state of the image: a dashboard tick and the GIF frame of the same step share it."""
+        key = (id(self._x), self._x._version, self._scale_index, self.evals, self.config.preserve_color)
+        if self._image_cache is None or self._image_cache[0] != key:
+            img = deprocess(self._x)
+            if self.config.preserve_color == "luminance":
+                img = combine_luminance(img, self._content_img)
+            self._image_cache = (key, img)
+        return self._image_cache[1].copy()
 
     def progress(self) -> float:
         """Fraction of the budget (steps or time, whichever is nearer its end) spent."""

@@ -7,6 +7,7 @@ SVG is cheap, while WebGL without a GPU (software rendering) took CPU time from 
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 from nst.run import Event, Record
@@ -36,17 +37,24 @@ def downsample(history: list[Record], max_points: int = MAX_POINTS) -> list[Reco
 
 
 def _layout(fig: go.Figure, title: str, height: int, log: bool) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.2},
-        xaxis_title="step",
-        uirevision="keep",  # keep zoom and hidden traces across ticks
-    )
+    # One nested update (no "xaxis_title"-style paths): plotly parses each path anew per call.
+    layout = {
+        "title": {"text": title, "font": {"size": 14}},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "legend": {"orientation": "h", "y": -0.2},
+        "xaxis": {"title": {"text": "step"}},
+        "uirevision": "keep",  # keep zoom and hidden traces across ticks
+    }
     if log:
-        fig.update_yaxes(type="log", exponentformat="power")
+        layout["yaxis"] = {"type": "log", "exponentformat": "power"}
+    fig.update_layout(layout)
     return fig
+
+
+def _series(values) -> np.ndarray:
+    """Chart data as an array: plotly checks a list element by element on every tick."""
+    return np.asarray(values, dtype=np.float64)
 
 
 def _mark_events(fig: go.Figure, events: list[Event]) -> None:
@@ -76,12 +84,12 @@ def loss_figure(
 ) -> go.Figure:
     """Total loss and its weighted parts (alpha*content, beta*style, tv) per step, log scale."""
     pts = downsample(history)
-    x = [r.step for r in pts]
+    x = _series([r.step for r in pts])
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=[r.total for r in pts],
+            y=_series([r.total for r in pts]),
             name="total",
             mode="lines",
             line={"width": 3, "color": "#222"},
@@ -90,7 +98,7 @@ def loss_figure(
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=[alpha * r.content for r in pts],
+            y=_series([alpha * r.content for r in pts]),
             name="α·content",
             mode="lines",
             line={"color": "#4c78a8"},
@@ -99,7 +107,7 @@ def loss_figure(
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=[beta * r.style for r in pts],
+            y=_series([beta * r.style for r in pts]),
             name="β·style",
             mode="lines",
             line={"color": "#e45756"},
@@ -109,7 +117,7 @@ def loss_figure(
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=[tv_weight * r.tv for r in pts],
+                y=_series([tv_weight * r.tv for r in pts]),
                 name="tv",
                 mode="lines",
                 line={"color": "#54a24b"},
@@ -122,7 +130,7 @@ def loss_figure(
 def _layer_series(history: list[Record]) -> tuple[list[Record], list[int], list[str]]:
     pts = downsample(history)
     layers = list(dict.fromkeys(n for r in pts for n in r.style_layers))
-    return pts, [r.step for r in pts], layers
+    return pts, _series([r.step for r in pts]), layers
 
 
 def layer_figure(
@@ -135,7 +143,7 @@ def layer_figure(
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=[beta * r.style_layers.get(name, 0.0) for r in pts],
+                y=_series([beta * r.style_layers.get(name, 0.0) for r in pts]),
                 name=name,
                 mode="lines",
                 line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]},
@@ -150,7 +158,7 @@ def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
     pts, x, layers = _layer_series(history)
     fig = go.Figure()
     for i, name in enumerate(layers):
-        y = [r.style_layers.get(name, 0.0) / r.style if r.style > 0 else 0.0 for r in pts]
+        y = _series([r.style_layers.get(name, 0.0) / r.style if r.style > 0 else 0.0 for r in pts])
         fig.add_trace(
             go.Scatter(
                 x=x,

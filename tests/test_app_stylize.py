@@ -1,8 +1,10 @@
 """The Stylize page in AppTest (no browser): inputs, a run across reruns, pause, export."""
 
+import base64
 import io
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -45,13 +47,22 @@ def test_a_run_advances_across_reruns_and_pause_keeps_history(at):
     assert len(at.session_state.run.history) == at.session_state.run.evals
 
 
+def _values(series) -> list[float]:
+    """A chart series as sent to the browser: a list, or plotly's typed array (base64)."""
+    if isinstance(series, dict):
+        return np.frombuffer(base64.b64decode(series["bdata"]), dtype=series["dtype"]).tolist()
+    return list(series)
+
+
 def test_loss_chart_data_grows(at):
     at.button(key="btn_start").click().run()
-    n1 = len(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"])
+    n1 = len(_values(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]))
     at.run()
     at.run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert len(spec["data"][0]["x"]) > n1
+    steps = _values(spec["data"][0]["x"])
+    assert len(steps) > n1
+    assert steps == sorted(steps) and steps[0] == 1
     assert spec["layout"]["yaxis"]["type"] == "log"
     assert {t["name"] for t in spec["data"]} >= {"total", "α·content", "β·style"}
 

@@ -8,6 +8,7 @@ the run goes on while the user looks elsewhere.
 
 from __future__ import annotations
 
+import io
 import time
 
 import streamlit as st
@@ -22,7 +23,13 @@ MAX_STEPS_PER_TICK = 25
 def advance(run) -> float:
     """Step the run for about TICK_SECONDS; returns the optimizing seconds spent."""
     before = run.seconds
-    per_eval = run.seconds / run.evals if run.evals else None
+    recent = run.history[-10:]
+    # Seconds per evaluation lately: the first evaluations (warm-up, a coarse scale) would make
+    # the ticks short, and each tick's drawing then weighs more.
+    if len(recent) >= 2 and recent[-1].seconds > recent[0].seconds:
+        per_eval = (recent[-1].seconds - recent[0].seconds) / (len(recent) - 1)
+    else:
+        per_eval = run.seconds / run.evals if run.evals else None
     n = 1 if per_eval is None else max(1, min(MAX_STEPS_PER_TICK, round(TICK_SECONDS / per_eval)))
     run.step(n)
     return run.seconds - before
@@ -101,8 +108,9 @@ def _full_view() -> None:
     left.image(run.image(), caption=f"output after {run.evals} steps", width="stretch")
     with right:
         meta = st.session_state.run_meta
-        st.image(run.content_src, caption=f"content: {meta.get('content', '')}", width=180)
-        for name, img in zip(meta.get("styles", []), run.styles_src, strict=False):
+        content, *styles = _thumbnails(run)
+        st.image(content, caption=f"content: {meta.get('content', '')}", width=180)
+        for name, img in zip(meta.get("styles", []), styles, strict=False):
             st.image(img, caption=f"style: {name}", width=180)
     if run.history:
         cfg = run.config
@@ -115,6 +123,23 @@ def _full_view() -> None:
         c2.plotly_chart(
             layer_figure(run.history, cfg.beta, run.events), width="stretch", key="chart_layers"
         )
+
+
+def _thumbnails(run) -> list[bytes]:
+    """The run's photo and styles as small JPEGs, encoded once per run: st.image would encode
+    the full-size sources again on every tick."""
+    key = ("thumbs", id(run))
+    cached = st.session_state.get("_thumbs")
+    if cached is None or cached[0] != key:
+        out = []
+        for img in (run.content_src, *run.styles_src):
+            small = img.copy()
+            small.thumbnail((360, 360))
+            buf = io.BytesIO()
+            small.save(buf, format="JPEG", quality=90)
+            out.append(buf.getvalue())
+        cached = st.session_state["_thumbs"] = (key, out)
+    return cached[1]
 
 
 def timing_summary() -> str | None:

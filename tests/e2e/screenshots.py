@@ -42,9 +42,19 @@ def main(out: Path) -> None:
         time.sleep(0.5)
         page.screenshot(path=str(out / "3_paused_changed.png"), full_page=True)
         click(page, "Resume")
-        page.get_by_role("button", name="Image (PNG + config)").wait_for(timeout=180_000)
+        # The paused page already shows the downloads: wait for the run itself to end.
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=stProgress]')].some("
+            "p => p.innerText.includes('· done'))",
+            timeout=180_000,
+        )
+        wait_idle(page)
+        export = page.get_by_role("button", name="Image (PNG + config)")
+        export.wait_for(timeout=30_000)
+        export.scroll_into_view_if_needed()  # the main column scrolls inside the page
         time.sleep(1)
         page.screenshot(path=str(out / "4_finished_export.png"), full_page=True)
+        page.mouse.wheel(0, -5000)
         for title, name in (
             ("Feature maps", "5_features"),
             ("Gram matrices", "6_gram"),
