@@ -38,8 +38,20 @@ def exceptions(page) -> int:
     return page.locator("[data-testid='stException']").count()
 
 
-def start_run(page, url: str) -> None:
+def set_steps(page, steps: int) -> None:
+    box = page.get_by_label("Steps", exact=True)
+    box.fill(str(steps))
+    box.press("Enter")
+    page.wait_for_timeout(300)  # let the rerun start before waiting for it to end
+    wait_idle(page)
+    assert box.input_value() == str(steps)
+
+
+def start_run(page, url: str, steps: int | None = None) -> None:
+    """Open the app and start a run; `steps` one that cannot end while a check looks at it."""
     open_app(page, url)
+    if steps:
+        set_steps(page, steps)
     click(page, "Start")
     wait_steps(page, 1)
 

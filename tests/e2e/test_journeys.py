@@ -10,6 +10,7 @@ from tests.e2e.harness import click, open_app, wait_idle
 from tests.e2e.journeys import (
     exceptions,
     output_image,
+    set_steps,
     start_run,
     steps_done,
     wait_steps,
@@ -26,7 +27,7 @@ def test_opens_with_samples_and_the_device(page, app_url):
 
 
 def test_run_changes_image_and_grows_chart_and_pause_is_prompt(page, app_url):
-    start_run(page, app_url)
+    start_run(page, app_url, steps=5000)  # a run that cannot end before Stop is clicked
     first = output_image(page).screenshot()
     n = wait_steps(page, steps_done(page) + 3)
     assert output_image(page).screenshot() != first
@@ -92,7 +93,7 @@ def test_uploads_good_and_broken_files(page, app_url):
 
 
 def test_every_page_while_running_then_back(page, app_url):
-    start_run(page, app_url)
+    start_run(page, app_url, steps=5000)
     links = page.locator("[data-testid='stSidebarNav'] a")
     names = [links.nth(i).inner_text().split("\n")[-1] for i in range(links.count())]
     before = steps_done(page)
@@ -108,7 +109,7 @@ def test_every_page_while_running_then_back(page, app_url):
 
 
 def test_downloads_png_with_config_and_gif_with_frames(page, app_url, tmp_path):
-    start_run(page, app_url)
+    start_run(page, app_url, steps=5000)
     wait_steps(page, 4)
     click(page, "Stop")
     page.get_by_role("button", name="Image (PNG + config)").wait_for()
@@ -131,15 +132,6 @@ def _choose_content(page, name: str) -> None:
     wait_idle(page)
 
 
-def _set_steps(page, steps: int) -> None:
-    box = page.get_by_label("Steps", exact=True)
-    box.fill(str(steps))
-    box.press("Enter")
-    page.wait_for_timeout(300)  # let the rerun start before waiting for it to end
-    wait_idle(page)
-    assert box.input_value() == str(steps)
-
-
 def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
     import gc
 
@@ -160,7 +152,7 @@ def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
             open_app(page, app_url)
             if photos[i] != "cat":
                 _choose_content(page, photos[i])
-            _set_steps(page, 900 + i)
+            set_steps(page, 900 + i)
         for page in pages:
             click(page, "Start")
         for page in pages:
