@@ -93,7 +93,7 @@ def test_uploads_good_and_broken_files(page, app_url):
 
 
 def test_every_page_while_running_then_back(page, app_url):
-    start_run(page, app_url, steps=5000)
+    start_run(page, app_url)
     links = page.locator("[data-testid='stSidebarNav'] a")
     names = [links.nth(i).inner_text().split("\n")[-1] for i in range(links.count())]
     before = steps_done(page)
