@@ -21,9 +21,20 @@ import time
 
 import torch
 
-from bench.common import Scorer, first_time_below, inputs, model, nst_run, plain_loop, seed_loop
+from bench.common import (
+    Scorer,
+    first_time_below,
+    inputs,
+    model,
+    nst_run,
+    pairs,
+    plain_loop,
+    seed_loop,
+)
 from nst.config import Config
 from nst.model import fast_bf16
+
+PLAIN = "plain loop (tutorial: L-BFGS 100, fp32, clamped)"
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -38,59 +49,69 @@ def fmt(v) -> str:
     return "–" if v is None else f"{v:.3g}"
 
 
+GOALS: list[list] = []  # rows of the closing summary, filled by the sections
+
+
 def time_to_quality(
-    m,
-    content,
-    style,
-    size: int,
-    plain_s: float,
-    seed_s: float,
-    ours_s: float,
-    variants: dict[str, Config],
-) -> None:
+    m, pair, size: int, plain_s: float, seed_s: float, ours_s: float, variants: dict[str, Config]
+) -> dict[str, float | None]:
+    """One pair at one size: every contender's written-image loss over time, and the time each
+    takes to reach the plain loop's final loss. Returns {contender: seconds to that loss}."""
+    content, style, name = pair
     sc = Scorer(m, content, style, size)
     series = {}
     t = time.time()
     snaps, evals = plain_loop(sc, plain_s)
-    series["plain loop (L-BFGS, fp32)"] = ([(s, sc(x)) for s, x in snaps], evals)
+    series[PLAIN] = ([(s, sc(x)) for s, x in snaps], evals)
     if seed_s:
         snaps, evals = seed_loop(sc, seed_s)
-        series["seed's loop (Adam 0.003)"] = ([(s, sc(x)) for s, x in snaps], evals)
-    for name, cfg in variants.items():
+        series["seed's loop (Adam 0.003, clamped)"] = ([(s, sc(x)) for s, x in snaps], evals)
+    for label, cfg in variants.items():
         snaps, evals = nst_run(m, content, style, cfg.replace(size=size), ours_s)
-        series[name] = ([(s, sc(x)) for s, x in snaps], evals)
-    marks = [c for c in (4, 5, 10, 20, 30, 60, 120) if c <= max(plain_s, seed_s, ours_s)]
+        series[label] = ([(s, sc(x)) for s, x in snaps], evals)
+    longest = max(plain_s, seed_s, ours_s)
+    marks = [c for c in (2, 5, 10, 15, 20, 30, 60, 120, 300, 600) if c <= longest]
     rows = []
-    for name, (pts, evals) in series.items():
+    for label, (pts, evals) in series.items():
         d = dict(pts)
-        rows.append([name, evals, *[fmt(d.get(c)) for c in marks]])
+        rows.append([label, evals, *[fmt(d.get(c)) for c in marks]])
     table(
-        f"Seed total loss at {sc.size[0]}x{sc.size[1]} after N seconds of optimization",
+        f"{name}: seed loss of the written image at {sc.size[0]}x{sc.size[1]} after N seconds",
         ["contender", "evals", *[f"{c} s" for c in marks]],
         rows,
     )
-    plain_pts = series["plain loop (L-BFGS, fp32)"][0]
-    plain_final = plain_pts[-1][1]
-    targets = [(f"plain loop at {plain_s:g} s", plain_final, plain_s)]
-    if seed_s:
-        seed_pts = series["seed's loop (Adam 0.003)"][0]
-        targets.append((f"seed's loop at {seed_s:g} s", seed_pts[-1][1], seed_s))
+    target = series[PLAIN][0][-1][1]
+    hits = {}
     rows = []
-    for name, (pts, _) in series.items():
-        if name.startswith(("plain", "seed's")):
+    for label, (pts, _) in series.items():
+        if label == PLAIN:
             continue
-        for label, target, base in targets:
-            t_hit = first_time_below(pts, target)
-            rows.append(
-                [
-                    name,
-                    f"{label} ({target:.3g})",
-                    fmt(t_hit),
-                    f"{base / t_hit:.1f}x" if t_hit else "not reached",
-                ]
-            )
-    table(f"Time to quality at {size} px", ["contender", "target", "seconds", "speed-up"], rows)
-    print(f"\n({time.time() - t:.0f} s for this table)")
+        t_hit = first_time_below(pts, target)
+        hits[label] = t_hit
+        speedup = f"{plain_s / t_hit:.1f}x" if t_hit else "not reached"
+        rows.append([label, f"{target:.3g}", fmt(t_hit), speedup, fmt(pts[-1][1])])
+    table(
+        f"{name}, {size} px: time to the plain loop's {plain_s:g} s loss",
+        ["contender", "target", "seconds", "speed-up", f"loss at {ours_s:g} s"],
+        rows,
+    )
+    print(f"\n({time.time() - t:.0f} s for this pair)")
+    return hits
+
+
+def quality(m, all_pairs, size: int, plain_s, seed_s, ours_s, goal_s, variants) -> None:
+    for i, pair in enumerate(all_pairs):
+        hits = time_to_quality(m, pair, size, plain_s, seed_s if i == 0 else 0, ours_s, variants)
+        t_hit = hits[next(iter(variants))]
+        met = t_hit is not None and t_hit <= goal_s
+        GOALS.append(
+            [
+                f"{size} px, {pair[2]}: time to the plain loop's {plain_s:g} s loss",
+                f"≤ {goal_s:g} s",
+                f"{fmt(t_hit)} s ({plain_s / t_hit:.1f}x)" if t_hit else "not reached",
+                "met" if met else "missed",
+            ]
+        )
 
 
 def gflops(m, size: int, bf16: bool, device: str) -> tuple[float, float]:
@@ -134,6 +155,46 @@ def matmul_peak(dtype, device: str, n: int = 2048) -> float:
     if device == "cuda":
         torch.cuda.synchronize()
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
+
+
+def big_print(m, dev: str, quick: bool) -> None:
+    """1024 px against the plain loop; 2048 px (an artist's print) in its own process."""
+    q = 0.1 if quick else 1.0
+    quality(m, pairs(1), 1024, 600 * q, 0, 120 * q, 100 * q, {"nst default": Config(device=dev)})
+    budget = 60 if quick else 300
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.mem", "2048", "budget", str(budget), dev],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
+    if out.returncode != 0:
+        GOALS.append(["2048 px runs", "RSS ≤ 8 GB", out.stderr.strip()[-80:], "failed"])
+        return
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    table(
+        "2048 px, tubingen + starry_night, time budget (coarse to fine), one process",
+        ["size", "scales", "seconds", "evals", "s per eval at full size", "peak RSS MB", "image"],
+        [
+            [
+                d["size_px"],
+                d["scales"],
+                f"{d['seconds']:.0f}",
+                d["evals"],
+                f"{d['s_per_eval']:.2f}",
+                f"{d['peak_mb']:.0f}",
+                d["image"],
+            ]
+        ],
+    )
+    GOALS.append(
+        [
+            "2048 px runs: s per evaluation, peak RSS",
+            "RSS ≤ 8 GB",
+            f"{d['s_per_eval']:.2f} s/eval, {d['peak_mb']:.0f} MB",
+            "met" if d["peak_mb"] <= 8192 else "missed",
+        ]
+    )
 
 
 def memory_rows(sizes, device: str, long_512: int) -> list:
@@ -201,47 +262,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="short budgets (smoke check)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--only", choices=["quality", "cost", "memory", "ui"], help="one table only")
+    ap.add_argument(
+        "--only", choices=["quality", "big", "cost", "memory", "ui"], help="one section only"
+    )
     args = ap.parse_args()
     dev = args.device
     m = model(dev)
-    content, style, names = inputs()
-    cpu = platform.processor() or platform.machine()
-    print(f"# nst benchmark: {names}, {m.arch} ({m.weights_source})")
+    all_pairs = pairs()
+    print(f"# nst benchmark: {len(all_pairs)} pairs, {m.arch} ({m.weights_source})")
     print(
-        f"device {dev}, {torch.get_num_threads()} threads, {cpu}, torch {torch.__version__}, "
-        f"bf16 fast path: {fast_bf16(torch.device(dev))}"
+        f"device {dev}, {torch.get_num_threads()} threads, {cpu_name()}, torch {torch.__version__}, "
+        f"bf16 fast path (what --precision auto picks): {fast_bf16(torch.device(dev))}"
     )
+    print("Every loss: the seed's total loss of the written 8-bit image (nst.score), fp32.")
     q = 0.25 if args.quick else 1.0
     default = Config(device=dev)
     if args.only in (None, "quality"):
-        time_to_quality(
-            m,
-            content,
-            style,
-            256,
-            60 * q,
-            60 * q,
-            20 * q,
-            {
-                "nst default (bf16 where fast)": default,
-                "nst default, fp32": default.replace(precision="fp32"),
-                "nst default, 2 scales": default.replace(scales=2),
-            },
-        )
-        time_to_quality(
-            m,
-            content,
-            style,
-            512,
-            120 * q,
-            0,
-            30 * q,
-            {
-                "nst default (here: 2 scales, bf16)": default,
-                "nst default, one scale": default.replace(scales=1),
-            },
-        )
+        quality(m, all_pairs, 256, 60 * q, 30 * q, 20 * q, 15 * q, {"nst default": default})
+        quality(m, all_pairs, 512, 120 * q, 0, 30 * q, 20 * q, {"nst default": default})
+    if args.only in (None, "big"):
+        big_print(m, dev, args.quick)
     if args.only in (None, "cost"):
         peak32, peak16 = matmul_peak(torch.float32, dev), matmul_peak(torch.bfloat16, dev)
         rows = []
@@ -272,6 +312,19 @@ def main() -> None:
         )
     if args.only in (None, "ui"):
         ui_overhead(m)
+    if GOALS:
+        table("Goals", ["goal", "target", "measured", ""], GOALS)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

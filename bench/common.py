@@ -1,7 +1,8 @@
 """Shared pieces of the benchmarks: inputs, the yardstick loops, and the common score.
 
-Every contender's output is scored the same way: the seed's total loss (alpha 1, beta 1e5,
-unnormalized Gram, seed layer weights, max pooling) computed in fp32 at the output's size.
+Every contender's output is scored the same way (nst.score): as the 8-bit image it would be
+written as, by the seed's total loss (alpha 1, beta 1e5, unnormalized Gram, seed layer weights,
+max pooling) computed in fp32 at the output's size.
 """
 
 from __future__ import annotations
@@ -12,28 +13,48 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from nst.config import Config
-from nst.image import load_image, preprocess, resize_long_side, resize_to
-from nst.losses import content_loss, gram_matrix, style_loss, total_loss
+from nst.image import load_image, preprocess
 from nst.model import VGGFeatures, load_model
+from nst.optim import project
 from nst.run import Run
+from nst.score import SeedScore
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
-SEED = Config()  # the seed's objective: layers, weights, alpha, beta are the defaults
-CHECKPOINTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120)
+# seconds at which every contender's image is snapshot and scored
+# fmt: off
+CHECKPOINTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 120, 150, 200,
+               250, 300, 400, 500, 600)
+# fmt: on
+
+
+PAIRS = (
+    ("tubingen.jpg", "starry_night.jpg"),
+    ("golden_gate.jpg", "the_scream.jpg"),
+    ("tubingen.jpg", "the_scream.jpg"),
+)
+
+
+def pairs(limit: int | None = None) -> list[tuple[Image.Image, Image.Image, str]]:
+    """Photo/painting pairs from ../shared/images (or NST_BENCH_IMAGES), else the samples."""
+    folder = Path(os.environ.get("NST_BENCH_IMAGES", SHARED / "images"))
+    out = []
+    for c, s in PAIRS:
+        if (folder / c).is_file() and (folder / s).is_file():
+            out.append((load_image(folder / c), load_image(folder / s), f"{c[:-4]} + {s[:-4]}"))
+    if not out:
+        from nst.samples import PHOTOS, STYLES
+
+        out = [(load_image(PHOTOS["cat"]), load_image(STYLES["swirls"]), "cat + swirls (samples)")]
+    return out[:limit]
 
 
 def inputs():
-    """tubingen + starry_night from ../shared/images, else the bundled cat + swirls."""
-    folder = Path(os.environ.get("NST_BENCH_IMAGES", SHARED / "images"))
-    c, s = folder / "tubingen.jpg", folder / "starry_night.jpg"
-    if c.is_file() and s.is_file():
-        return load_image(c), load_image(s), "tubingen + starry_night"
-    from nst.samples import PHOTOS, STYLES
-
-    return load_image(PHOTOS["cat"]), load_image(STYLES["swirls"]), "cat + swirls (samples)"
+    """The first pair."""
+    return pairs(1)[0]
 
 
 def model(device: str = "cpu") -> VGGFeatures:
@@ -42,38 +63,11 @@ def model(device: str = "cpu") -> VGGFeatures:
     return load_model(arch, weights, device)
 
 
-class Scorer:
-    """The seed's total loss of an image at one size, in fp32, for any contender."""
-
-    def __init__(self, m: VGGFeatures, content, style, size: int):
-        self.m = m
-        dev = m.mean.device
-        self.content = resize_long_side(content, size)
-        self.size = self.content.size
-        self.layers = SEED.layers_used
-        with torch.no_grad():
-            self.c_t = m(preprocess(self.content, dev), ["conv4_2"], normalized=True)["conv4_2"]
-            sf = m(preprocess(resize_to(style, self.size), dev), SEED.style_layers, normalized=True)
-            self.grams = {k: gram_matrix(v) for k, v in sf.items()}
-
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.m(x, self.layers, normalized=True)
-        c = content_loss(f["conv4_2"], self.c_t)
-        s = style_loss(dict(SEED.style_weights), f, self.grams)
-        return total_loss(c, s, SEED.alpha, SEED.beta)
-
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> float:
-        x = x.detach().float()
-        if x.shape[-2:] != self.c_t.shape[-2:] and x.shape[-1] != self.size[0]:
-            # a coarse-scale snapshot: judged as the image it would give, upsampled
-            x = torch.nn.functional.interpolate(
-                x, size=(self.size[1], self.size[0]), mode="bicubic", align_corners=False
-            )
-        return float(self.loss(x))
+class Scorer(SeedScore):
+    """The seed's total loss of the written (8-bit) image, for any contender."""
 
     def start(self) -> torch.Tensor:
-        return preprocess(self.content, self.m.mean.device)
+        return preprocess(self.content, self.model.mean.device)
 
 
 def _sync(dev: torch.device) -> None:
@@ -100,7 +94,8 @@ def timed_loop(
 
 
 def plain_loop(sc: Scorer, budget: float, checkpoints=None):
-    """Yardstick: one forward/backward per step, L-BFGS (history 100), content init, fp32.
+    """Yardstick: the PyTorch tutorial's loop. L-BFGS (history 100), one forward/backward per
+    step, content init, fp32, one scale, the image clamped into [0, 1] after every step.
 
     The loss is divided by its starting value: L-BFGS's first step and curvature test break on
     the seed's ~1e9 loss otherwise (same minimizer).
@@ -119,7 +114,11 @@ def plain_loop(sc: Scorer, budget: float, checkpoints=None):
         (loss * scale[0]).backward()
         return loss
 
-    return timed_loop(lambda: opt.step(closure), x, budget, checkpoints)
+    def step():
+        opt.step(closure)
+        project(x)
+
+    return timed_loop(step, x, budget, checkpoints)
 
 
 def seed_loop(sc: Scorer, budget: float):
@@ -131,6 +130,7 @@ def seed_loop(sc: Scorer, budget: float):
         opt.zero_grad()
         sc.loss(x).backward()
         opt.step()
+        project(x)
 
     return timed_loop(step, x, budget)
 
@@ -142,9 +142,9 @@ def nst_run(m: VGGFeatures, content, style, cfg: Config, budget: float, checkpoi
     while not run.finished:
         run.step(1)
         while marks and run.seconds >= marks[0]:
-            snaps.append((marks.pop(0), run._x.detach().clone()))
+            snaps.append((marks.pop(0), run.result_tensor().clone()))
     for t in marks:  # the budget ended between checkpoints
-        snaps.append((t, run._x.detach().clone()))
+        snaps.append((t, run.result_tensor().clone()))
     return snaps, run.evals
 
 

@@ -18,7 +18,7 @@ import typing
 from pathlib import Path
 
 from nst import samples
-from nst.config import PRESETS, Config, parse_style_weights, preset
+from nst.config import MAX_STEPS, PRESETS, Config, parse_style_weights, preset
 from nst.export import png_bytes
 from nst.image import ImageInputError, load_image
 from nst.model import WeightsError, layer_table, load_model, pick_device
@@ -115,6 +115,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     }
     if given.get("time_budget") == 0:
         given["time_budget"] = None
+    if given.get("time_budget") and "steps" not in given:
+        given["steps"] = MAX_STEPS  # a budget alone means the time: the steps must not end it
     cfg = base.replace(**given).validated()
     if args.preset == "default" and "device" not in given:
         from nst.config import for_device
@@ -143,11 +145,10 @@ class _Progress:
         if self.quiet:
             return
         r = it.record
-        frac = it.step / max(1, it.steps)
-        bar = "#" * int(24 * frac)
+        bar = "#" * int(24 * it.progress)
         rate = it.step / max(1e-9, r.seconds)
         sys.stderr.write(
-            f"\r[{bar:<24}] {it.step}/{it.steps} loss {r.total:.3g} "
+            f"\r[{bar:<24}] {it.step} steps, {r.seconds:.0f} s, loss {r.total:.3g} "
             f"(content {r.content:.3g}, style {r.style:.3g}) {rate:.2f} it/s "
             f"{r.width}x{r.height} "
         )

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 CONTENT_LAYER = "conv4_2"
+MAX_STEPS = 10_000  # also the step count of a run limited by its time budget alone
 SEED_STYLE_WEIGHTS: tuple[tuple[str, float], ...] = (
     ("conv1_1", 1.0),
     ("conv2_1", 0.75),
@@ -62,7 +64,7 @@ class Config:
         "Loss evaluations (forward + backward passes) to spend. More steps, finer detail.",
         "basic",
         min=1,
-        max=10000,
+        max=MAX_STEPS,
     )
     time_budget: float | None = _f(
         None,
@@ -145,8 +147,8 @@ class Config:
     scales: int = _f(
         0,
         "Coarse-to-fine: optimize at this many sizes, each twice the last, ending "
-        "at the full size. Big images settle faster. 0: automatic (2 for a time budget "
-        "from 384 px up, else 1).",
+        "at the full size. Big images settle faster. 0: automatic (with a time budget, "
+        "halvings down to about 64 px; with a step count, 1).",
         min=0,
         max=5,
     )
@@ -183,12 +185,15 @@ class Config:
     @property
     def scale_count(self) -> int:
         """How many sizes the run optimizes at: `scales`, or for 0 what pays. Given a time
-        budget, a coarse scale for 30% of it gives a better image from 384 px up (`python -m
-        bench`); given only a step count, every step stays at full size (80 steps at 512 px:
-        one scale 6.3e6 in 17 s, two scales 1.2e7 in 12 s)."""
+        budget, halvings down to about 64 px sharing 30% of it (256 px: 64, 128, 256), which
+        reached a lower written loss in 15 s than one or two scales (`python -m bench`);
+        given only a step count, every step stays at full size (80 steps at 512 px: one scale
+        6.3e6 in 17 s, two scales 1.2e7 in 12 s)."""
         if self.scales:
             return self.scales
-        return 2 if self.time_budget and self.size >= AUTO_SCALES_FROM else 1
+        if not self.time_budget:
+            return 1
+        return max(1, min(5, int(math.log2(self.size / COARSEST)) + 1))
 
     @property
     def layers_used(self) -> list[str]:
@@ -228,6 +233,8 @@ class Config:
             meta = f.metadata
             if "choices" in meta and value not in meta["choices"]:
                 raise ValueError(f"{f.name} must be one of {', '.join(meta['choices'])}, not {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, not {value}")
             if value is None or isinstance(value, (tuple, str)):
                 continue
             if "min" in meta and value < meta["min"]:
@@ -236,6 +243,9 @@ class Config:
                 raise ValueError(f"{f.name} must be at most {meta['max']}, not {value}")
         if not self.style_layers:
             raise ValueError("at least one style layer needs a weight above zero")
+        numbers = [w for _, w in self.style_weights] + list(self.style_blend or ())
+        if not all(math.isfinite(w) for w in numbers):
+            raise ValueError("style layer and blend weights must be finite numbers")
         if any(w < 0 for _, w in self.style_weights):
             raise ValueError("style layer weights must not be negative")
         if self.style_blend is not None and any(w < 0 for w in self.style_blend):
@@ -254,7 +264,7 @@ def field_help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
 
 
-AUTO_SCALES_FROM = 384
+COARSEST = 64  # px: the automatic coarse-to-fine schedule halves down to about this
 
 PRESETS: dict[str, Config] = {
     "default": Config(),

@@ -21,8 +21,10 @@ from nst.losses import (
     gram_matrix,
     layer_style_losses,
     style_factor,
+    style_loss,
 )
 from nst.model import VGGFeatures, layer_table
+from nst.optim import BoxLBFGS
 
 CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
 STYLE_RECON_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
@@ -211,10 +213,6 @@ def reconstruct(
     x = _noise(h, w, seed, dev).requires_grad_(True)
     sw = {name: 1.0 / len(style_layers) for name in style_layers}
     alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (ratio, 1.0)
-    opt = torch.optim.LBFGS(
-        [x], lr=1.0, max_iter=steps, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
-    )
-    scale: list[float] = []
 
     def objective() -> torch.Tensor:
         feats = model(x, layers, normalized=True)
@@ -222,24 +220,19 @@ def reconstruct(
         if c_t is not None and alpha:
             loss = loss + alpha * content_loss(feats[content_layer], c_t, convention)
         if grams and beta:
-            loss = loss + beta * sum(layer_style_losses(sw, feats, grams, convention).values())
+            loss = loss + beta * style_loss(sw, feats, grams, convention)
         return loss
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = objective()
-        if not scale:
-            # From noise the gradients can be tiny (Gatys 2016's 1/(4N^2M^2)), and L-BFGS's
-            # curvature test (y.s > 1e-10) then never passes: scale the objective so the first
-            # gradient's largest entry is 1 (same minimizer).
-            loss.backward()
-            scale.append(1.0 / max(x.grad.abs().max().item(), 1e-30))
-            x.grad.mul_(scale[0])
-            return loss * scale[0]
-        (loss * scale[0]).backward()
-        return loss * scale[0]
+        loss.backward()
+        return loss
 
-    opt.step(closure)
+    # The same bounded, scale-free L-BFGS as a stylization: the picture stays valid throughout.
+    opt = BoxLBFGS(x, history=50)
+    for _ in range(steps):
+        opt.step(closure)
     with torch.no_grad():
         final = objective().item()
     return deprocess(x.detach()), final

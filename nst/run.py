@@ -8,8 +8,10 @@ through its `history`, `events` and an optional callback of `Iterate`: it knows 
 Deviations from Gatys et al. 2016, each a choice of this project:
   * The optimizer works on the ImageNet-normalized image, as the seed did, so the seed's Adam
     learning rate keeps its meaning.
-  * L-BFGS runs one evaluation per optimizer call (max_iter=1, no line search): its curvature
-    history persists between calls, so ticking is free and every evaluation is recorded.
+  * The image stays a valid picture (every pixel in [0, 1]) throughout (nst.optim): the loss
+    on the curves is the loss of the image the user would download at that moment.
+  * L-BFGS runs one evaluation per optimizer call (no line search): its curvature history
+    persists between calls, so ticking is free and every evaluation is recorded.
   * Coarse-to-fine scales re-weight the objective so the style/content balance at a coarse scale
     equals the one at full size (the unnormalized Gram grows with the pixel count).
 """
@@ -41,6 +43,7 @@ from nst.image import (
 )
 from nst.losses import content_loss, gram_matrix, layer_style_losses, tv_loss
 from nst.model import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures, fast_bf16
+from nst.optim import BoxAdam, BoxLBFGS, make_optimizer, project
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class Iterate:
     steps: int
     record: Record
     status: str
+    progress: float  # of the budget, steps or time, whichever is nearer its end
 
 
 @dataclass
@@ -250,12 +254,20 @@ class Run:
             self.status = "paused"
         return texts
 
+    def result_tensor(self) -> torch.Tensor:
+        """The normalized image that the last record scored: what `image()` shows and exports.
+
+        The optimizer has already stepped past it (its next image has no loss yet), so this is
+        the newest image whose loss is known: the curves and the file always agree.
+        """
+        return self._scored
+
     def image(self) -> Image.Image:
         """The current output as an RGB image (with colour preservation applied). Made once
         per state of the image: a dashboard tick and the GIF frame of the same step share it."""
-        key = (id(self._x), self._x._version, self._scale_index, self.evals, self.config.preserve_color)
+        key = (id(self._scored), self._scale_index, self.evals, self.config.preserve_color)
         if self._image_cache is None or self._image_cache[0] != key:
-            img = deprocess(self._x)
+            img = deprocess(self._scored)
             if self.config.preserve_color == "luminance":
                 img = combine_luminance(img, self._content_img)
             self._image_cache = (key, img)
@@ -343,7 +355,7 @@ class Run:
         prev = getattr(self, "_x", None)
         x = self._initial_image(s) if prev is None else self._upsample(prev.detach(), s)
         self._x = x.detach().clone().requires_grad_(True)
-        self._good = self._x.detach().clone()
+        self._scored = self._x.detach().clone()
         self._scale_index = index
         self._pixels = s.width * s.height
         self._targets = self._compute_targets()
@@ -370,7 +382,7 @@ class Run:
             photo = preprocess(self._content_img, self.device)
             coarse = F.interpolate(photo, size=prev.shape[-2:], mode="area")
             x = x + photo - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
-        return x
+        return project(x)  # bicubic overshoots at edges; the optimizer starts inside the box
 
     def _initial_image(self, s: _Scale) -> torch.Tensor:
         init = self.config.init
@@ -431,22 +443,8 @@ class Run:
                 grams[name] = grams[name] + g if name in grams else g
         return _Targets(content_feats[cfg.content_layer].detach(), grams)
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        cfg = self.config
-        # L-BFGS's first step (lr / |g|_1) and its curvature test (y.s > 1e-10) assume a loss of
-        # moderate size; the seed's is ~1e9, so it optimizes the loss divided by its starting
-        # value. Same minimizer, and Adam (scale-free) keeps the seed's exact objective.
-        self._loss_scale = None if cfg.optimizer == "lbfgs" else 1.0
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam([self._x], lr=cfg.lr)
-        return torch.optim.LBFGS(
-            [self._x],
-            lr=cfg.lr,
-            max_iter=1,
-            history_size=cfg.history,
-            tolerance_grad=0.0,
-            tolerance_change=0.0,
-        )
+    def _make_optimizer(self) -> BoxLBFGS | BoxAdam:
+        return make_optimizer(self.config.optimizer, self._x, self.config.lr, self.config.history)
 
     def _balance(self) -> tuple[float, float]:
         """Multipliers (content, style) that give a coarse scale the full size's balance."""
@@ -483,16 +481,14 @@ class Run:
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad(set_to_none=True)
             loss, p = self.objective(self._x)
-            if self._loss_scale is None:
-                self._loss_scale = 1.0 / max(abs(loss.item()), 1e-30)
             # A non-finite loss gives non-finite gradients; the guard below then restores the
             # last finite image. No test here: each would wait for the GPU.
-            (loss * self._loss_scale).backward()
+            loss.backward()
             parts["loss"], parts["p"] = loss.detach(), p
             return loss
 
+        evaluated = self._x.detach().clone()
         try:
-            self._good = self._x.detach().clone()
             self._optimizer.step(closure)
             # One transfer for every number of this step (each float() would wait for the GPU).
             p = parts["p"]
@@ -531,6 +527,7 @@ class Run:
             self.events.append(Event(self.evals, "diverged; last finite image kept"))
             self._finish("failed")
             return False
+        self._scored = evaluated
         self.evals += 1
         w, h = self.size
         rec = Record(
@@ -547,12 +544,12 @@ class Run:
         )
         self.history.append(rec)
         if self.callback:
-            self.callback(Iterate(self.evals, self.config.steps, rec, self.status))
+            self.callback(Iterate(self.evals, self.config.steps, rec, self.status, self.progress()))
         return True
 
     def _restore(self) -> None:
         with torch.no_grad():
-            self._x.copy_(self._good)
+            self._x.copy_(self._scored)
         self._optimizer = self._make_optimizer()
 
     def _fail(self, message: str) -> bool:

@@ -64,6 +64,9 @@ def test_a_run_writes_a_png_with_its_config_and_metrics(tmp_path):
         (["cat", "swirls", "mosaic", "--style-blend", "1"], "blend"),
         (["cat", "swirls", "--size", "-4"], "size"),
         (["cat", "swirls", "--weights", "/no/such.pth"], "does not exist"),
+        (["cat", "swirls", "--alpha", "nan"], "alpha must be a finite number"),
+        (["cat", "swirls", "--lr", "inf"], "lr must be a finite number"),
+        (["cat", "swirls", "--time-budget", "inf"], "time_budget must be a finite number"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, words):
@@ -100,3 +103,22 @@ def test_offline_imagenet_weights_exit_2_with_advice(tmp_path):
     assert p.returncode == 2
     assert "NST_WEIGHTS" in p.stderr and str(tmp_path / "th") in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_a_time_budget_without_steps_spends_the_budget(tmp_path):
+    metrics = tmp_path / "m.json"
+    fast = ["--weights", "random", "--size", "48", "--quiet"]
+    p = nst(
+        "cat",
+        "swirls",
+        "-o",
+        str(tmp_path / "o.png"),
+        *fast,
+        "--time-budget",
+        "3",
+        "--metrics",
+        str(metrics),
+    )
+    assert p.returncode == 0, p.stderr
+    m = json.loads(metrics.read_text())
+    assert m["seconds"] >= 3 and m["evals"] > 80  # more than the default step count

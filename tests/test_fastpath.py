@@ -9,6 +9,7 @@ from nst.config import Config
 from nst.image import preprocess, resize_to
 from nst.losses import gram_matrix
 from nst.model import VGGFeatures
+from nst.optim import project
 from nst.run import Run
 
 SMALL = Config(size=64, steps=8, weights="random")
@@ -126,20 +127,24 @@ def test_the_fine_scale_starts_from_the_coarse_result_with_the_photos_detail(ran
     fine = run._scales[1]
     run._content_img = resize_to(run.content_src, run._final_size)
     torch.testing.assert_close(run._upsample(coarse, fine), full, rtol=0, atol=1e-5)
-    # ... and what the coarse scale changed arrives upsampled on top of it.
+    # ... and what the coarse scale changed arrives upsampled on top of it, inside the box.
     delta = torch.zeros_like(coarse)
     delta[..., 10:20, 10:20] = 0.5
     up = F.interpolate(delta, size=full.shape[-2:], mode="bicubic", align_corners=False)
-    torch.testing.assert_close(run._upsample(coarse + delta, fine), full + up, rtol=0, atol=1e-5)
+    expected = project(full + up)
+    torch.testing.assert_close(run._upsample(coarse + delta, fine), expected, rtol=0, atol=1e-5)
 
 
-def test_automatic_scales_for_a_time_budget_from_384_px(random_model, cat, swirls):
+def test_automatic_scales_for_a_time_budget_halve_down_to_about_64_px(random_model, cat, swirls):
     timed = SMALL.replace(size=384, time_budget=5.0)
-    assert Run(random_model, cat, [swirls], timed).metrics()["scales"] == ["192x128", "384x255"]
+    scales = Run(random_model, cat, [swirls], timed).metrics()["scales"]
+    assert scales == ["96x64", "192x128", "384x255"]
     assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).metrics()["scales"] == ["384x255"]
     assert Run(random_model, cat, [swirls], SMALL).metrics()["scales"] == ["64x43"]
-    assert Config(size=256, time_budget=20.0).scale_count == 1
-    assert Config(size=1024, time_budget=20.0).scale_count == 2
+    assert Config(size=256, time_budget=20.0).scale_count == 3  # 64, 128, 256
+    assert Config(size=1024, time_budget=20.0).scale_count == 5  # 64 ... 1024
+    assert Config(size=2048, time_budget=20.0).scale_count == 5  # 128 ... 2048
+    assert Config(size=96, time_budget=20.0).scale_count == 1
     assert Config(size=1024).scale_count == 1  # a step count: every step at full size
     assert Config(size=512, time_budget=30.0, scales=1).scale_count == 1
     assert Config(size=256, scales=3).scale_count == 3

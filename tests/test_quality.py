@@ -1,10 +1,15 @@
 """Real features: need the pretrained VGG-16 and the photos in ../shared (skipped if absent)."""
 
+import io
+
 import pytest
+from PIL import Image
 
 from nst.config import Config
+from nst.export import png_bytes
 from nst.image import load_image
 from nst.run import Run
+from nst.score import SeedScore
 from tests.conftest import SHARED_IMAGES
 
 
@@ -30,3 +35,26 @@ def test_real_features_style_the_samples(real_model, cat, swirls):
     first, last = run.history[0], run.history[-1]
     assert last.style < first.style / 10  # the painting's statistics were taken on
     assert last.content < 1e3  # while the photo's layout stayed
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},  # the default: L-BFGS from the photo
+        {"optimizer": "adam", "lr": 0.05},
+        {"init": "noise", "precision": "fp32"},
+        {"time_budget": 4.0, "steps": 10_000},  # coarse to fine: 64, 128 px
+    ],
+    ids=["default", "adam", "noise-fp32", "scales"],
+)
+def test_the_last_recorded_loss_is_the_loss_of_the_written_png(real_model, tubingen_starry, settings):
+    content, style = tubingen_starry
+    cfg = Config(size=128, steps=25, model="vgg16").replace(**settings)
+    run = Run(real_model, content, [style], cfg)
+    while not run.finished:
+        run.step(5)
+    written = Image.open(io.BytesIO(png_bytes(run.image(), run.config, {}))).convert("RGB")
+    score = SeedScore(real_model, content, style, 128)
+    assert written.size == score.size
+    assert score.image(written) == pytest.approx(run.history[-1].total, rel=0.02)
+    assert run.metrics()["final_loss"] == run.history[-1].total

@@ -66,11 +66,20 @@ def test_pause_update_and_resume_keep_the_history(random_model, cat, swirls):
         run.update(run.config.replace(size=128))
 
 
+def test_a_huge_learning_rate_still_gives_a_valid_picture(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], SMALL.replace(optimizer="adam", lr=1e25, steps=5))
+    run.step(5)
+    assert run.status == "done" and all(math.isfinite(r.total) for r in run.history)
+
+
 def test_a_diverging_run_keeps_the_last_finite_image(random_model, cat, swirls):
-    run = Run(random_model, cat, [swirls], SMALL.replace(optimizer="adam", lr=1e25, steps=20))
-    run.step(20)
+    run = Run(random_model, cat, [swirls], SMALL.replace(steps=20))
+    run.step(3)
+    run.pause()
+    run.update(run.config.replace(beta=3e38))  # style ~3 times this overflows float32
+    run.step(5)
     assert run.status == "failed" and "diverged" in run.message
-    assert "learning rate" in run.message
+    assert "learning rate" in run.message and run.evals == 3
     img = np.asarray(run.image())
     assert img.std() > 0  # a real picture, not a blank
     assert all(math.isfinite(r.total) for r in run.history)
@@ -141,3 +150,35 @@ def test_luminance_mode_keeps_the_content_hue(random_model, cat, swirls):
 def test_unknown_layer_is_refused(random_model, cat, swirls):
     with pytest.raises(ValueError, match="conv9_9"):
         Run(random_model, cat, [swirls], SMALL.replace(content_layer="conv9_9"))
+
+
+def test_every_image_of_a_run_is_a_valid_picture(random_model, cat, swirls):
+    from nst.optim import pixel_bounds
+
+    lo, hi = pixel_bounds("cpu")
+    for cfg in (
+        SMALL.replace(init="noise", steps=12),
+        SMALL.replace(optimizer="adam", lr=0.5, steps=12),
+        SMALL.replace(size=128, scales=2, steps=12),
+    ):
+        run = Run(random_model, cat, [swirls], cfg)
+        while not run.finished:
+            run.step(1)
+            x = run.result_tensor()
+            assert (x >= lo).all() and (x <= hi).all()
+
+
+def test_a_time_budget_alone_spends_the_time(random_model, cat, swirls):
+    from nst.config import MAX_STEPS
+
+    run = Run(random_model, cat, [swirls], SMALL.replace(steps=MAX_STEPS, time_budget=1.5))
+    while not run.finished:
+        run.step(5)
+    assert run.status == "done" and run.seconds >= 1.5 and run.evals > SMALL.steps
+
+
+@pytest.mark.parametrize("field", ["alpha", "beta", "lr", "tv_weight", "time_budget"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_settings_are_bad_input(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        Config().replace(**{field: value}).validated()

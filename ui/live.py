@@ -13,6 +13,7 @@ import time
 
 import streamlit as st
 
+from nst.config import MAX_STEPS
 from nst.viz import layer_figure, loss_figure
 
 TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long
@@ -83,9 +84,12 @@ def _end_tick() -> None:
 def status_line(run) -> str:
     eps = run.evals_per_second()
     eta = run.eta_seconds()
-    parts = [f"{run.evals}/{run.steps} steps"]
-    if run.config.time_budget:
-        parts.append(f"{run.seconds:.0f}/{run.config.time_budget:g} s")
+    if run.config.time_budget and run.steps == MAX_STEPS:  # the time is the limit
+        parts = [f"{run.evals} steps", f"{run.seconds:.0f}/{run.config.time_budget:g} s"]
+    else:
+        parts = [f"{run.evals}/{run.steps} steps"]
+        if run.config.time_budget:
+            parts.append(f"{run.seconds:.0f}/{run.config.time_budget:g} s")
     if eps:
         parts.append(f"{eps:.1f} evaluations/s")
     if eta and not run.finished:

@@ -14,7 +14,7 @@ import typing
 import streamlit as st
 
 from nst import samples
-from nst.config import PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
+from nst.config import MAX_STEPS, PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
 from nst.image import ImageInputError, load_image
 from nst.model import layer_table
 from ui import state
@@ -22,7 +22,7 @@ from ui import state
 LABELS = {
     "size": "Image size (long side, px)",
     "steps": "Steps",
-    "time_budget": "Time budget (s, 0 = none)",
+    "time_budget": "Seconds of optimization",
     "content_layer": "Content layer",
     "optimizer": "Optimizer",
     "lr": "Learning rate",
@@ -42,6 +42,8 @@ LABELS = {
 SPECIAL = {"beta", "style_weights", "style_blend"}  # drawn by hand below
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
 MAX_UPLOAD_MB = 25
+LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_limit's options
+DEFAULT_SECONDS = 30.0
 
 
 def _key(name: str) -> str:
@@ -54,7 +56,12 @@ def _put(cfg: Config) -> None:
         if f.name in SPECIAL:
             continue
         value = getattr(cfg, f.name)
-        st.session_state[_key(f.name)] = 0.0 if f.name == "time_budget" and value is None else value
+        if f.name == "time_budget" and value is None:
+            value = st.session_state.get(_key(f.name)) or DEFAULT_SECONDS
+        if f.name == "steps" and cfg.time_budget and value == MAX_STEPS:
+            value = st.session_state.get(_key(f.name)) or Config.steps
+        st.session_state[_key(f.name)] = value
+    st.session_state["ui_limit"] = LIMITS[1] if cfg.time_budget else LIMITS[0]
     st.session_state["ui_strength"] = (
         round(math.log10(max(cfg.beta, 1e-12) / max(cfg.alpha, 1e-12)) * 4) / 4
     )
@@ -75,7 +82,11 @@ def read_config() -> Config:
         if f.name in SPECIAL:
             continue
         values[f.name] = st.session_state[_key(f.name)]
-    values["time_budget"] = values["time_budget"] or None
+    if st.session_state.get("ui_limit") == LIMITS[1]:  # the time, whatever the steps
+        values["steps"] = MAX_STEPS
+        values["time_budget"] = float(values["time_budget"] or DEFAULT_SECONDS)
+    else:
+        values["time_budget"] = None
     values["beta"] = values["alpha"] * 10 ** st.session_state["ui_strength"]
     values["style_weights"] = tuple((n, float(st.session_state[f"sw_{n}"])) for n in STYLE_LAYERS)
     names = st.session_state.style_names
@@ -222,8 +233,16 @@ def render() -> Config:
             "(Adam, 3000 steps). gatys2016: the paper's settings.",
         )
         fields = {f.name: f for f in dataclasses.fields(Config)}
-        for name in ("size", "steps", "time_budget"):
-            _widget(fields[name], st)
+        _widget(fields["size"], st)
+        limit = st.radio(
+            "Stop after",
+            LIMITS,
+            key="ui_limit",
+            horizontal=True,
+            help="A step count repeats exactly; a time budget spends that many seconds "
+            "(coarse-to-fine: small sizes first) whatever the steps.",
+        )
+        _widget(fields["steps" if limit == LIMITS[0] else "time_budget"], st)
         st.slider(
             "Style strength (log₁₀ β/α)",
             0.0,

@@ -1,0 +1,58 @@
+"""The yardstick every result is judged by: the seed's total loss of the image a user gets.
+
+A stylized image is judged as the file that is written (clamped to [0, 1], rounded to 8 bits),
+by the seed's objective (alpha 1, beta 1e5, unnormalized Gram, the seed's layer weights, max
+pooling) computed in fp32 at the image's size, whatever settings made it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from nst.config import Config
+from nst.image import deprocess, preprocess, resize_long_side, resize_to
+from nst.losses import content_loss, gram_matrix, style_loss, total_loss
+from nst.model import VGGFeatures
+
+SEED = Config()  # the seed's objective: layers, weights, alpha, beta are the defaults
+
+
+class SeedScore:
+    """The seed's total loss at one size, for a content photo and a painting."""
+
+    def __init__(self, model: VGGFeatures, content: Image.Image, style: Image.Image, size: int):
+        self.model = model
+        dev = model.mean.device
+        self.content = resize_long_side(content, size)
+        self.size = self.content.size
+        cl = SEED.content_layer
+        with torch.no_grad():
+            self.content_target = model(preprocess(self.content, dev), [cl], normalized=True)[cl]
+            feats = model(
+                preprocess(resize_to(style, self.size), dev), SEED.style_layers, normalized=True
+            )
+            self.grams = {k: gram_matrix(v) for k, v in feats.items()}
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The seed's total loss of normalized image `x`, differentiable."""
+        f = self.model(x, SEED.layers_used, normalized=True)
+        c = content_loss(f[SEED.content_layer], self.content_target)
+        s = style_loss(dict(SEED.style_weights), f, self.grams)
+        return total_loss(c, s, SEED.alpha, SEED.beta)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> float:
+        """The loss of the 8-bit picture that normalized image `x` would be written as."""
+        x = x.detach().float()
+        if tuple(x.shape[-2:]) != (self.size[1], self.size[0]):
+            # a coarse-scale snapshot: judged as the image it would give, upsampled
+            x = F.interpolate(x, size=(self.size[1], self.size[0]), mode="bicubic", align_corners=False)
+        return self.image(deprocess(x))
+
+    @torch.no_grad()
+    def image(self, img: Image.Image) -> float:
+        """The loss of an RGB picture (a written file, read back), resized to this size."""
+        x = preprocess(resize_to(img.convert("RGB"), self.size), self.model.mean.device)
+        return float(self.loss(x))
