@@ -61,23 +61,26 @@ def time_to_quality(
     sc = Scorer(m, content, style, size)
     series = {}
     t = time.time()
-    snaps, evals = plain_loop(sc, plain_s)
-    series[PLAIN] = ([(s, sc(x)) for s, x in snaps], evals)
-    if seed_s:
-        snaps, evals = seed_loop(sc, seed_s)
-        series["seed's loop (Adam 0.003, clamped)"] = ([(s, sc(x)) for s, x in snaps], evals)
-    for label, cfg in variants.items():
-        snaps, evals = nst_run(m, content, style, cfg.replace(size=size), ours_s)
+    kept = {}  # contender -> content loss of its last image
+
+    def score(label, snaps, evals):
         series[label] = ([(s, sc(x)) for s, x in snaps], evals)
+        kept[label] = sc.content_term(snaps[-1][1])
+
+    score(PLAIN, *plain_loop(sc, plain_s))
+    if seed_s:
+        score("seed's loop (Adam 0.003, clamped)", *seed_loop(sc, seed_s))
+    for label, cfg in variants.items():
+        score(label, *nst_run(m, content, style, cfg.replace(size=size), ours_s))
     longest = max(plain_s, seed_s, ours_s)
     marks = [c for c in (2, 5, 10, 15, 20, 30, 60, 120, 300, 600) if c <= longest]
     rows = []
     for label, (pts, evals) in series.items():
         d = dict(pts)
-        rows.append([label, evals, *[fmt(d.get(c)) for c in marks]])
+        rows.append([label, evals, *[fmt(d.get(c)) for c in marks], fmt(kept[label])])
     table(
         f"{name}: seed loss of the written image at {sc.size[0]}x{sc.size[1]} after N seconds",
-        ["contender", "evals", *[f"{c} s" for c in marks]],
+        ["contender", "evals", *[f"{c} s" for c in marks], "content loss at the end"],
         rows,
     )
     target = series[PLAIN][0][-1][1]

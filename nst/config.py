@@ -5,8 +5,8 @@ both the command line (`nst.cli`) and the dashboard's sidebar are generated from
 changed here changes everywhere.
 
 Presets:
-  * ``default``   the project's choice for the best image per second of compute (L-BFGS from the
-                  content photo, the seed's objective).
+  * ``default``   the project's choice for the best image per second of compute (bounded L-BFGS
+                  from the photo recoloured to the painting's palette, the seed's objective).
   * ``seed``      the course project this started from, exactly: Adam lr 0.003 on the normalized
                   image, 3000 steps, content init, images at most 500 px.
   * ``gatys2016`` Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural
@@ -34,7 +34,7 @@ SEED_STYLE_WEIGHTS: tuple[tuple[str, float], ...] = (
 EQUAL_STYLE_WEIGHTS = tuple((name, 0.2) for name, _ in SEED_STYLE_WEIGHTS)  # Gatys 2016: 1/5 each
 
 OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "noise", "style")
+INITS = ("recolored", "content", "noise", "style")
 COLOR_MODES = ("none", "luminance", "histogram")
 POOLINGS = ("max", "avg")
 MODELS = ("vgg19", "vgg16")
@@ -113,9 +113,10 @@ class Config:
         max=200,
     )
     init: str = _f(
-        "content",
-        "Starting image: the photo (fastest, keeps detail), white noise "
-        "(the paper's choice, more painterly) or the style image.",
+        "recolored",
+        "Starting image: the photo in the painting's colours (fastest to a good image), "
+        "the photo as it is (the seed's), white noise (the paper's choice, more painterly) "
+        "or the style image.",
         choices=INITS,
     )
     tv_weight: float = _f(
@@ -148,7 +149,7 @@ class Config:
         0,
         "Coarse-to-fine: optimize at this many sizes, each twice the last, ending "
         "at the full size. Big images settle faster. 0: automatic (with a time budget, "
-        "halvings down to about 64 px; with a step count, 1).",
+        "halvings down to 256 px; with a step count, 1).",
         min=0,
         max=5,
     )
@@ -185,8 +186,7 @@ class Config:
     @property
     def scale_count(self) -> int:
         """How many sizes the run optimizes at: `scales`, or for 0 what pays. Given a time
-        budget, halvings down to about 64 px sharing 30% of it (256 px: 64, 128, 256), which
-        reached a lower written loss in 15 s than one or two scales (`python -m bench`);
+        budget, halvings down to COARSEST sharing 30% of it (2048 px: 256, 512, 1024, 2048);
         given only a step count, every step stays at full size (80 steps at 512 px: one scale
         6.3e6 in 17 s, two scales 1.2e7 in 12 s)."""
         if self.scales:
@@ -264,7 +264,10 @@ def field_help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
 
 
-COARSEST = 64  # px: the automatic coarse-to-fine schedule halves down to about this
+# px: the automatic coarse-to-fine schedule halves no lower than this. Below it the Gram matrices
+# of the deep layers cover so few positions that matching them copies the painting's layout: at
+# 256 px, scales from 32 or 64 px reached half the written loss in 15 s and lost the photo.
+COARSEST = 256
 
 PRESETS: dict[str, Config] = {
     "default": Config(),

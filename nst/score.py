@@ -37,19 +37,32 @@ class SeedScore:
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """The seed's total loss of normalized image `x`, differentiable."""
+        return total_loss(*self.terms(x), SEED.alpha, SEED.beta)
+
+    def terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(content loss, style loss) of normalized image `x`, before alpha and beta."""
         f = self.model(x, SEED.layers_used, normalized=True)
         c = content_loss(f[SEED.content_layer], self.content_target)
-        s = style_loss(dict(SEED.style_weights), f, self.grams)
-        return total_loss(c, s, SEED.alpha, SEED.beta)
+        return c, style_loss(dict(SEED.style_weights), f, self.grams)
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor) -> float:
-        """The loss of the 8-bit picture that normalized image `x` would be written as."""
+    def content_term(self, x: torch.Tensor) -> float:
+        """The content loss of the 8-bit picture of `x`: how much of the photo's layout is left
+        (a low total loss bought by copying the painting shows here)."""
+        img = deprocess(self._at_size(x))
+        return float(self.terms(preprocess(img, self.model.mean.device))[0])
+
+    def _at_size(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().float()
         if tuple(x.shape[-2:]) != (self.size[1], self.size[0]):
             # a coarse-scale snapshot: judged as the image it would give, upsampled
             x = F.interpolate(x, size=(self.size[1], self.size[0]), mode="bicubic", align_corners=False)
-        return self.image(deprocess(x))
+        return x
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> float:
+        """The loss of the 8-bit picture that normalized image `x` would be written as."""
+        return self.image(deprocess(self._at_size(x)))
 
     @torch.no_grad()
     def image(self, img: Image.Image) -> float:

@@ -135,16 +135,16 @@ def test_the_fine_scale_starts_from_the_coarse_result_with_the_photos_detail(ran
     torch.testing.assert_close(run._upsample(coarse + delta, fine), expected, rtol=0, atol=1e-5)
 
 
-def test_automatic_scales_for_a_time_budget_halve_down_to_about_64_px(random_model, cat, swirls):
-    timed = SMALL.replace(size=384, time_budget=5.0)
+def test_automatic_scales_for_a_time_budget_halve_down_to_256_px(random_model, cat, swirls):
+    timed = SMALL.replace(size=1024, time_budget=5.0)
     scales = Run(random_model, cat, [swirls], timed).metrics()["scales"]
-    assert scales == ["96x64", "192x128", "384x255"]
+    assert scales == ["256x170", "512x340", "1024x681"]
     assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).metrics()["scales"] == ["384x255"]
     assert Run(random_model, cat, [swirls], SMALL).metrics()["scales"] == ["64x43"]
-    assert Config(size=256, time_budget=20.0).scale_count == 3  # 64, 128, 256
-    assert Config(size=1024, time_budget=20.0).scale_count == 5  # 64 ... 1024
-    assert Config(size=2048, time_budget=20.0).scale_count == 5  # 128 ... 2048
-    assert Config(size=96, time_budget=20.0).scale_count == 1
+    # Smaller scales copy the painting's layout (see COARSEST)
+    assert Config(size=256, time_budget=20.0).scale_count == 1
+    assert Config(size=512, time_budget=20.0).scale_count == 2
+    assert Config(size=2048, time_budget=20.0).scale_count == 4  # 256 ... 2048
     assert Config(size=1024).scale_count == 1  # a step count: every step at full size
     assert Config(size=512, time_budget=30.0, scales=1).scale_count == 1
     assert Config(size=256, scales=3).scale_count == 3

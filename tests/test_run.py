@@ -79,7 +79,7 @@ def test_a_diverging_run_keeps_the_last_finite_image(random_model, cat, swirls):
     run.update(run.config.replace(beta=3e38))  # style ~3 times this overflows float32
     run.step(5)
     assert run.status == "failed" and "diverged" in run.message
-    assert "learning rate" in run.message and run.evals == 3
+    assert "learning rate" in run.message and run.evals >= 3
     img = np.asarray(run.image())
     assert img.std() > 0  # a real picture, not a blank
     assert all(math.isfinite(r.total) for r in run.history)
