@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nst.config import Config
+from nst.config import Config, from_environment
 from nst.image import load_image, preprocess
 from nst.model import VGGFeatures, load_model
 from nst.optim import project
@@ -58,8 +58,9 @@ def inputs():
 
 
 def model(device: str = "cpu") -> VGGFeatures:
-    weights = os.environ.get("NST_WEIGHTS") or str(SHARED / "weights" / "vgg16_features_imagenet.pth")
-    arch = os.environ.get("NST_MODEL") or "vgg16"
+    here = Config(model="vgg16", weights=str(SHARED / "weights" / "vgg16_features_imagenet.pth"))
+    cfg = from_environment(here)  # NST_MODEL / NST_WEIGHTS, else this machine's VGG-16
+    arch, weights = cfg.model, cfg.weights
     return load_model(arch, weights, device)
 
 
@@ -93,9 +94,10 @@ def timed_loop(
     return snaps, evals
 
 
-def plain_loop(sc: Scorer, budget: float, checkpoints=None):
+def plain_stepper(sc: Scorer) -> tuple[Callable[[], None], torch.Tensor]:
     """Yardstick: the PyTorch tutorial's loop. L-BFGS (history 100), one forward/backward per
     step, content init, fp32, one scale, the image clamped into [0, 1] after every step.
+    Returns (step, image).
 
     torch's L-BFGS takes a first step of lr / |g|_1 and skips curvature pairs with y.s < 1e-10,
     so the loss's scale matters: it is multiplied by one constant, chosen so that the first
@@ -119,6 +121,12 @@ def plain_loop(sc: Scorer, budget: float, checkpoints=None):
         opt.step(closure)
         project(x)
 
+    return step, x
+
+
+def plain_loop(sc: Scorer, budget: float, checkpoints=None):
+    """The tutorial's loop (`plain_stepper`) for `budget` seconds, snapshotted."""
+    step, x = plain_stepper(sc)
     return timed_loop(step, x, budget, checkpoints)
 
 

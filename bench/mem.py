@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from bench.common import ROOT, Scorer, inputs, model
+from bench.common import ROOT, Scorer, inputs, model, plain_stepper
 from nst.config import MAX_STEPS, Config
 from nst.run import Run
 
@@ -26,20 +26,7 @@ def main() -> None:
     if mode == "budget":
         return whole_run(m, content, style, size, evals, device)
     if mode == "plain":
-        sc = Scorer(m, content, style, size)
-        x = sc.start().requires_grad_(True)
-        opt = torch.optim.LBFGS(
-            [x], lr=1.0, max_iter=1, history_size=100, tolerance_grad=0.0, tolerance_change=0.0
-        )
-
-        def closure():
-            opt.zero_grad()
-            loss = sc.loss(x) / 1e9
-            loss.backward()
-            return loss
-
-        def step():
-            opt.step(closure)
+        step, _ = plain_stepper(Scorer(m, content, style, size))
     else:
         run = Run(m, content, [style], Config(size=size, steps=10_000, scales=1, device=device))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 import types
@@ -18,7 +17,7 @@ import typing
 from pathlib import Path
 
 from nst import samples
-from nst.config import MAX_STEPS, PRESETS, Config, parse_style_weights, preset
+from nst.config import MAX_STEPS, PRESETS, Config, from_environment, parse_style_weights, preset
 from nst.export import png_bytes
 from nst.image import ImageInputError, load_image
 from nst.model import WeightsError, layer_table, load_model, pick_device
@@ -105,9 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The preset, then NST_MODEL / NST_WEIGHTS, then the flags given."""
-    base = preset(args.preset)
-    env = {"model": os.environ.get("NST_MODEL"), "weights": os.environ.get("NST_WEIGHTS")}
-    base = base.replace(**{k: v for k, v in env.items() if v})
+    base = from_environment(preset(args.preset))
     given = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(Config)

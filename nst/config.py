@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +46,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def _f(default: Any, help: str, group: str = "advanced", **extra: Any) -> Any:
-    """A dataclass field whose metadata carries what the CLI and the sidebar need."""
+    """A dataclass field whose metadata carries what the CLI and the sidebar need: help, group,
+    min/max/choices, and flags: `live` (a paused run can take it on), `machine` (describes the
+    machine, kept across presets), `label` (the sidebar's), `custom_widget` (drawn by hand)."""
     return field(default=default, metadata={"help": help, "group": group, **extra})
 
 
@@ -58,6 +62,7 @@ class Config:
         "basic",
         min=32,
         max=2048,
+        label="Image size (long side, px)",
     )
     steps: int = _f(
         80,
@@ -65,15 +70,24 @@ class Config:
         "basic",
         min=1,
         max=MAX_STEPS,
+        live=True,
+        label="Steps",
     )
     time_budget: float | None = _f(
         None,
         "Stop after this many seconds of optimization, whatever the steps. Empty: no limit.",
         "basic",
         min=0.0,
+        live=True,
+        label="Seconds of optimization",
     )
     alpha: float = _f(
-        1.0, "Content weight: how strongly the output keeps the photo's layout.", "basic", min=0.0
+        1.0,
+        "Content weight: how strongly the output keeps the photo's layout.",
+        "basic",
+        min=0.0,
+        live=True,
+        label="Content weight α",
     )
     beta: float = _f(
         1e5,
@@ -81,29 +95,39 @@ class Config:
         "Only the ratio beta/alpha matters.",
         "basic",
         min=0.0,
+        live=True,
+        custom_widget=True,
     )
     style_weights: tuple[tuple[str, float], ...] = _f(
         SEED_STYLE_WEIGHTS,
         "Weight of each style layer. Shallow layers carry colour and fine "
         "grain, deep layers carry larger brush strokes and shapes.",
         "layers",
+        live=True,
+        custom_widget=True,
     )
     content_layer: str = _f(
         CONTENT_LAYER,
         "Layer whose activations the output must match to keep "
         "the photo's content. Deeper layers keep less detail.",
         "layers",
+        live=True,
+        label="Content layer",
     )
     optimizer: str = _f(
         "lbfgs",
         "L-BFGS converges in far fewer steps; Adam moves gently and "
         "shows the picture change step by step.",
         choices=OPTIMIZERS,
+        live=True,
+        label="Optimizer",
     )
     lr: float = _f(
         1.0,
         "Learning rate. L-BFGS: 1 is right. Adam on the normalized image: 0.003 (the seed) to 0.05.",
         min=0.0,
+        live=True,
+        label="Learning rate",
     )
     history: int = _f(
         20,
@@ -111,6 +135,7 @@ class Config:
         "and holds a fifth of the image copies.",
         min=1,
         max=200,
+        live=True,
     )
     init: str = _f(
         "recolored",
@@ -118,11 +143,14 @@ class Config:
         "the photo as it is (the seed's), white noise (the paper's choice, more painterly) "
         "or the style image.",
         choices=INITS,
+        label="Start from",
     )
     tv_weight: float = _f(
         0.0,
         "Total-variation weight: smooths high-frequency noise in the output. Try 1e-2 to 1.",
         min=0.0,
+        live=True,
+        label="Smoothing (TV weight)",
     )
     preserve_color: str = _f(
         "none",
@@ -130,20 +158,28 @@ class Config:
         "patterns only; 'histogram' recolours the painting to the photo's "
         "palette first.",
         choices=COLOR_MODES,
+        live=True,
+        label="Keep colours",
     )
     style_blend: tuple[float, ...] | None = _f(
-        None, "Blend weights of several style images, in order. Empty: equal."
+        None,
+        "Blend weights of several style images, in order. Empty: equal.",
+        live=True,
+        custom_widget=True,
     )
     style_scale: float = _f(
         1.0,
         "Size of the style image relative to the output. Larger means bigger brush strokes.",
         min=0.05,
         max=4.0,
+        label="Style scale",
     )
     pooling: str = _f(
         "max",
         "Pooling in the network. Gatys et al. used average pooling for slightly smoother results.",
         choices=POOLINGS,
+        live=True,
+        label="Pooling",
     )
     scales: int = _f(
         0,
@@ -152,20 +188,37 @@ class Config:
         "halvings down to 256 px; with a step count, 1).",
         min=0,
         max=5,
+        label="Scales (coarse to fine)",
     )
     convention: str = _f(
         "seed",
         "How the losses are normalized: the seed's, Gatys 2016's, or the "
         "PyTorch tutorial's normalized Gram. Changes the scale of beta.",
         choices=CONVENTIONS,
+        live=True,
+        label="Loss convention",
     )
-    seed: int = _f(0, "Random seed: the same seed repeats a run exactly on a CPU.")
-    model: str = _f("vgg19", "Backbone network (env NST_MODEL).", "system", choices=MODELS)
+    seed: int = _f(
+        0,
+        "Random seed: the same seed repeats a run exactly on a CPU.",
+        machine=True,
+        label="Random seed",
+    )
+    model: str = _f(
+        "vgg19",
+        "Backbone network (env NST_MODEL).",
+        "system",
+        choices=MODELS,
+        machine=True,
+        label="Network",
+    )
     weights: str = _f(
         "imagenet",
         "Weights: 'imagenet' (torch cache or download), a path to a "
         "state dict, or 'random' (untrained; mechanics only). Env NST_WEIGHTS.",
         "system",
+        machine=True,
+        label="Weights",
     )
     precision: str = _f(
         "auto",
@@ -173,9 +226,15 @@ class Config:
         "fp32; losses are always summed in fp32. auto: bf16 where the hardware has it.",
         "system",
         choices=PRECISIONS,
+        machine=True,
     )
     device: str = _f(
-        "auto", "Where to compute: auto picks cuda, then mps, then cpu.", "system", choices=DEVICES
+        "auto",
+        "Where to compute: auto picks cuda, then mps, then cpu.",
+        "system",
+        choices=DEVICES,
+        machine=True,
+        label="Device",
     )
 
     # ---- derived views -------------------------------------------------------------------
@@ -255,11 +314,6 @@ class Config:
         return self
 
 
-def field_specs() -> list[dataclasses.Field]:
-    """The fields of `Config` in declaration order, for generated UIs."""
-    return list(dataclasses.fields(Config))
-
-
 def field_help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
 
@@ -300,7 +354,9 @@ PRESETS: dict[str, Config] = {
 }
 
 # Settings that describe the machine, not the picture: a preset never overrides them.
-SYSTEM_FIELDS = ("model", "weights", "device", "seed", "precision")
+SYSTEM_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata.get("machine"))
+# Settings a paused run can take on for the rest of its steps; the others need a new run.
+LIVE_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata.get("live"))
 
 
 def preset(name: str, base: Config | None = None) -> Config:
@@ -311,6 +367,14 @@ def preset(name: str, base: Config | None = None) -> Config:
     if base is not None:
         cfg = cfg.replace(**{k: getattr(base, k) for k in SYSTEM_FIELDS})
     return cfg
+
+
+def from_environment(cfg: Config, environ: Mapping[str, str] | None = None) -> Config:
+    """`cfg` with the network chosen by the environment: NST_MODEL and NST_WEIGHTS, where set.
+    The one place that reads them: the CLI, the dashboard and the benchmarks start here."""
+    env = os.environ if environ is None else environ
+    chosen = {"model": env.get("NST_MODEL"), "weights": env.get("NST_WEIGHTS")}
+    return cfg.replace(**{k: v for k, v in chosen.items() if v})
 
 
 def for_device(cfg: Config, device_type: str) -> Config:

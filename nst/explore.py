@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from nst.config import CONTENT_LAYER
 from nst.image import deprocess, preprocess, resize_long_side, resize_to, to_tensor
 from nst.losses import (
     content_factor,
@@ -81,8 +82,8 @@ def feature_grid(
 
 
 def gram_np(fmap: np.ndarray) -> np.ndarray:
-    f = fmap.reshape(fmap.shape[0], -1).astype(np.float64)
-    return f @ f.T
+    """The seed's `gram_matrix` of a (c, h, w) feature map held as numpy, in float64."""
+    return gram_matrix(torch.from_numpy(np.asarray(fmap, dtype=np.float64))).numpy()
 
 
 def top_gram_channels(fmap: np.ndarray, k: int, by: str = "variance") -> list[int]:
@@ -130,7 +131,7 @@ def gradient_maps(
     content: Image.Image,
     style: Image.Image,
     style_weights: dict[str, float],
-    content_layer: str = "conv4_2",
+    content_layer: str = CONTENT_LAYER,
     pooling: str = "max",
     convention: str = "seed",
 ) -> dict[str, np.ndarray]:
@@ -191,6 +192,7 @@ def reconstruct(
     steps: int = 60,
     seed: int = 0,
     convention: str = "gatys2016",
+    pooling: str = "max",
 ) -> tuple[Image.Image, float]:
     """An image optimized from white noise to match content at one layer and/or style.
 
@@ -205,17 +207,18 @@ def reconstruct(
     with torch.no_grad():
         c_t = None
         if content_layer:
-            c_t = model(to_tensor(resize_to(content, (w, h)), dev), [content_layer])[content_layer]
+            photo = to_tensor(resize_to(content, (w, h)), dev)
+            c_t = model(photo, [content_layer], pooling=pooling)[content_layer]
         grams = {}
         if style_layers:
-            sf = model(to_tensor(resize_to(style, (w, h)), dev), style_layers)
+            sf = model(to_tensor(resize_to(style, (w, h)), dev), style_layers, pooling=pooling)
             grams = {k: gram_matrix(v) for k, v in sf.items()}
     x = _noise(h, w, seed, dev).requires_grad_(True)
     sw = {name: 1.0 / len(style_layers) for name in style_layers}
     alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (ratio, 1.0)
 
     def objective() -> torch.Tensor:
-        feats = model(x, layers, normalized=True)
+        feats = model(x, layers, pooling=pooling, normalized=True)
         loss = torch.zeros((), device=dev)
         if c_t is not None and alpha:
             loss = loss + alpha * content_loss(feats[content_layer], c_t, convention)
@@ -254,7 +257,7 @@ def style_grid_jobs() -> list[tuple[int, int, str, dict]]:
     return jobs
 
 
-def tradeoff_jobs(content_layer: str = "conv4_2") -> list[tuple[int, int, str, dict]]:
+def tradeoff_jobs(content_layer: str = CONTENT_LAYER) -> list[tuple[int, int, str, dict]]:
     jobs = []
     for r in range(len(STYLE_RECON_LAYERS)):
         subset = STYLE_RECON_LAYERS[: r + 1]
@@ -278,6 +281,7 @@ def run_jobs(
     size: int,
     steps: int,
     seed: int = 0,
+    pooling: str = "max",
 ) -> Iterator[Cell]:
     """Compute the cells of a grid one by one (so a page can fill it in and stop it)."""
     for row, col, label, kw in jobs:
@@ -288,6 +292,7 @@ def run_jobs(
             size=size,
             steps=steps,
             seed=seed,
+            pooling=pooling,
             **kw,
         )
         yield Cell(row, col, label, img, loss)
@@ -332,7 +337,7 @@ def convert_weights(
     arch: str,
     width: int,
     height: int,
-    content_layer: str = "conv4_2",
+    content_layer: str = CONTENT_LAYER,
 ) -> dict:
     """The weights that give the same objective (up to a constant factor) in another convention.
 

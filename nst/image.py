@@ -152,7 +152,8 @@ def fit_style(style: Image.Image, content_size: tuple[int, int], scale: float = 
 # ---- tensors ------------------------------------------------------------------------------
 
 
-def _stats(device) -> tuple[torch.Tensor, torch.Tensor]:
+def imagenet_stats(device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet's channel mean and std, each (1, 3, 1, 1): the normalization VGG was trained on."""
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     return mean, std
@@ -175,13 +176,13 @@ def to_image(t: torch.Tensor) -> Image.Image:
 
 def preprocess(img: Image.Image, device="cpu") -> torch.Tensor:
     """RGB image -> ImageNet-normalized (1, 3, H, W) tensor, the space the optimizer works in."""
-    mean, std = _stats(device)
+    mean, std = imagenet_stats(device)
     return (to_tensor(img, device) - mean) / std
 
 
 def deprocess(t: torch.Tensor) -> Image.Image:
     """Inverse of `preprocess`: exact for images that came from it."""
-    mean, std = _stats(t.device)
+    mean, std = imagenet_stats(t.device)
     return to_image(t.detach() * std + mean)
 
 

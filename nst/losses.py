@@ -110,9 +110,15 @@ def style_loss(
     target_features: Mapping[str, torch.Tensor],
     style_grams: Mapping[str, torch.Tensor],
     convention: str = "seed",
+    per_layer: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Sum over style layers of w_l * mean((G_target - G_style)^2) / (c*h*w) (the seed's)."""
+    """Sum over style layers of w_l * mean((G_target - G_style)^2) / (c*h*w) (the seed's).
+
+    `per_layer`, when given, receives each layer's weighted term (for the charts).
+    """
     terms = layer_style_losses(style_weights, target_features, style_grams, convention)
+    if per_layer is not None:
+        per_layer.update(terms)
     return torch.stack(list(terms.values())).sum()
 
 

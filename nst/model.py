@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import threading
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from nst.fastpath import PackedConvs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -123,8 +126,11 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.weights_source = "uninitialized"
-        self._casts: dict = {}  # (dtype, layer index) -> weights cast once, see _conv_params
-        self._packs: dict = {}  # image (h, w) -> {layer index: prepacked weights}, see _packed
+        self._casts: dict = {}  # (dtype, layer, pointer, device) -> weights cast once
+        self._lock = threading.Lock()  # one model serves every session of the dashboard
+        self.packed = PackedConvs()  # the private-operator fast path, checked at load
+        # New weights in the same tensors (load_state_dict copies in place): forget the casts.
+        self.features.register_load_state_dict_post_hook(lambda *_: self.forget_casts())
         self.requires_grad_(False)
         self.eval()
 
@@ -197,84 +203,48 @@ class VGGFeatures(nn.Module):
     def _conv(self, index: int, h: torch.Tensor, image_size: tuple) -> torch.Tensor:
         conv = self.features[index]
         weight, bias = self._conv_params(index, conv, h.dtype)
-        if h.dtype == torch.bfloat16 and h.device.type == "cpu" and conv.out_channels >= 512:
-            packed = self._packed(index, weight, tuple(h.shape), image_size)
-            if packed is not None:
-                return _PackedConv.apply(h, bias, *packed)
+        if self.packed.applies(h, conv.out_channels):
+            out = self.packed.conv(index, h, weight, bias, image_size)
+            if out is not None:
+                return out
         return F.conv2d(h, weight, bias, padding=1)
 
-    def _packed(self, index: int, weight: torch.Tensor, shape: tuple, image_size: tuple):
-        """oneDNN's own layout of a bf16 conv's weights, for its forward and for its input
-        gradient (a convolution with the weights transposed and flipped), made once per input
-        size. F.conv2d reorders the weights on every call: on the 512-channel layers that is a
-        third of their time. Nothing when this torch lacks the op (then F.conv2d serves)."""
-        if not _PACKING["ok"]:
-            return None
-        per_layer = self._packs.get(image_size)
-        if per_layer is None:
-            if len(self._packs) >= _PACKED_SIZES:  # forget the oldest image size
-                self._packs.pop(next(iter(self._packs)), None)
-            per_layer = self._packs[image_size] = {}
-        hit = per_layer.get(index)
-        if hit is None or hit[0] is not weight:  # new, or the weights changed since
-            out_shape = [shape[0], weight.shape[0], *shape[2:]]
-            flipped = weight.transpose(0, 1).flip(2, 3).contiguous(memory_format=torch.channels_last)
-            try:
-                reorder = torch.ops.mkldnn._reorder_convolution_weight
-                hit = (
-                    weight,
-                    (
-                        reorder(weight, _ONES, _ONES, _ONES, 1, list(shape)),
-                        reorder(flipped, _ONES, _ONES, _ONES, 1, out_shape),
-                    ),
-                )
-            except (AttributeError, RuntimeError, NotImplementedError):
-                _PACKING["ok"] = False
-                return None
-            per_layer[index] = hit
-        return hit[1]
-
     def _conv_params(self, index: int, conv: nn.Conv2d, dtype: torch.dtype):
+        """The layer's weights in `dtype`, channels-last, cast once per weights and device."""
         if dtype == conv.weight.dtype:
             return conv.weight, conv.bias
         w = conv.weight
-        key = (dtype, index)
+        key = (dtype, index, w.data_ptr(), w.device)  # stale after load_state_dict or .to()
         hit = self._casts.get(key)
-        # Stale when the weights were replaced or moved (load_state_dict, .to(device)).
-        if hit is None or hit[0] != (w.data_ptr(), w._version, w.device):
-            cast = (
-                w.detach().to(dtype).contiguous(memory_format=torch.channels_last),
-                conv.bias.detach().to(dtype),
-            )
-            hit = ((w.data_ptr(), w._version, w.device), cast)
-            self._casts[key] = hit
-        return hit[1]
+        if hit is None:
+            with self._lock:
+                hit = self._casts.get(key)
+                if hit is None:
+                    hit = (
+                        w.detach().to(dtype).contiguous(memory_format=torch.channels_last),
+                        conv.bias.detach().to(dtype),
+                    )
+                    self._casts = {k: v for k, v in self._casts.items() if k[1] != index}
+                    self._casts[key] = hit
+        return hit
 
+    def forget_casts(self) -> None:
+        """Drop the weights cast to bf16 and the prepacked ones (after new weights arrive)."""
+        with self._lock:
+            self._casts = {}
+        self.packed.forget()
 
-_ONES = [1, 1]  # padding, stride, dilation of every VGG convolution
-_PACKED_SIZES = 4  # image sizes whose prepacked weights are kept (~34 MB each for VGG-16)
-_PACKING = {"ok": torch.backends.mkldnn.is_available()}
-
-
-def _pointwise_conv(x: torch.Tensor, packed: torch.Tensor, bias) -> torch.Tensor:
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, packed, bias, _ONES, _ONES, _ONES, 1, "none", [], ""
-    )
-
-
-class _PackedConv(torch.autograd.Function):
-    """A 3x3 convolution on prepacked bf16 weights; its input gradient is the convolution of
-    the output gradient with the transposed, flipped weights (also prepacked)."""
-
-    @staticmethod
-    def forward(ctx, x, bias, forward_w, backward_w):
-        ctx.backward_w = backward_w
-        return _pointwise_conv(x.contiguous(memory_format=torch.channels_last), forward_w, bias)
-
-    @staticmethod
-    def backward(ctx, grad):
-        grad = grad.contiguous(memory_format=torch.channels_last)
-        return _pointwise_conv(grad, ctx.backward_w, None), None, None, None
+    def check_fast_path(self) -> None:
+        """Verify the prepacked convolutions against F.conv2d on this model's first wide
+        layer (once, after the weights are loaded); they stay off where they fail."""
+        wide = next(
+            (m for m in self.features if isinstance(m, nn.Conv2d) and m.out_channels >= 512), None
+        )
+        if wide is None or self.mean.device.type != "cpu" or not fast_bf16(self.mean.device):
+            self.packed.enabled = False
+            return
+        index = list(self.features).index(wide)
+        self.packed.verify(*self._conv_params(index, wide, torch.bfloat16))
 
 
 # ---- weights ------------------------------------------------------------------------------
@@ -406,8 +376,11 @@ def load_model(
 
     `arch` and `weights` default to NST_MODEL / NST_WEIGHTS, then vgg19 / imagenet.
     """
-    arch = arch or os.environ.get("NST_MODEL") or "vgg19"
-    weights = weights or os.environ.get("NST_WEIGHTS") or "imagenet"
+    if arch is None or weights is None:
+        from nst.config import Config, from_environment
+
+        env = from_environment(Config())
+        arch, weights = arch or env.model, weights or env.weights
     if arch not in _CFGS:
         raise WeightsError(f"unknown model {arch!r}; choose vgg19 or vgg16")
     model = VGGFeatures(arch, last_layer=last_layer)
@@ -422,7 +395,12 @@ def load_model(
         keep = {k: v for k, v in state_dict.items() if int(k.split(".")[0]) < len(model.features)}
         model.features.load_state_dict(keep)
     model.weights_source = source
-    return model.to(device)
+    model = model.to(device)
+    if model.mean.device.type == "cuda":  # TF32 for whatever stays in fp32; set once, here
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model.check_fast_path()
+    return model
 
 
 def fast_bf16(device: torch.device) -> bool:

@@ -24,13 +24,12 @@ from collections.abc import Callable
 
 import torch
 
-from nst.model import IMAGENET_MEAN, IMAGENET_STD
+from nst.image import imagenet_stats
 
 
 def pixel_bounds(device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
     """(low, high), each (1, 3, 1, 1): the box [0, 1] in the normalized space."""
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    mean, std = imagenet_stats(device)
     return -mean / std, (1 - mean) / std
 
 

@@ -19,51 +19,32 @@ Deviations from Gatys et al. 2016, each a choice of this project:
 from __future__ import annotations
 
 import dataclasses
-import logging
+import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nst.config import Config
+from nst.config import LIVE_FIELDS, Config
+from nst.export import Frames
 from nst.image import (
     combine_luminance,
     deprocess,
-    fit_style,
-    luminance_image,
+    imagenet_stats,
     match_colors,
     preprocess,
     resize_long_side,
     resize_to,
-    to_tensor,
 )
-from nst.losses import content_loss, gram_matrix, layer_style_losses, tv_loss
-from nst.model import IMAGENET_MEAN, IMAGENET_STD, VGGFeatures, fast_bf16
+from nst.model import VGGFeatures, fast_bf16
+from nst.objective import Objective, Parts
 from nst.optim import BoxAdam, BoxLBFGS, make_optimizer, project
+from nst.schedule import Scale, Schedule
 
-log = logging.getLogger(__name__)
-
-# Settings a paused run can take on for the rest of its steps; the others need a new run.
-LIVE_FIELDS = (
-    "history",
-    "alpha",
-    "beta",
-    "style_weights",
-    "content_layer",
-    "tv_weight",
-    "lr",
-    "optimizer",
-    "steps",
-    "time_budget",
-    "preserve_color",
-    "style_blend",
-    "pooling",
-    "convention",
-)
 FINAL_STATES = ("done", "stopped", "failed")
 
 
@@ -100,23 +81,7 @@ class Iterate:
     progress: float  # of the budget, steps or time, whichever is nearer its end
 
 
-@dataclass
-class _Scale:
-    width: int
-    height: int
-    end_step: int
-    end_fraction: float  # of the time budget
-
-
-@dataclass
-class _Targets:
-    content: torch.Tensor
-    grams: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def scale_sizes(size: int, scales: int) -> list[int]:
-    """Long sides of the coarse-to-fine schedule: halving from `size`, coarsest first."""
-    return [max(32, round(size / 2**k)) for k in reversed(range(scales))]
+_RUN_IDS = itertools.count(1)
 
 
 class Run:
@@ -149,28 +114,28 @@ class Run:
         self.styles_src = [s.convert("RGB") for s in styles]
         self.history: list[Record] = []
         self.events: list[Event] = []
-        self.frames: list[tuple[int, Image.Image]] = []
-        self.max_frames = max_frames
         # About 30-60 frames for the GIF; each costs a conversion to an image during the run.
-        self.frame_every = frame_every or max(1, self.config.steps // 30)
+        # A time budget's step count says nothing of the length: start dense, thinning keeps
+        # the count bounded.
+        every = 2 if self.config.time_budget else max(1, self.config.steps // 30)
+        self.frames = Frames(frame_every or every, max_frames)
         self.status = "ready"
         self.message = ""
         self.seconds = 0.0
         self.evals = 0
         self.weights_source = model.weights_source
         self._image_cache: tuple | None = None
-        torch.manual_seed(self.config.seed)
+        self._noticed = False
+        self.id = next(_RUN_IDS)  # never reused in this process (id() of a dead run can be)
         self._bf16 = self.config.precision == "bf16" or (
             self.config.precision == "auto" and fast_bf16(self.device)
         )
-        if self.device.type == "cuda":  # TF32 for whatever stays in fp32
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
         self._final_size = resize_long_side(self.content_src, self.config.size, "content image").size
-        self._plan()
+        # The sizes are fixed for the run; changed settings move only where each scale ends.
+        self._scales = Schedule(self._final_size, self.config)
         self._scale_index = -1
         self._enter_scale(0)
-        self._add_frame()
+        self.frames.add(self.evals, self.image())
 
     # ---- public API --------------------------------------------------------------------
 
@@ -197,13 +162,14 @@ class Run:
             if self._budget_spent():
                 self._finish("done")
                 break
-            if self._scale_index + 1 < len(self._scales) and self._scale_due():
+            cfg = self.config
+            if self._scales.due(self._scale_index, self.evals, self.seconds, cfg.time_budget):
                 self._enter_scale(self._scale_index + 1)
             if not self._evaluate():
                 break
             ran += 1
-            if self.evals % self.frame_every == 0:
-                self._add_frame()
+            if self.frames.due(self.evals):
+                self.frames.add(self.evals, self.image())
         if not self.finished and self._budget_spent():
             self._finish("done")
         return ran
@@ -211,6 +177,11 @@ class Run:
     def pause(self) -> None:
         if not self.finished:
             self.status = "paused"
+
+    def resume(self) -> None:
+        """Mark a paused run as running again (the next `step` would too)."""
+        if not self.finished:
+            self.status = "running"
 
     def stop(self) -> None:
         """End the run now; its image, history and config stay available."""
@@ -244,10 +215,8 @@ class Run:
             for name in changed
         ]
         self.config = config
-        self._plan()
-        if {"content_layer", "style_blend", "pooling", "preserve_color"} & set(changed):
-            self._targets = self._compute_targets()
-        self._layers = self.config.layers_used
+        self._scales.replan(config)
+        self._objective = self._make_objective()
         self._optimizer = self._make_optimizer()  # a changed objective makes old curvature stale
         self.events.append(Event(self.evals, "; ".join(texts)))
         if self.status in ("done", "failed") and not self._budget_spent():
@@ -317,33 +286,6 @@ class Run:
 
     # ---- internals ---------------------------------------------------------------------
 
-    def _plan(self) -> None:
-        """Sizes of the scales and where each ends (in steps and in budget fraction)."""
-        cfg = self.config
-        w, h = self._final_size
-        sizes = scale_sizes(cfg.size, cfg.scale_count)
-        n = len(sizes)
-        # The final scale gets half the steps; coarse scales, far cheaper, share the other half.
-        # Of a time budget, coarse scales get 30% together (20% and 40% did worse at 512 px).
-        scales = []
-        for i, long_side in enumerate(sizes):
-            f = long_side / max(w, h)
-            sw, sh = max(16, round(w * f)), max(16, round(h * f))
-            if i == n - 1:
-                end, tfrac = cfg.steps, 1.0
-            else:
-                end = round(cfg.steps * 0.5 * (i + 1) / (n - 1))
-                tfrac = 0.3 * (i + 1) / (n - 1)
-            scales.append(_Scale(sw, sh, end, tfrac))
-        self._scales = scales
-
-    def _scale_due(self) -> bool:
-        s = self._scales[self._scale_index]
-        if self.evals >= s.end_step:
-            return True
-        budget = self.config.time_budget
-        return bool(budget) and self.seconds >= budget * s.end_fraction
-
     def _budget_spent(self) -> bool:
         budget = self.config.time_budget
         return self.evals >= self.config.steps or (bool(budget) and self.seconds >= budget)
@@ -351,22 +293,19 @@ class Run:
     def _enter_scale(self, index: int) -> None:
         s = self._scales[index]
         self._content_img = resize_to(self.content_src, (s.width, s.height))
-        self._targets = None
+        self._scale_index = index
+        self._objective = self._make_objective()
         prev = getattr(self, "_x", None)
         x = self._initial_image(s) if prev is None else self._upsample(prev.detach(), s)
         self._x = x.detach().clone().requires_grad_(True)
         self._scored = self._x.detach().clone()
-        self._scale_index = index
-        self._pixels = s.width * s.height
-        self._targets = self._compute_targets()
-        self._layers = self.config.layers_used
         self._optimizer = self._make_optimizer()
         if index > 0:
             self.events.append(
                 Event(self.evals, f"scale {index + 1}/{len(self._scales)}: {s.width}x{s.height}")
             )
 
-    def _upsample(self, prev: torch.Tensor, s: _Scale) -> torch.Tensor:
+    def _upsample(self, prev: torch.Tensor, s: Scale) -> torch.Tensor:
         """The coarse result at the next size.
 
         Upsampled alone it is a blur: the finest octave is missing, and the Gram matrices of the
@@ -384,7 +323,7 @@ class Run:
             x = x + photo - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
         return project(x)  # bicubic overshoots at edges; the optimizer starts inside the box
 
-    def _initial_image(self, s: _Scale) -> torch.Tensor:
+    def _initial_image(self, s: Scale) -> torch.Tensor:
         init = self.config.init
         if init == "content":
             return preprocess(self._content_img, self.device)
@@ -393,94 +332,34 @@ class Run:
             # (colour statistics, weighted most by the seed) start close, so the run spends its
             # evaluations on texture. 15 s at 256 px: 1.7e6 against 9.0e6 from the photo as it
             # is (golden_gate + the_scream), 1.7e6 against 2.3e6 (tubingen + starry_night).
-            blend = self.config.style_blend or (1.0,) * len(self.styles_src)
-            palette = self._style_images(self._content_img.size)[blend.index(max(blend))]
-            return preprocess(match_colors(self._content_img, palette), self.device)
+            return preprocess(match_colors(self._content_img, self._objective.palette()), self.device)
         if init == "style":
             return preprocess(resize_to(self.styles_src[0], (s.width, s.height)), self.device)
         gen = torch.Generator().manual_seed(self.config.seed)
         noise = torch.rand(1, 3, s.height, s.width, generator=gen)  # white noise in [0, 1]
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        mean, std = imagenet_stats("cpu")
         return ((noise - mean) / std).to(self.device)
-
-    def _style_images(self, size: tuple[int, int]) -> list[Image.Image]:
-        out = []
-        for style in self.styles_src:
-            style = fit_style(style, size, self.config.style_scale)
-            if self.config.preserve_color == "histogram":
-                style = match_colors(style, self._content_img)
-            elif self.config.preserve_color == "luminance":
-                style = luminance_image(style, self._content_img)
-            out.append(style)
-        return out
-
-    def features(self, x: torch.Tensor, layers: list[str], normalized: bool) -> dict:
-        """Activations, computed in bf16 (channels-last) when that is faster here.
-
-        On the bf16 path the style layers stay bf16, so their Gram products run in bf16 too (on
-        AMX a fifth of the fp32 time; the loss then subtracts in fp32); the content layer is
-        returned in fp32, as are all activations on the fp32 path.
-        """
-        if not self._bf16:
-            return self.model(x, layers, pooling=self.config.pooling, normalized=normalized)
-        out = self.model(
-            x, layers, pooling=self.config.pooling, normalized=normalized, dtype=torch.bfloat16
-        )
-        return {k: v.float() if k == self.config.content_layer else v for k, v in out.items()}
-
-    @torch.no_grad()
-    def _compute_targets(self) -> _Targets:
-        cfg = self.config
-        style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
-        content_feats = self.features(
-            to_tensor(self._content_img, self.device), [cfg.content_layer], normalized=False
-        )
-        blend = cfg.style_blend or (1.0,) * len(self.styles_src)
-        total = float(sum(blend))
-        grams: dict[str, torch.Tensor] = {}
-        for weight, style in zip(blend, self._style_images(self._content_img.size), strict=True):
-            if weight == 0:
-                continue
-            feats = self.features(to_tensor(style, self.device), style_layers, normalized=False)
-            # The unnormalized Gram sums over positions; rescale it to the output's pixel count so
-            # a style image of another size (style_scale) asks for the same statistics.
-            ratio = self._pixels / (style.size[0] * style.size[1])
-            for name in style_layers:
-                g = gram_matrix(feats[name]).float() * (ratio * weight / total)
-                grams[name] = grams[name] + g if name in grams else g
-        return _Targets(content_feats[cfg.content_layer].detach(), grams)
 
     def _make_optimizer(self) -> BoxLBFGS | BoxAdam:
         return make_optimizer(self.config.optimizer, self._x, self.config.lr, self.config.history)
 
-    def _balance(self) -> tuple[float, float]:
-        """Multipliers (content, style) that give a coarse scale the full size's balance."""
-        if self._scale_index == len(self._scales) - 1:
-            return 1.0, 1.0
+    def _make_objective(self) -> Objective:
+        """The current scale's objective under the current config."""
         w, h = self._final_size
-        r = (w * h) / self._pixels
-        return {"seed": (1.0, r), "gatys2016": (r, 1.0)}.get(self.config.convention, (1.0, 1.0))
+        r = (w * h) / (self._content_img.size[0] * self._content_img.size[1])
+        balance = {"seed": (1.0, r), "gatys2016": (r, 1.0)}.get(self.config.convention, (1.0, 1.0))
+        return Objective(
+            self.model, self.config, self._content_img, self.styles_src, self._bf16, balance
+        )
 
-    def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Total loss of normalized image `x` and its parts (detached floats)."""
-        cfg = self.config
-        feats = self.features(x, self._layers, normalized=True)
-        c = content_loss(feats[cfg.content_layer], self._targets.content, cfg.convention)
-        terms = layer_style_losses(dict(cfg.style_weights), feats, self._targets.grams, cfg.convention)
-        s = torch.stack(list(terms.values())).sum()
-        kc, ks = self._balance()
-        total = cfg.alpha * kc * c + cfg.beta * ks * s
-        tv = tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
-        if cfg.tv_weight:
-            total = total + cfg.tv_weight * tv
-        parts = {
-            "content": c,
-            "style": s,
-            "tv": tv,
-            "layers": {k: v.detach() for k, v in terms.items()},
-        }
-        return total, {k: v.detach() if torch.is_tensor(v) else v for k, v in parts.items()}
+    def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """Total loss of normalized image `x` at the current scale, and its parts."""
+        return self._objective(x)
+
+    @property
+    def objective_now(self) -> Objective:
+        """The current scale's objective: its targets (`content_target`, `grams`) and loss."""
+        return self._objective
 
     def _evaluate(self) -> bool:
         parts: dict = {}
@@ -499,16 +378,16 @@ class Run:
         try:
             self._optimizer.step(closure)
             # One transfer for every number of this step (each float() would wait for the GPU).
-            p = parts["p"]
-            layer_names = list(p["layers"])
+            p: Parts = parts["p"]
+            layer_names = list(p.layers)
             stats = torch.stack(
                 [
                     parts["loss"],
-                    p["content"],
-                    p["style"],
-                    p["tv"],
+                    p.content,
+                    p.style,
+                    p.tv,
                     torch.isfinite(self._x).all().float(),
-                    *p["layers"].values(),
+                    *p.layers.values(),
                 ]
             ).tolist()
         except torch.OutOfMemoryError:
@@ -537,6 +416,9 @@ class Run:
             return False
         self._scored = evaluated
         self.evals += 1
+        if self.model.packed.notice and not self._noticed:  # the fast path fell back: say so
+            self._noticed = True
+            self.events.append(Event(self.evals, self.model.packed.notice))
         w, h = self.size
         rec = Record(
             self.evals,
@@ -568,16 +450,7 @@ class Run:
 
     def _finish(self, status: str) -> None:
         self.status = status
-        if not self.frames or self.frames[-1][0] != self.evals:
-            self._add_frame()
-
-    def _add_frame(self) -> None:
-        img = self.image()
-        img.thumbnail((256, 256))
-        self.frames.append((self.evals, img))
-        if len(self.frames) > self.max_frames:  # keep the first, thin the rest evenly
-            self.frames = self.frames[:1] + self.frames[2::2]
-            self.frame_every *= 2
+        self.frames.add(self.evals, self.image())
 
 
 def _fmt(v) -> str:

@@ -16,6 +16,7 @@ model = st.session_state.model
 if model is None:
     st.stop()
 srcs = ex.sources()
+ex.caption_network()
 c1, c2, c3 = st.columns([1, 1, 1])
 source = c1.radio(
     "Image",

@@ -7,6 +7,7 @@ import streamlit as st
 from nst import explore
 from nst.config import SEED_STYLE_WEIGHTS
 from ui import explore_ui as ex
+from ui import state
 
 st.title("Gram matrices")
 st.caption(
@@ -21,6 +22,7 @@ cfg = st.session_state.config
 weights = dict(cfg.style_weights) if cfg else dict(SEED_STYLE_WEIGHTS)
 layers = [n for n, w in weights.items() if w > 0]
 srcs = ex.sources()
+ex.caption_network()
 target_name = "output" if "output" in srcs else "content"
 
 c1, c2, c3 = st.columns(3)
@@ -64,7 +66,7 @@ st.caption(
 )
 
 
-@st.fragment(run_every=2.0 if st.session_state.running else None)
+@st.fragment(run_every=2.0 if state.running() else None)
 def distances() -> None:
     srcs_now = ex.sources()
     tname = "output" if "output" in srcs_now else "content"

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from nst import explore
-from nst.config import CONVENTIONS, SEED_STYLE_WEIGHTS
+from nst.config import CONTENT_LAYER, CONVENTIONS, SEED_STYLE_WEIGHTS
 from nst.model import layer_table
 from nst.viz import layer_share_figure
 from ui import explore_ui as ex
@@ -17,6 +17,7 @@ cfg = st.session_state.config
 weights = dict(cfg.style_weights) if cfg else dict(SEED_STYLE_WEIGHTS)
 style_weights = {n: w for n, w in weights.items() if w > 0}
 srcs = ex.sources()
+ex.caption_network()
 run = st.session_state.run
 
 tabs = st.tabs(["During the run", "Reconstructions", "Style vs content", "Conventions & names"])
@@ -39,8 +40,9 @@ with tabs[0]:
         srcs["content"],
         srcs["style"],
         style_weights,
-        cfg.content_layer if cfg else "conv4_2",
+        cfg.content_layer if cfg else CONTENT_LAYER,
         convention=cfg.convention if cfg else "seed",
+        pooling=ex.network().pooling,
     )
     st.caption(
         "Gradient magnitude each term sends to the image "
@@ -100,7 +102,7 @@ with tabs[3]:
             model.arch,
             size,
             h,
-            cfg.content_layer if cfg else "conv4_2",
+            cfg.content_layer if cfg else CONTENT_LAYER,
         )
         rows.append(
             {

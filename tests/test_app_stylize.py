@@ -128,3 +128,23 @@ def test_preset_fills_the_widgets(at):
     assert at.sidebar.number_input(key="cfg_steps").value == 3000
     assert at.sidebar.selectbox(key="cfg_optimizer").value == "adam"
     assert at.sidebar.number_input(key="cfg_lr").value == pytest.approx(0.003)
+
+
+def test_the_limit_is_steps_or_seconds_and_the_widgets_say_which(at):
+    assert at.session_state.config.time_budget is None
+    at.sidebar.radio(key="ui_limit").set_value("a number of seconds").run()
+    cfg = at.session_state.config
+    assert cfg.time_budget == 30.0 and cfg.steps == 10_000  # the time, whatever the steps
+    keys = [w.key for w in at.sidebar.number_input]
+    assert "cfg_time_budget" in keys and "cfg_steps" not in keys
+    at.sidebar.radio(key="ui_limit").set_value("a number of steps").run()
+    cfg = at.session_state.config
+    assert cfg.time_budget is None and cfg.steps == 200  # the steps set before come back
+
+
+def test_a_strength_between_slider_steps_survives_the_round_trip(at):
+    at.session_state["ui_beta"] = (1.0, 37_000.0)  # as a loaded config leaves it
+    at.run()
+    assert at.session_state.config.beta == 37_000.0
+    at.sidebar.slider(key="ui_strength").set_value(6.0).run()
+    assert at.session_state.config.beta == 1e6

@@ -83,7 +83,7 @@ def test_a_diverging_run_keeps_the_last_finite_image(random_model, cat, swirls):
     img = np.asarray(run.image())
     assert img.std() > 0  # a real picture, not a blank
     assert all(math.isfinite(r.total) for r in run.history)
-    assert torch.isfinite(run._x).all()
+    assert torch.isfinite(run.result_tensor()).all()
 
 
 def test_time_budget_ends_the_run(random_model, cat, swirls):
@@ -109,10 +109,10 @@ def test_blend_weights_mix_the_style_grams(random_model, cat, swirls, mosaic):
     half = Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0, 1.0)))
     only_mosaic = Run(random_model, cat, [mosaic], SMALL)
     for name in ("conv1_1", "conv3_1"):
-        a = only_swirls._targets.grams[name]
-        assert torch.allclose(blend._targets.grams[name], a)
-        mix = (a + only_mosaic._targets.grams[name]) / 2
-        assert torch.allclose(half._targets.grams[name], mix, rtol=1e-4)
+        a = only_swirls.objective_now.grams[name]
+        assert torch.allclose(blend.objective_now.grams[name], a)
+        mix = (a + only_mosaic.objective_now.grams[name]) / 2
+        assert torch.allclose(half.objective_now.grams[name], mix, rtol=1e-4)
     with pytest.raises(ValueError, match="blend"):
         Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0,)))
 
@@ -120,7 +120,7 @@ def test_blend_weights_mix_the_style_grams(random_model, cat, swirls, mosaic):
 def test_style_scale_keeps_the_gram_magnitude(random_model, cat, swirls):
     a = Run(random_model, cat, [swirls], SMALL.replace(size=96))
     b = Run(random_model, cat, [swirls], SMALL.replace(size=96, style_scale=2.0))
-    ga, gb = a._targets.grams["conv1_1"], b._targets.grams["conv1_1"]
+    ga, gb = a.objective_now.grams["conv1_1"], b.objective_now.grams["conv1_1"]
     assert 0.5 < gb.trace().item() / ga.trace().item() < 2.0
 
 
@@ -143,7 +143,7 @@ def test_luminance_mode_keeps_the_content_hue(random_model, cat, swirls):
     run = Run(random_model, cat, [swirls], SMALL.replace(preserve_color="luminance", steps=3))
     run.step(3)
     out = np.asarray(run.image().convert("HSV"), float)[..., 0]
-    ref = np.asarray(run._content_img.convert("HSV"), float)[..., 0]
+    ref = np.asarray(run.objective_now.content.convert("HSV"), float)[..., 0]
     assert np.median(np.abs(out - ref)) < 20
 
 
@@ -182,3 +182,38 @@ def test_a_time_budget_alone_spends_the_time(random_model, cat, swirls):
 def test_non_finite_settings_are_bad_input(field, value):
     with pytest.raises(ValueError, match=f"{field} must be a finite number"):
         Config().replace(**{field: value}).validated()
+
+
+def test_the_runs_loss_is_the_seeds_style_loss(random_model, cat, swirls, monkeypatch):
+    import nst.losses
+
+    plain = Run(random_model, cat, [swirls], SMALL)
+    plain.step(1)
+    original = nst.losses.style_loss
+    monkeypatch.setattr(nst.losses, "style_loss", lambda *a, **k: 2 * original(*a, **k))
+    doubled = Run(random_model, cat, [swirls], SMALL)
+    doubled.step(1)
+    a, b = plain.history[0], doubled.history[0]
+    assert b.style == pytest.approx(2 * a.style, rel=1e-5)
+    assert b.total == pytest.approx(a.content + 2 * SMALL.beta * a.style, rel=1e-5)
+
+
+def test_clearing_the_budget_in_the_coarse_stage_keeps_sizes_true(random_model, cat, swirls):
+    from nst.config import MAX_STEPS
+
+    timed = SMALL.replace(size=512, steps=MAX_STEPS, time_budget=60.0)  # automatic: 2 scales
+    run = Run(random_model, cat, [swirls], timed)
+    run.step(2)
+    assert run.size == (256, 170)  # the coarse stage
+    run.pause()
+    run.update(run.config.replace(time_budget=None, steps=6))  # automatic would now be 1 scale
+    while not run.finished:
+        run.step(1)
+    sizes = [(r.width, r.height) for r in run.history]
+    assert sizes == [(256, 170)] * 3 + [(512, 341)] * 3  # each record names its true size
+    assert run.image().size == (512, 341) and run.status == "done"
+
+
+def test_runs_have_ids_never_reused(random_model, cat, swirls):
+    ids = {Run(random_model, cat, [swirls], SMALL).id for _ in range(3)}
+    assert len(ids) == 3

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import streamlit as st
 
-from nst.config import field_help
+from nst.config import LIVE_FIELDS, field_help
 from nst.image import ImageInputError
 from nst.model import hub_checkpoint_path
-from nst.run import LIVE_FIELDS, Run
+from nst.run import Run
 from ui import live, state
-
-log = logging.getLogger(__name__)
 
 
 def _start() -> None:
@@ -27,7 +23,6 @@ def _start() -> None:
         return
     st.session_state.run = run
     st.session_state.run_meta = {"content": st.session_state.content_name, "styles": list(names)}
-    st.session_state.running = True
     st.session_state.notice = ""
     st.session_state.tick_stats = []
 
@@ -49,7 +44,6 @@ def _apply_changes(run: Run) -> bool:
 
 
 def _pause() -> None:
-    st.session_state.running = False
     if st.session_state.run is not None:
         st.session_state.run.pause()
 
@@ -57,7 +51,7 @@ def _pause() -> None:
 def _resume() -> None:
     run = st.session_state.run
     if run is not None and _apply_changes(run) and not run.finished:
-        st.session_state.running = True
+        run.resume()
 
 
 def _step() -> None:
@@ -70,7 +64,6 @@ def _step() -> None:
 
 def _stop() -> None:
     run = st.session_state.run
-    st.session_state.running = False
     if run is not None:
         run.stop()
         live.remember(run)
@@ -78,7 +71,6 @@ def _stop() -> None:
 
 def _reset() -> None:
     st.session_state.run = None
-    st.session_state.running = False
     st.session_state.notice = ""
 
 
@@ -95,7 +87,7 @@ def pending_changes(run: Run) -> tuple[list[str], list[str]]:
 
 
 def buttons() -> None:
-    run, running = st.session_state.run, st.session_state.running
+    run, running = st.session_state.run, state.running()
     ready = (
         st.session_state.model is not None
         and st.session_state.config is not None

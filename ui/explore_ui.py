@@ -12,10 +12,12 @@ import streamlit as st
 from PIL import Image
 
 from nst import explore
+from nst.config import Config
 from nst.image import resize_long_side
 from ui import state
 
 EXPLORE_SIZE = 256  # long side of images looked into
+GRIDS_KEPT = 24  # finished grids kept for every session (a few MB of thumbnails each at most)
 
 
 def digest(img: Image.Image) -> str:
@@ -47,11 +49,25 @@ def _features(
     return explore.features(_model, _img, list(layers), pooling)
 
 
-def features(img: Image.Image, layers: list[str], pooling: str = "max") -> dict[str, np.ndarray]:
-    """Cached per (model, image content, layers): moving between layers is quick."""
+def network() -> Config:
+    """The sidebar's settings, whose network (pooling, losses) the pages look into."""
+    return st.session_state.config or Config()
+
+
+def caption_network() -> None:
+    """Say which network the page shows: the one the runs optimize with."""
+    cfg, model = network(), st.session_state.model
+    st.caption(
+        f"Network: {model.arch} ({model.weights_source}), {cfg.pooling} pooling, "
+        f"{cfg.convention} losses: the sidebar's settings, as a run uses them."
+    )
+
+
+def features(img: Image.Image, layers: list[str]) -> dict[str, np.ndarray]:
+    """Cached per (model, image content, layers, pooling): moving between layers is quick."""
     model = st.session_state.model
     key = f"{model.arch}:{model.weights_source}"
-    return _features(key, digest(img), tuple(layers), pooling, model, img)
+    return _features(key, digest(img), tuple(layers), network().pooling, model, img)
 
 
 def heatmap(
@@ -108,7 +124,8 @@ def grid(
     srcs = sources()
     content, style = srcs["content"], srcs["style"]
     model = st.session_state.model
-    key = (name, model.arch, model.weights_source, digest(content), digest(style), size, steps)
+    pooling = network().pooling
+    key = (name, model.arch, model.weights_source, digest(content), digest(style), size, steps, pooling)
     done_all = _grid_results()
     jobs_state = st.session_state.setdefault("grids", {})
     g = jobs_state.get(name)
@@ -134,12 +151,15 @@ def grid(
         if g["running"] and len(g["cells"]) < total:
             row, col, label, kw = jobs[len(g["cells"])]
             t0 = time.perf_counter()
-            cell = next(explore.run_jobs(model, content, style, [(row, col, label, kw)], size, steps))
+            job = [(row, col, label, kw)]
+            cell = next(explore.run_jobs(model, content, style, job, size, steps, pooling=pooling))
             g["cells"].append(cell)
             g["last_seconds"] = time.perf_counter() - t0
             if len(g["cells"]) == total:
                 g["running"] = False
                 done_all[key] = list(g["cells"])
+                while len(done_all) > GRIDS_KEPT:  # oldest first: dicts keep insertion order
+                    done_all.pop(next(iter(done_all)))
                 st.rerun(scope="app")
         if g["running"]:
             st.progress(len(g["cells"]) / total, text=f"{len(g['cells'])}/{total} computed")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from nst.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
-from ui import live
+from ui import live, state
 
 
 def _files(run) -> dict:
-    key = (id(run), run.evals, run.status, len(run.events))
+    key = (run.id, run.evals, run.status, len(run.events))
     cache = st.session_state.export_cache
     if cache.get("key") != key:
         meta = st.session_state.run_meta
@@ -52,7 +52,7 @@ def _arg(name: str) -> str:
 
 def render() -> None:
     run = st.session_state.run
-    if run is None or st.session_state.running or not run.history:
+    if run is None or state.running() or not run.history:
         return
     st.subheader("Export")
     files = _files(run)

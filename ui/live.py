@@ -15,6 +15,7 @@ import streamlit as st
 
 from nst.config import MAX_STEPS
 from nst.viz import layer_figure, loss_figure
+from ui import state
 
 TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long
 RUN_EVERY = 0.1  # seconds between ticks
@@ -39,13 +40,12 @@ def advance(run) -> float:
 def _tick() -> None:
     """Advance the run if it should be running; at its end, rerun the app to stop ticking."""
     run = st.session_state.run
-    if run is None or not st.session_state.running:
+    if not state.running():
         return
     t0 = time.perf_counter()
     opt = advance(run)
     st.session_state["_tick_started"] = (t0, opt)
     if run.finished:
-        st.session_state.running = False
         remember(run)
         st.rerun(scope="app")
 
@@ -53,12 +53,12 @@ def _tick() -> None:
 def remember(run) -> None:
     """Keep a finished run for the Compare page (once)."""
     keep = st.session_state.finished_runs
-    if any(r["id"] == id(run) for r in keep):
+    if any(r["id"] == run.id for r in keep):
         return
     meta = st.session_state.run_meta
     keep.append(
         {
-            "id": id(run),
+            "id": run.id,
             "image": run.image(),
             "config": run.config,
             "status": run.status,
@@ -132,7 +132,7 @@ def _full_view() -> None:
 def _thumbnails(run) -> list[bytes]:
     """The run's photo and styles as small JPEGs, encoded once per run: st.image would encode
     the full-size sources again on every tick."""
-    key = ("thumbs", id(run))
+    key = ("thumbs", run.id)
     cached = st.session_state.get("_thumbs")
     if cached is None or cached[0] != key:
         out = []
@@ -162,7 +162,7 @@ def timing_summary() -> str | None:
 
 def _compact_view() -> None:
     run = st.session_state.run
-    if run is None or not (st.session_state.running or run.status == "paused"):
+    if run is None or not (state.running() or run.status == "paused"):
         return
     a, b = st.columns([1, 6])
     a.image(run.image(), width=90)
@@ -171,7 +171,7 @@ def _compact_view() -> None:
 
 def ticker(full: bool) -> None:
     """Define and call the fragment; it ticks only while the run is running."""
-    interval = RUN_EVERY if st.session_state.running else None
+    interval = RUN_EVERY if state.running() else None
 
     @st.fragment(run_every=interval)
     def live() -> None:

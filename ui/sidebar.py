@@ -14,32 +14,12 @@ import typing
 import streamlit as st
 
 from nst import samples
-from nst.config import MAX_STEPS, PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
+from nst.config import CONTENT_LAYER, MAX_STEPS, PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
 from nst.image import ImageInputError, load_image
 from nst.model import layer_table
 from ui import state
 
-LABELS = {
-    "size": "Image size (long side, px)",
-    "steps": "Steps",
-    "time_budget": "Seconds of optimization",
-    "content_layer": "Content layer",
-    "optimizer": "Optimizer",
-    "lr": "Learning rate",
-    "init": "Start from",
-    "tv_weight": "Smoothing (TV weight)",
-    "preserve_color": "Keep colours",
-    "style_scale": "Style scale",
-    "pooling": "Pooling",
-    "scales": "Scales (coarse to fine)",
-    "convention": "Loss convention",
-    "seed": "Random seed",
-    "model": "Network",
-    "weights": "Weights",
-    "device": "Device",
-    "alpha": "Content weight α",
-}
-SPECIAL = {"beta", "style_weights", "style_blend"}  # drawn by hand below
+SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")}
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
 MAX_UPLOAD_MB = 25
 LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_limit's options
@@ -62,12 +42,28 @@ def _put(cfg: Config) -> None:
             value = st.session_state.get(_key(f.name)) or Config.steps
         st.session_state[_key(f.name)] = value
     st.session_state["ui_limit"] = LIMITS[1] if cfg.time_budget else LIMITS[0]
-    st.session_state["ui_strength"] = (
-        round(math.log10(max(cfg.beta, 1e-12) / max(cfg.alpha, 1e-12)) * 4) / 4
-    )
+    # β is kept exactly (a loaded config survives the round trip); the slider shows it rounded.
+    st.session_state["ui_beta"] = (cfg.alpha, cfg.beta)
+    st.session_state["ui_strength"] = _strength(cfg.alpha, cfg.beta)
     weights = dict(cfg.style_weights)
     for name in STYLE_LAYERS:
         st.session_state[f"sw_{name}"] = float(weights.get(name, 0.0))
+
+
+def _strength(alpha: float, beta: float) -> float:
+    """log10(β/α), to the slider's step of 0.25."""
+    return round(math.log10(max(beta, 1e-12) / max(alpha, 1e-12)) * 4) / 4
+
+
+def _strength_moved() -> None:
+    alpha = st.session_state[_key("alpha")]
+    st.session_state["ui_beta"] = (alpha, alpha * 10 ** st.session_state["ui_strength"])
+
+
+def _beta(alpha: float) -> float:
+    """The exact β: as set by the slider or a loaded config, scaled with α when α moved."""
+    set_alpha, beta = st.session_state["ui_beta"]
+    return beta if alpha == set_alpha or set_alpha == 0 else beta * alpha / set_alpha
 
 
 def _apply_preset() -> None:
@@ -87,7 +83,7 @@ def read_config() -> Config:
         values["time_budget"] = float(values["time_budget"] or DEFAULT_SECONDS)
     else:
         values["time_budget"] = None
-    values["beta"] = values["alpha"] * 10 ** st.session_state["ui_strength"]
+    values["beta"] = _beta(values["alpha"])
     values["style_weights"] = tuple((n, float(st.session_state[f"sw_{n}"])) for n in STYLE_LAYERS)
     names = st.session_state.style_names
     if len(names) > 1:
@@ -103,11 +99,11 @@ def read_config() -> Config:
 
 def _widget(f: dataclasses.Field, container) -> None:
     meta, key = f.metadata, _key(f.name)
-    label = LABELS.get(f.name, f.name.replace("_", " ").capitalize())
+    label = meta.get("label", f.name.replace("_", " ").capitalize())
     if f.name == "content_layer":
         convs = [t.name for t in layer_table(st.session_state[_key("model")]) if t.kind == "conv"]
         if st.session_state[key] not in convs:
-            st.session_state[key] = "conv4_2"
+            st.session_state[key] = CONTENT_LAYER
         container.selectbox(label, convs, key=key, help=meta["help"])
     elif "choices" in meta:
         container.selectbox(label, list(meta["choices"]), key=key, help=meta["help"])
@@ -234,6 +230,10 @@ def render() -> Config:
         )
         fields = {f.name: f for f in dataclasses.fields(Config)}
         _widget(fields["size"], st)
+        # Only one of steps and seconds is drawn; Streamlit forgets an undrawn widget's value
+        # unless it is written back on every run.
+        for name in ("steps", "time_budget"):
+            st.session_state[_key(name)] = st.session_state[_key(name)]
         limit = st.radio(
             "Stop after",
             LIMITS,
@@ -249,10 +249,11 @@ def render() -> Config:
             12.0,
             step=0.25,
             key="ui_strength",
+            on_change=_strength_moved,
             help=field_help("beta"),
         )
         alpha = st.session_state[_key("alpha")]
-        st.caption(f"α = {alpha:g}, β = {alpha * 10 ** st.session_state['ui_strength']:.3g}")
+        st.caption(f"α = {alpha:g}, β = {_beta(alpha):.4g}")
         with st.expander("Layers"):
             st.caption(
                 "Weight per style layer: shallow layers carry colour and fine grain, "

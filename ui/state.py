@@ -10,14 +10,13 @@ import time
 
 import streamlit as st
 
-from nst.config import Config, for_device
+from nst.config import Config, for_device, from_environment
 from nst.image import load_image
 from nst.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
 from nst.samples import PHOTOS, STYLES
 
 DEFAULTS = {
     "run": None,  # nst.run.Run of this session
-    "running": False,  # should the ticker advance the run
     "run_meta": {},  # names of the inputs of the run, for export
     "content_name": "cat",
     "style_names": ["swirls"],
@@ -55,13 +54,15 @@ def init() -> None:
             st.session_state[key] = value.copy() if hasattr(value, "copy") else value
 
 
+def running() -> bool:
+    """Should the ticker advance this session's run? Derived from the run itself."""
+    run = st.session_state.run
+    return run is not None and run.status in ("ready", "running")
+
+
 def base_config() -> Config:
     """Defaults for this machine: NST_MODEL / NST_WEIGHTS, and a GPU's larger size."""
-    cfg = Config(
-        model=os.environ.get("NST_MODEL") or "vgg19",
-        weights=os.environ.get("NST_WEIGHTS") or "imagenet",
-    )
-    return for_device(cfg, pick_device("auto").type)
+    return for_device(from_environment(Config()), pick_device("auto").type)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -1,0 +1,125 @@
+"""The objective of one scale of a run: the seed's loss functions applied to fixed targets.
+
+`Objective` turns a config, the content photo and the style images at one size into targets
+(the photo's activations at the content layer, the paintings' Gram matrices) and scores an image
+against them with the seed's vocabulary, called by name through `nst.losses` so that editing
+`style_loss` changes what every run optimizes:
+
+    total_loss(content_loss(...), style_loss(...), alpha, beta)  (+ tv_weight * tv_loss)
+
+It knows nothing of optimizers, schedules or history: a `Run` holds one per scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from nst import losses
+from nst.config import Config
+from nst.image import fit_style, luminance_image, match_colors, to_tensor
+from nst.model import VGGFeatures
+
+
+@dataclass
+class Parts:
+    """The pieces of one evaluation, detached (tensors: read them all at once)."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+    layers: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Objective:
+    """Config + photo + paintings at one size -> loss(x) for normalized images x of that size.
+
+    Args:
+        model: the shared, read-only feature extractor.
+        config: the settings whose losses, layers, weights and pooling apply.
+        content: the photo, resized to this scale.
+        styles: the paintings as given (fitted to this scale here).
+        bf16: run the network in bf16 (the losses are summed in fp32 either way).
+        balance: multipliers (content, style) that give a coarse scale the full size's balance.
+    """
+
+    def __init__(
+        self,
+        model: VGGFeatures,
+        config: Config,
+        content: Image.Image,
+        styles: list[Image.Image],
+        bf16: bool,
+        balance: tuple[float, float] = (1.0, 1.0),
+    ):
+        self.model, self.config, self.content, self.bf16 = model, config, content, bf16
+        self.balance = balance
+        self.device = model.mean.device
+        self.styles = [self._prepare(s) for s in styles]
+        self.content_target, self.grams = self._targets()
+
+    def _prepare(self, style: Image.Image) -> Image.Image:
+        """The painting as this scale asks for it: fitted to the photo, colour-preserved."""
+        style = fit_style(style, self.content.size, self.config.style_scale)
+        if self.config.preserve_color == "histogram":
+            return match_colors(style, self.content)
+        if self.config.preserve_color == "luminance":
+            return luminance_image(style, self.content)
+        return style
+
+    def features(self, x: torch.Tensor, layers: list[str], normalized: bool) -> dict:
+        """Activations, computed in bf16 (channels-last) when that is faster here.
+
+        On the bf16 path the style layers stay bf16, so their Gram products run in bf16 too (on
+        AMX a fifth of the fp32 time; the loss then subtracts in fp32); the content layer is
+        returned in fp32, as are all activations on the fp32 path.
+        """
+        pooling = self.config.pooling
+        if not self.bf16:
+            return self.model(x, layers, pooling=pooling, normalized=normalized)
+        out = self.model(x, layers, pooling=pooling, normalized=normalized, dtype=torch.bfloat16)
+        return {k: v.float() if k == self.config.content_layer else v for k, v in out.items()}
+
+    @torch.no_grad()
+    def _targets(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg = self.config
+        style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
+        photo = to_tensor(self.content, self.device)
+        content = self.features(photo, [cfg.content_layer], normalized=False)[cfg.content_layer]
+        blend = cfg.style_blend or (1.0,) * len(self.styles)
+        total = float(sum(blend))
+        pixels = self.content.size[0] * self.content.size[1]
+        grams: dict[str, torch.Tensor] = {}
+        for weight, style in zip(blend, self.styles, strict=True):
+            if weight == 0:
+                continue
+            feats = self.features(to_tensor(style, self.device), style_layers, normalized=False)
+            # The unnormalized Gram sums over positions; rescale it to the output's pixel count so
+            # a style image of another size (style_scale) asks for the same statistics.
+            ratio = pixels / (style.size[0] * style.size[1])
+            for name in style_layers:
+                g = losses.gram_matrix(feats[name]).float() * (ratio * weight / total)
+                grams[name] = grams[name] + g if name in grams else g
+        return content.detach(), grams
+
+    def palette(self) -> Image.Image:
+        """The painting whose colours a recoloured start takes (the most weighted one)."""
+        blend = self.config.style_blend or (1.0,) * len(self.styles)
+        return self.styles[blend.index(max(blend))]
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """The total loss of normalized image `x` (differentiable) and its parts."""
+        cfg = self.config
+        feats = self.features(x, cfg.layers_used, normalized=True)
+        c = losses.content_loss(feats[cfg.content_layer], self.content_target, cfg.convention)
+        layers: dict[str, torch.Tensor] = {}
+        s = losses.style_loss(dict(cfg.style_weights), feats, self.grams, cfg.convention, layers)
+        kc, ks = self.balance
+        total = losses.total_loss(kc * c, ks * s, cfg.alpha, cfg.beta)
+        tv = losses.tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
+        if cfg.tv_weight:
+            total = total + cfg.tv_weight * tv
+        parts = Parts(c.detach(), s.detach(), tv.detach(), {k: v.detach() for k, v in layers.items()})
+        return total, parts
