@@ -53,7 +53,8 @@ class PackedConvs:
     """Prepacked bf16 weights of one model's wide convolutions, or nothing where they fail."""
 
     def __init__(self):
-        self.enabled = torch.backends.mkldnn.is_available()
+        self.available = torch.backends.mkldnn.is_available()  # this torch has oneDNN
+        self.enabled = False  # until VGGFeatures.check_fast_path verifies it
         self.notice = ""  # why the path is off, once it is switched off after use began
         self._lock = threading.Lock()
         self._packs: dict[tuple, dict[int, tuple]] = {}  # image (h, w) -> {layer: packed pair}

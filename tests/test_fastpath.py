@@ -154,7 +154,7 @@ def test_automatic_scales_for_a_time_budget_halve_down_to_256_px(random_model, c
 def _wide_model() -> VGGFeatures:
     torch.manual_seed(4)
     m = VGGFeatures("vgg16", last_layer="conv5_1")
-    m.check_fast_path()
+    m.check_fast_path(force=True)
     if not m.packed.enabled:
         pytest.skip("this CPU or torch has no working oneDNN bf16 convolution to prepack for")
     return m
