@@ -6,7 +6,8 @@ from ui import controls, export_panel, live
 
 st.title("Stylize")
 st.caption(
-    "The output starts as the photo; each step moves its pixels so that its VGG features "
+    "The output starts as the photo (by default in the painting's colours); each step moves "
+    "its pixels, kept between black and white, so that its VGG features "
     "keep the photo's layout (content loss) while its Gram matrices take on the "
     "painting's textures (style loss)."
 )
