@@ -64,9 +64,10 @@ class Frames:
         self._frames: list[tuple[int, Image.Image]] = []
 
     def due(self, step: int) -> bool:
-        return step % self.every == 0 and not (self._frames and self._frames[-1][0] == step)
+        return step % self.every == 0
 
     def add(self, step: int, image: Image.Image) -> None:
+        """Keep a thumbnail of `image` for `step` (once per step)."""
         if self._frames and self._frames[-1][0] == step:
             return
         image = image.copy()
