@@ -1,10 +1,15 @@
 """nst dashboard: page setup, the shared sidebar, navigation, and the run's ticker."""
 
+from pathlib import Path
+
 import streamlit as st
+from PIL import Image
 
 from ui import live, sidebar, state
 
-st.set_page_config(page_title="nst: style transfer lab", page_icon=":material/brush:", layout="wide")
+# A local icon: an emoji or Material icon would be fetched from a font server (offline: none).
+ICON = Image.open(Path(__file__).parent / "ui" / "icon.png")
+st.set_page_config(page_title="nst: style transfer lab", page_icon=ICON, layout="wide")
 state.init()
 state.release_memory()
 

@@ -51,6 +51,24 @@ def _parse_blend(text: str) -> tuple[float, ...]:
         raise ValueError(f"blend weights {text!r} must be numbers separated by commas") from None
 
 
+def parse_change(text: str) -> tuple[int, str, object]:
+    """'STEP:FIELD=VALUE' -> (step, field, value), the value parsed as its flag would be."""
+    step, sep, rest = text.partition(":")
+    name, eq, value = rest.partition("=")
+    name = name.strip().replace("-", "_")
+    fields = {f.name: f for f in dataclasses.fields(Config)}
+    if not (sep and eq and step.strip().isdigit()):
+        raise ValueError(f"--change {text!r}: write STEP:FIELD=VALUE, e.g. 8:beta=1e6")
+    if name not in fields:
+        raise ValueError(f"--change {text!r}: no setting named {name!r}")
+    convert = _field_type(fields[name])
+    try:
+        parsed = None if name == "time_budget" and float(value) == 0 else convert(value)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise ValueError(f"--change {text!r}: {exc}") from None
+    return int(step), name, parsed
+
+
 def _field_type(f: dataclasses.Field):
     if f.name == "style_weights":
         return _as_argtype(parse_style_weights, "style weights")
@@ -72,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("content", help="the photo whose layout the output keeps")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
     p.add_argument("-o", "--output", required=True, help="output PNG (config embedded)")
+    p.add_argument(
+        "--change",
+        action="append",
+        default=[],
+        metavar="STEP:FIELD=VALUE",
+        help="change a setting when the run reaches STEP, as a paused dashboard run does "
+        "(repeatable; the dashboard's 'reproduce' command writes these)",
+    )
     p.add_argument(
         "--preset",
         choices=list(PRESETS),
@@ -176,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.save_every < 0:
             raise ValueError("--save-every must be 0 or more")
         model = load_model(cfg.model, cfg.weights, device, last_layer=deepest)
+        changes = sorted((parse_change(c) for c in args.change), key=lambda c: c[0])
         run = Run(model, content, styles, cfg, callback=_Progress(args.quiet))
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
@@ -194,17 +221,28 @@ def main(argv: list[str] | None = None) -> int:
             "seconds": round(run.seconds, 3),
             "status": run.status,
         }
-        path.write_bytes(png_bytes(run.image(), run.config, meta))
+        path.write_bytes(png_bytes(run.image(), run.start_config, meta, run.changes))
 
     code = 0
     try:
-        while not run.finished:
+        while True:
+            due = {}
+            while changes and changes[0][0] <= run.evals:
+                _, name, value = changes.pop(0)
+                due[name] = value
+            if due:
+                run.update(run.config.replace(**due))
+            if run.finished:
+                break
             run.step(1)
             if args.save_every and run.evals % args.save_every == 0 and not run.finished:
                 write(out.with_name(f"{out.stem}_{run.evals:04d}.png"))
     except KeyboardInterrupt:
         run.stop()
         code = 130
+    except ValueError as exc:  # a --change the run cannot take (a setting that needs a new run)
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
     if not args.quiet:
         sys.stderr.write("\n")
     write(out)

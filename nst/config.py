@@ -39,6 +39,7 @@ OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("recolored", "content", "noise", "style")
 COLOR_MODES = ("none", "luminance", "histogram")
 POOLINGS = ("max", "avg")
+STYLE_FITS = ("stretch", "whole", "crop")  # a painting of another shape than the photo
 MODELS = ("vgg19", "vgg16")
 CONVENTIONS = ("seed", "gatys2016", "normalized")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -173,6 +174,14 @@ class Config:
         min=0.05,
         max=4.0,
         label="Style scale",
+    )
+    style_fit: str = _f(
+        "stretch",
+        "A painting of another shape than the photo: squashed to the photo's shape (the seed's "
+        "way, and the yardstick's), used whole at its own shape (its strokes keep their shape), "
+        "or its centre cut to the photo's shape.",
+        choices=STYLE_FITS,
+        label="Painting's shape",
     )
     pooling: str = _f(
         "max",
@@ -318,6 +327,12 @@ def field_help(name: str) -> str:
     return next(f.metadata["help"] for f in dataclasses.fields(Config) if f.name == name)
 
 
+def field_label(name: str) -> str:
+    """The name a setting has in the sidebar."""
+    f = next(f for f in dataclasses.fields(Config) if f.name == name)
+    return f.metadata.get("label", name.replace("_", " ").capitalize())
+
+
 # px: the automatic coarse-to-fine schedule halves no lower than this. Below it the Gram matrices
 # of the deep layers cover so few positions that matching them copies the painting's layout: at
 # 256 px, scales from 32 or 64 px reached half the written loss in 15 s and lost the photo.
@@ -338,18 +353,24 @@ PRESETS: dict[str, Config] = {
         convention="seed",
         scales=1,
     ),
+    # Gatys et al. 2016: L-BFGS from white noise, equal weights on conv1_1..conv5_1, content at
+    # conv4_2, average pooling, their loss normalization. Their alpha/beta of 1e-3 assumed their
+    # VGG-19 rescaled to a mean activation of one per filter; on torchvision's weights the look
+    # of their Fig. 2 comes at alpha/beta = 1e-6 (Layer lab, "Style vs content", shows the
+    # range). 256 px (theirs: 512) and a 128 px first stage from the noise, so a laptop has the
+    # picture in well under a minute.
     "gatys2016": Config(
-        size=512,
-        steps=500,
+        size=256,
+        steps=250,
         optimizer="lbfgs",
         lr=1.0,
         init="noise",
         alpha=1.0,
-        beta=1e3,
+        beta=1e6,
         style_weights=EQUAL_STYLE_WEIGHTS,
         pooling="avg",
         convention="gatys2016",
-        scales=1,
+        scales=2,
     ),
 }
 

@@ -14,8 +14,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from nst import fonts
 from nst.config import CONTENT_LAYER
-from nst.image import deprocess, preprocess, resize_long_side, resize_to, to_tensor
+from nst.image import (
+    deprocess,
+    fit_style,
+    preprocess,
+    resize_long_side,
+    resize_to,
+    to_tensor,
+    white_noise,
+)
 from nst.losses import (
     content_factor,
     content_loss,
@@ -24,12 +33,12 @@ from nst.losses import (
     style_factor,
     style_loss,
 )
-from nst.model import VGGFeatures, layer_table
+from nst.model import VGGFeatures, fast_bf16, layer_table
 from nst.optim import BoxLBFGS
 
 CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
 STYLE_RECON_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
-TRADEOFF_RATIOS = [1e-5, 1e-4, 1e-3, 1e-2]  # alpha/beta, as in the paper's Fig. 3
+TRADEOFF_RATIOS = [1e-8, 1e-7, 1e-6, 1e-5]  # alpha/beta: the paper's Fig. 3 look on these weights
 
 
 # ---- feature maps -------------------------------------------------------------------------
@@ -67,14 +76,19 @@ def normalize_map(m: np.ndarray) -> np.ndarray:
 def feature_grid(
     fmap: np.ndarray, channels: list[int], cols: int = 8, cell: int = 96, pad: int = 2
 ) -> Image.Image:
-    """Channels of a (C, H, W) map as a grid of grey tiles, each scaled to its own range."""
+    """Channels of a (C, H, W) map as a grid of grey tiles, each scaled to its own range.
+
+    Tiles keep the map's aspect ratio: `cell` px on the long side.
+    """
+    h, w = fmap.shape[1:]
+    tw, th = (cell, max(1, round(cell * h / w))) if w >= h else (max(1, round(cell * w / h)), cell)
     rows = max(1, -(-len(channels) // cols))
-    grid = Image.new("L", (cols * (cell + pad) + pad, rows * (cell + pad) + pad), 255)
+    grid = Image.new("L", (cols * (tw + pad) + pad, rows * (th + pad) + pad), 255)
     for n, ch in enumerate(channels):
         tile = Image.fromarray((normalize_map(fmap[ch]) * 255).astype(np.uint8), "L")
-        tile = tile.resize((cell, cell), Image.Resampling.NEAREST)
+        tile = tile.resize((tw, th), Image.Resampling.NEAREST)
         r, c = divmod(n, cols)
-        grid.paste(tile, (pad + c * (cell + pad), pad + r * (cell + pad)))
+        grid.paste(tile, (pad + c * (tw + pad), pad + r * (th + pad)))
     return grid
 
 
@@ -175,12 +189,6 @@ class Cell:
     loss: float
 
 
-def _noise(h: int, w: int, seed: int, dev) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    img = torch.rand(1, 3, h, w, generator=gen)
-    return preprocess(deprocess(img), dev)
-
-
 def reconstruct(
     model: VGGFeatures,
     content: Image.Image | None,
@@ -204,21 +212,30 @@ def reconstruct(
     base = resize_long_side(base, size)
     w, h = base.size
     layers = list(dict.fromkeys([*style_layers, *([content_layer] if content_layer else [])]))
+    # bf16 where it pays (as a stylization does); losses and Grams in fp32.
+    dtype = {"dtype": torch.bfloat16} if fast_bf16(dev) else {}
+
+    def feats_of(img: torch.Tensor, names: list[str], normalized: bool) -> dict[str, torch.Tensor]:
+        out = model(img, names, pooling=pooling, normalized=normalized, **dtype)
+        return {k: v.float() for k, v in out.items()}
+
     with torch.no_grad():
         c_t = None
         if content_layer:
             photo = to_tensor(resize_to(content, (w, h)), dev)
-            c_t = model(photo, [content_layer], pooling=pooling)[content_layer]
+            c_t = feats_of(photo, [content_layer], False)[content_layer]
         grams = {}
         if style_layers:
-            sf = model(to_tensor(resize_to(style, (w, h)), dev), style_layers, pooling=pooling)
-            grams = {k: gram_matrix(v) for k, v in sf.items()}
-    x = _noise(h, w, seed, dev).requires_grad_(True)
+            painting = fit_style(style, (w, h), 1.0, "whole")
+            ratio_px = (w * h) / (painting.width * painting.height)
+            sf = feats_of(to_tensor(painting, dev), style_layers, False)
+            grams = {k: gram_matrix(v) * ratio_px for k, v in sf.items()}
+    x = white_noise(w, h, seed, dev).requires_grad_(True)
     sw = {name: 1.0 / len(style_layers) for name in style_layers}
     alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (ratio, 1.0)
 
     def objective() -> torch.Tensor:
-        feats = model(x, layers, pooling=pooling, normalized=True)
+        feats = feats_of(x, layers, True)
         loss = torch.zeros((), device=dev)
         if c_t is not None and alpha:
             loss = loss + alpha * content_loss(feats[content_layer], c_t, convention)
@@ -299,20 +316,59 @@ def run_jobs(
 
 
 def grid_sheet(
-    cells: list[Cell], rows: int, cols: int, cell: int = 160, title: str = ""
+    cells: list[Cell], rows: int, cols: int, cell: int = 160, title: str = "", max_lines: int = 3
 ) -> Image.Image:
-    """The cells on one labelled sheet, for download."""
-    top = 24 if title else 0
-    sheet = Image.new("RGB", (cols * (cell + 8) + 8, top + rows * (cell + 24) + 8), "white")
-    draw = ImageDraw.Draw(sheet)
-    if title:
-        draw.text((8, 6), title, fill="black")
+    """The cells on one labelled sheet, for download.
+
+    Every image is scaled to `cell` px on its long side (small reconstructions are enlarged to a
+    size one can see); a row is as tall as its tallest image and longest caption, so little of the
+    sheet is blank. Captions are centred under their cell and wrapped to its width, shrunk or
+    finally cut short to fit `max_lines`: neighbours never overlap.
+    """
+    margin, gap, under = 8, 8, 3  # sheet border, space between cells, image to caption
+    width = 2 * margin + cols * cell + (cols - 1) * gap
+    label_size = min(16, max(11, cell // 11))
+    pics, labels = {}, {}
     for c in cells:
-        img = c.image.copy()
-        img.thumbnail((cell, cell))
-        x, y = 8 + c.col * (cell + 8), top + 8 + c.row * (cell + 24)
-        sheet.paste(img, (x, y))
-        draw.text((x, y + img.size[1] + 2), c.label, fill="black")
+        img = c.image.convert("RGB")
+        scale = cell / max(img.size)
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        pics[c.row, c.col] = img.resize(size, Image.Resampling.LANCZOS)
+        labels[c.row, c.col] = fonts.fit(c.label, cell, label_size, max_lines)
+    pic_h = [0] * rows
+    label_h = [0] * rows
+    for (row, col), pic in pics.items():
+        f, lines = labels[row, col]
+        pic_h[row] = max(pic_h[row], pic.height)
+        label_h[row] = max(label_h[row], len(lines) * fonts.line_height(f))
+    empty = max(pic_h, default=0) or cell  # a row not computed yet keeps its place
+    pic_h = [h or empty for h in pic_h]
+    title_font, title_lines = (
+        fonts.fit(title, width - 2 * margin, 20, 2, min_size=13) if title else (None, [])
+    )
+    title_h = len(title_lines) * fonts.line_height(title_font) + gap if title else 0
+    height = 2 * margin + title_h + sum(pic_h) + sum(label_h) + rows * under + (rows - 1) * gap
+    sheet = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = margin
+    for line in title_lines:
+        draw.text((margin, y), line, font=title_font, fill="black")
+        y += fonts.line_height(title_font)
+    y = margin + title_h
+    for row in range(rows):
+        for col in range(cols):
+            x = margin + col * (cell + gap)
+            pic = pics.get((row, col))
+            if pic is None:
+                continue
+            # on the caption's line, so each caption sits right under its own picture
+            sheet.paste(pic, (x + (cell - pic.width) // 2, y + pic_h[row] - pic.height))
+            f, lines = labels[row, col]
+            ty = y + pic_h[row] + under
+            for line in lines:
+                draw.text((x + (cell - f.getlength(line)) / 2, ty), line, font=f, fill="#222")
+                ty += fonts.line_height(f)
+        y += pic_h[row] + under + label_h[row] + gap
     return sheet
 
 
@@ -360,12 +416,15 @@ def convert_weights(
     return {"alpha": alpha, "beta": beta_to, "style_weights": weights_to, "effective": effective}
 
 
-def contact_sheet(images: list[Image.Image], captions: list[str], cell: int = 256) -> Image.Image:
-    """Images side by side with captions underneath, for the Compare page's export."""
+def contact_sheet(
+    images: list[Image.Image], captions: list[str], cell: int = 256, title: str = ""
+) -> Image.Image:
+    """Images side by side (four to a row) with captions underneath, for the Compare page's
+    export. A caption may hold line breaks."""
+    cols = min(4, max(1, len(images)))
+    rows = max(1, -(-len(images) // cols))
     cells = [
-        Cell(0, i, cap, img, 0.0) for i, (img, cap) in enumerate(zip(images, captions, strict=True))
+        Cell(i // cols, i % cols, cap, img, 0.0)
+        for i, (img, cap) in enumerate(zip(images, captions, strict=True))
     ]
-    cols = min(4, max(1, len(cells)))
-    rows = -(-len(cells) // cols)
-    cells = [Cell(i // cols, i % cols, c.label, c.image, 0.0) for i, c in enumerate(cells)]
-    return grid_sheet(cells, rows, cols, cell)
+    return grid_sheet(cells, rows, cols, cell, title, max_lines=5)

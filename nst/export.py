@@ -19,12 +19,18 @@ from nst.config import Config, format_style_weights
 
 CONFIG_KEY = "nst-config"
 META_KEY = "nst-meta"
+CHANGES_KEY = "nst-changes"  # [[step, {field: value}], ...]: settings changed during the run
 
 
-def png_bytes(img: Image.Image, config: Config, meta: dict | None = None) -> bytes:
-    """PNG of `img` with the config (and optional facts such as weights, device) embedded."""
+def png_bytes(
+    img: Image.Image, config: Config, meta: dict | None = None, changes: list | None = None
+) -> bytes:
+    """PNG of `img` with the config it started from, the changes made on the way, and optional
+    facts (weights, device) embedded."""
     info = PngImagePlugin.PngInfo()
     info.add_text(CONFIG_KEY, config.to_json())
+    if changes:
+        info.add_text(CHANGES_KEY, json.dumps([[step, c] for step, c in changes]))
     if meta:
         info.add_text(META_KEY, json.dumps(meta, sort_keys=True, default=str))
     info.add_text("Software", "nst (neural style transfer lab)")
@@ -39,8 +45,14 @@ def read_png_text(src: bytes | str | Path) -> dict[str, str]:
         return dict(getattr(im, "text", {}) or {})
 
 
+def read_png_changes(src: bytes | str | Path) -> list[tuple[int, dict]]:
+    """The settings changed during the run, as (step, {field: value}), oldest first."""
+    text = read_png_text(src).get(CHANGES_KEY)
+    return [(int(step), dict(c)) for step, c in json.loads(text)] if text else []
+
+
 def read_png_config(src: bytes | str | Path) -> Config:
-    """The config embedded in a PNG written by `png_bytes`."""
+    """The config a PNG written by `png_bytes` started from (see `read_png_changes`)."""
     text = read_png_text(src)
     if CONFIG_KEY not in text:
         raise ValueError("this PNG carries no nst config")
@@ -144,21 +156,34 @@ def history_csv(history: list) -> str:
     return buf.getvalue()
 
 
-def cli_command(config: Config, content: str, styles: list[str], output: str = "out.png") -> str:
-    """The `python -m nst` command that reproduces a run of `config`."""
-    default = Config()
+def _cli_value(name: str, value) -> str:
+    if name == "style_weights":
+        pairs = value.items() if isinstance(value, dict) else value
+        return format_style_weights(tuple((k, float(v)) for k, v in pairs))
+    if name == "style_blend":
+        return ",".join(f"{v:g}" for v in value)
+    if value is None:
+        return "0" if name == "time_budget" else ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def cli_command(
+    config: Config,
+    content: str,
+    styles: list[str],
+    output: str = "out.png",
+    changes: list[tuple[int, dict]] | None = None,
+) -> str:
+    """The `python -m nst` command that reproduces a run that started with `config` and took on
+    `changes` ((step, {field: value}) as `Run.changes` records them) on the way."""
+    default = Config().to_dict()
     args = ["python", "-m", "nst", content, *styles, "-o", output]
     for name, value in config.to_dict().items():
-        if value == default.to_dict()[name]:
-            continue
-        flag = "--" + name.replace("_", "-")
-        if name == "style_weights":
-            value = format_style_weights(config.style_weights)
-        elif name == "style_blend":
-            value = ",".join(f"{v:g}" for v in value)
-        elif isinstance(value, float):
-            value = f"{value:g}"
-        args += [flag, str(value)]
+        if value != default[name]:
+            args += ["--" + name.replace("_", "-"), _cli_value(name, value)]
+    for step, changed in changes or []:
+        for name, value in changed.items():
+            args += ["--change", f"{step}:{name}={_cli_value(name, value)}"]
     return " ".join(shlex.quote(a) for a in args)
 
 

@@ -143,10 +143,44 @@ def resize_to(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.resize(size, Image.Resampling.LANCZOS)
 
 
-def fit_style(style: Image.Image, content_size: tuple[int, int], scale: float = 1.0) -> Image.Image:
-    """The style image resized to the content's size (as the seed did), times `scale`."""
+def fit_style(
+    style: Image.Image, content_size: tuple[int, int], scale: float = 1.0, fit: str = "stretch"
+) -> Image.Image:
+    """The painting at the output's scale (times `scale`), shaped as `fit` says.
+
+    whole: the whole painting at its own shape, with as many pixels as the output (Gram
+    matrices do not care about shape, and brush strokes keep theirs). crop: the painting's
+    centre cut to the output's shape. stretch: squashed to the output's shape, as the seed did.
+    """
     w, h = content_size
-    return resize_to(style, (max(16, round(w * scale)), max(16, round(h * scale))))
+    tw, th = max(16, round(w * scale)), max(16, round(h * scale))
+    if fit == "whole":
+        ratio, area = style.width / style.height, tw * th
+        size = (max(16, round((area * ratio) ** 0.5)), max(16, round((area / ratio) ** 0.5)))
+        return resize_to(style, size)
+    if fit == "crop":
+        target = tw / th
+        sw, sh = style.size
+        if sw / sh > target:  # wider than the output: cut the sides
+            cw = round(sh * target)
+            style = style.crop(((sw - cw) // 2, 0, (sw - cw) // 2 + cw, sh))
+        else:
+            ch = round(sw / target)
+            style = style.crop((0, (sh - ch) // 2, sw, (sh - ch) // 2 + ch))
+    return resize_to(style, (tw, th))
+
+
+def shape_note(style_size: tuple[int, int], content_size: tuple[int, int], fit: str) -> str | None:
+    """What happens to a painting whose shape differs from the photo's, or None if they match."""
+    sr, cr = style_size[0] / style_size[1], content_size[0] / content_size[1]
+    if abs(sr / cr - 1) < 0.1:
+        return None
+    what = {
+        "whole": "used whole, at its own shape",
+        "crop": "its centre is cut to the photo's shape",
+        "stretch": "it is squashed to the photo's shape, which distorts its strokes",
+    }[fit]
+    return f"{'wider' if sr > cr else 'taller'} than the photo ({sr:.2f}:1 against {cr:.2f}:1): {what}"
 
 
 # ---- tensors ------------------------------------------------------------------------------
@@ -178,6 +212,22 @@ def preprocess(img: Image.Image, device="cpu") -> torch.Tensor:
     """RGB image -> ImageNet-normalized (1, 3, H, W) tensor, the space the optimizer works in."""
     mean, std = imagenet_stats(device)
     return (to_tensor(img, device) - mean) / std
+
+
+NOISE_AMPLITUDE = 0.02  # std of the white noise around mid grey, in [0, 1] pixel units
+
+
+def white_noise(width: int, height: int, seed: int, device="cpu") -> torch.Tensor:
+    """Mid grey plus faint Gaussian white noise, preprocessed: the paper's starting image.
+
+    Faint, as in Gatys's own code (randn on a 0-255 scale): the loss barely constrains the
+    finest frequencies, so whatever noise the start has there stays in the picture. Noise
+    over the whole [0, 1] range left a per-pixel rainbow speckle on every result.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    noise = 0.5 + NOISE_AMPLITUDE * torch.randn(1, 3, height, width, generator=gen)
+    mean, std = imagenet_stats("cpu")
+    return ((noise.clamp(0, 1) - mean) / std).to(device)
 
 
 def deprocess(t: torch.Tensor) -> Image.Image:

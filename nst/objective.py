@@ -62,7 +62,7 @@ class Objective:
 
     def _prepare(self, style: Image.Image) -> Image.Image:
         """The painting as this scale asks for it: fitted to the photo, colour-preserved."""
-        style = fit_style(style, self.content.size, self.config.style_scale)
+        style = fit_style(style, self.content.size, self.config.style_scale, self.config.style_fit)
         if self.config.preserve_color == "histogram":
             return match_colors(style, self.content)
         if self.config.preserve_color == "luminance":

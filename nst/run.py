@@ -34,11 +34,11 @@ from nst.export import Frames
 from nst.image import (
     combine_luminance,
     deprocess,
-    imagenet_stats,
     match_colors,
     preprocess,
     resize_long_side,
     resize_to,
+    white_noise,
 )
 from nst.model import VGGFeatures, fast_bf16
 from nst.objective import Objective, Parts
@@ -114,6 +114,10 @@ class Run:
         self.styles_src = [s.convert("RGB") for s in styles]
         self.history: list[Record] = []
         self.events: list[Event] = []
+        # What the run started with, and every later change (step, {field: value}): together they
+        # reproduce a run that was changed on the way (`cli_command`, the PNG's metadata).
+        self.start_config = self.config
+        self.changes: list[tuple[int, dict]] = []
         # About 30-60 frames for the GIF; each costs a conversion to an image during the run.
         # A time budget's step count says nothing of the length: start dense, thinning keeps
         # the count bounded.
@@ -214,6 +218,7 @@ class Run:
             f"{name}: {_fmt(getattr(self.config, name))} -> {_fmt(getattr(config, name))}"
             for name in changed
         ]
+        self.changes.append((self.evals, {name: config.to_dict()[name] for name in changed}))
         self.config = config
         self._scales.replan(config)
         self._objective = self._make_objective()
@@ -270,6 +275,8 @@ class Run:
         """Everything needed to judge and reproduce the run, JSON-ready."""
         return {
             "config": self.config.to_dict(),
+            "start_config": self.start_config.to_dict(),
+            "changes": [{"step": step, "set": c} for step, c in self.changes],
             "status": self.status,
             "message": self.message,
             "device": str(self.device),
@@ -335,10 +342,7 @@ class Run:
             return preprocess(match_colors(self._content_img, self._objective.palette()), self.device)
         if init == "style":
             return preprocess(resize_to(self.styles_src[0], (s.width, s.height)), self.device)
-        gen = torch.Generator().manual_seed(self.config.seed)
-        noise = torch.rand(1, 3, s.height, s.width, generator=gen)  # white noise in [0, 1]
-        mean, std = imagenet_stats("cpu")
-        return ((noise - mean) / std).to(self.device)
+        return white_noise(s.width, s.height, self.config.seed, self.device)
 
     def _make_optimizer(self) -> BoxLBFGS | BoxAdam:
         return make_optimizer(self.config.optimizer, self._x, self.config.lr, self.config.history)

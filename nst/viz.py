@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from nst.run import Event, Record
 
@@ -36,18 +37,44 @@ def downsample(history: list[Record], max_points: int = MAX_POINTS) -> list[Reco
     return [history[i] for i in idx]
 
 
-def _layout(fig: go.Figure, title: str, height: int, log: bool) -> go.Figure:
+def log_axis(values) -> dict:
+    """A readable log axis for `values`: labelled powers of ten (10⁶, 10⁷) over whole decades when
+    the data spans one or more, else a few plain numbers (1.2e+6) rather than plotly's default
+    of small digits between decades (2 3 4 5) or ten-digit labels."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    axis = {"type": "log", "exponentformat": "power", "hoverformat": ".4~g"}
+    if v.size == 0:
+        return {**axis, "dtick": 1}
+    lo, hi = np.log10(v.min()), np.log10(v.max())
+    if hi - lo < 1:
+        return {**axis, "tickformat": ".3~g", "nticks": 5}
+    a, b = int(np.floor(lo)), int(np.ceil(hi))
+    pad = 0.04 * (b - a)  # curves that touch a decade stay visible
+    return {**axis, "range": [a - pad, b + pad], "dtick": max(1, -(-(b - a) // 6))}
+
+
+def share_axis() -> dict:
+    """0 to 100 % in quarters."""
+    return {"range": [0, 1], "tickformat": ".0%", "dtick": 0.25, "hoverformat": ".1%"}
+
+
+def _trace_values(fig: go.Figure) -> np.ndarray:
+    parts = [np.asarray(t.y, dtype=np.float64) for t in fig.data if t.y is not None]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _layout(fig: go.Figure, title: str, height: int, yaxis: dict) -> go.Figure:
     # One nested update (no "xaxis_title"-style paths): plotly parses each path anew per call.
     layout = {
         "title": {"text": title, "font": {"size": 14}},
         "height": height,
         "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-        "legend": {"orientation": "h", "y": -0.2},
-        "xaxis": {"title": {"text": "step"}},
+        "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},  # below the axis title
+        "xaxis": {"title": {"text": "step", "standoff": 4}, "tickformat": "~s", "hoverformat": "d"},
+        "yaxis": yaxis,
         "uirevision": "keep",  # keep zoom and hidden traces across ticks
     }
-    if log:
-        layout["yaxis"] = {"type": "log", "exponentformat": "power"}
     fig.update_layout(layout)
     return fig
 
@@ -124,7 +151,7 @@ def loss_figure(
             )
         )
     _mark_events(fig, events or [])
-    return _layout(fig, "Loss", height, log=True)
+    return _layout(fig, "Loss", height, log_axis(_trace_values(fig)))
 
 
 def _layer_series(history: list[Record]) -> tuple[list[Record], list[int], list[str]]:
@@ -150,7 +177,7 @@ def layer_figure(
             )
         )
     _mark_events(fig, events or [])
-    return _layout(fig, "Style loss per layer (β·w·E)", height, log=True)
+    return _layout(fig, "Style loss per layer (β·w·E)", height, log_axis(_trace_values(fig)))
 
 
 def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
@@ -169,5 +196,123 @@ def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
                 line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]},
             )
         )
-    fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    return _layout(fig, "Share of the style loss per layer", height, log=False)
+    return _layout(fig, "Share of the style loss per layer", height, share_axis())
+
+
+def gram_distance_figure(
+    layers: list[str], distances, shares, title: str, height: int = 320
+) -> go.Figure:
+    """Per style layer, the Gram distance (bars on a log axis, left) beside the layer's share of
+    the style loss (bars on 0-100 %, right)."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=layers,
+            y=[float(d) for d in distances],
+            name="Gram distance",
+            marker_color="#4c78a8",
+            offsetgroup="a",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=layers,
+            y=[float(v) for v in shares],
+            name="share of style loss",
+            marker_color="#e45756",
+            yaxis="y2",
+            offsetgroup="b",
+        )
+    )
+    fig.update_layout(
+        {
+            "barmode": "group",
+            "height": height,
+            "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+            "title": {"text": title, "font": {"size": 13}},
+            "xaxis": {"type": "category"},
+            "yaxis": {"title": {"text": "RMS difference / M"}, **log_axis(distances)},
+            "yaxis2": {
+                "title": {"text": "share"},
+                "overlaying": "y",
+                "side": "right",
+                "showgrid": False,
+                **share_axis(),
+            },
+            "legend": {"orientation": "h", "y": -0.15},
+        }
+    )
+    return fig
+
+
+def channel_bar_figure(
+    channels: list[int], values, stat: str, highlight: int | None = None, height: int = 220
+) -> go.Figure:
+    """One bar per channel, in the order given (most active first), labelled by channel number.
+
+    The axis is categorical: numbers as labels would otherwise make plotly place each bar at its
+    channel index on a 0-511 axis, as slivers. The `highlight` channel is drawn in orange."""
+    fig = go.Figure(
+        go.Bar(
+            x=[f"#{c}" for c in channels],
+            y=_series(values),
+            marker_color=["#f58518" if c == highlight else "#4c78a8" for c in channels],
+            hovertemplate="channel %{x}: %{y:.3~g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        {
+            "title": {"text": f"{stat} per shown channel", "font": {"size": 13}},
+            "height": height,
+            "margin": {"l": 10, "r": 10, "t": 36, "b": 10},
+            "xaxis": {"type": "category", "tickangle": -90},
+            "yaxis": {"tickformat": ".3~g", "nticks": 5, "rangemode": "tozero"},
+            "bargap": 0.15,
+        }
+    )
+    return fig
+
+
+_BARE_AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
+
+
+def heatmap_row(maps: dict[str, np.ndarray], title: str = "", height: int = 280) -> go.Figure:
+    """Maps side by side on one shared colour scale, with one colour bar, each keeping its
+    aspect ratio: the same channel in several images, comparable at a glance."""
+    names = list(maps)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.02)
+    lo = min(float(np.min(m)) for m in maps.values())
+    hi = max(float(np.max(m)) for m in maps.values())
+    for i, name in enumerate(names, start=1):
+        fig.add_trace(
+            go.Heatmap(
+                z=np.asarray(maps[name]),
+                coloraxis="coloraxis",
+                name=name,
+                hovertemplate="%{z:.3~g}<extra>" + name + "</extra>",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_yaxes(
+            autorange="reversed",
+            scaleanchor="x" if i == 1 else f"x{i}",
+            row=1,
+            col=i,
+            **_BARE_AXIS,
+        )
+        fig.update_xaxes(row=1, col=i, **_BARE_AXIS)
+    fig.update_layout(
+        {
+            "title": {"text": title, "font": {"size": 13}},
+            "height": height,
+            "margin": {"l": 10, "r": 10, "t": 50 if title else 30, "b": 10},
+            "coloraxis": {
+                "colorscale": "Viridis",
+                "cmin": lo,
+                "cmax": hi if hi > lo else lo + 1,
+                "colorbar": {"thickness": 12, "tickformat": ".3~g", "nticks": 5},
+            },
+        }
+    )
+    return fig

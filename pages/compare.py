@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from nst import explore
+from nst import compare, explore
 from ui import explore_ui as ex
 
 st.title("Compare")
@@ -14,54 +14,39 @@ runs = st.session_state.finished_runs
 if not runs:
     st.info("No finished runs yet: finish or stop a run on the Stylize page.")
     st.stop()
-labels = [
-    f"#{i + 1}: {r['content']} + {', '.join(r['styles'])} ({r['evals']} steps)"
-    for i, r in enumerate(runs)
-]
+labels = [compare.label(i + 1, r) for i, r in enumerate(runs)]
 chosen = st.multiselect("Runs", labels, default=labels[-4:], key="cmp_runs")
-picked = [runs[labels.index(c)] for c in chosen]
+numbers = [labels.index(c) + 1 for c in chosen]
+picked = [runs[n - 1] for n in numbers]
 if picked:
+    differs = compare.loss_differences(picked)
+    if differs:
+        st.warning(
+            f"These runs differ in {', '.join(differs)}: their losses are measured on different "
+            "scales and are not comparable. The pictures still are.",
+            icon="⚠️",
+        )
     cols = st.columns(min(4, len(picked)))
-    for i, r in enumerate(picked):
+    captions = []
+    for i, (r, name) in enumerate(zip(picked, chosen, strict=True)):
         col = cols[i % len(cols)]
-        col.image(r["image"], width="stretch", caption=chosen[i])
+        col.image(r["image"], width="stretch", caption=name)
         final = r["final"]
-        col.caption(
-            f"{r['status']} · {r['seconds']:.1f} s · loss {final.total:.3g} "
-            f"(content {final.content:.3g}, style {final.style:.3g})"
+        losses = (
+            f"loss {final.total:.3g} (content {final.content:.3g}, style {final.style:.3g})"
             if final
-            else ""
+            else "no loss recorded"
         )
-    keys = [
-        "size",
-        "steps",
-        "optimizer",
-        "lr",
-        "alpha",
-        "beta",
-        "init",
-        "tv_weight",
-        "preserve_color",
-        "pooling",
-        "scales",
-        "convention",
-        "content_layer",
-    ]
-    table = []
-    for key in keys:
-        values = [r["config"].to_dict()[key] for r in picked]
-        table.append(
-            {
-                "setting": key,
-                **{
-                    f"#{labels.index(c).__add__(1)}": str(v)
-                    for c, v in zip(chosen, values, strict=True)
-                },
-                "differs": "●" if len({str(v) for v in values}) > 1 else "",
-            }
-        )
+        col.caption(f"{r['status']} · {r['seconds']:.1f} s · {losses}")
+        changed = compare.changes_text(r.get("changes"))
+        if changed:
+            col.caption(f"Changed mid-run: {changed}")
+        captions.append(f"{name}\n{losses}")
+    table = compare.settings_table(picked, [f"#{n}" for n in numbers])
+    table.sort(key=lambda row: not row["differs"])  # what differs first, then the rest in order
     st.dataframe(table, hide_index=True, width="stretch")
-    sheet = explore.contact_sheet([r["image"] for r in picked], [c.split(" (")[0] for c in chosen])
+    st.caption("Settings as at the end of each run; ● marks those that differ, listed first.")
+    sheet = explore.contact_sheet([r["image"] for r in picked], captions, title="Compared runs")
     st.download_button(
         "Download a sheet of these (PNG)",
         ex.png(sheet),

@@ -1,9 +1,9 @@
 """Feature maps: what each VGG layer responds to, for the photo, the painting and the output."""
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from nst import explore
+from nst.viz import channel_bar_figure, heatmap_row
 from ui import explore_ui as ex
 
 st.title("Feature maps")
@@ -62,23 +62,17 @@ with right:
     st.metric("Mean activation", f"{stats['mean'][channel]:.3g}")
     st.metric("Peak", f"{stats['max'][channel]:.3g}")
     st.metric("Active positions", f"{stats['active'][channel]:.0%}")
-    bars = go.Figure(go.Bar(x=[str(c) for c in top], y=stats[rank][top]))
-    bars.update_layout(
-        title={"text": f"{rank} per shown channel", "font": {"size": 13}},
-        height=220,
-        margin={"l": 10, "r": 10, "t": 36, "b": 10},
+    st.plotly_chart(
+        channel_bar_figure(top, stats[rank][top], rank, highlight=channel),
+        width="stretch",
+        key="fm_bars",
     )
-    st.plotly_chart(bars, width="stretch", key="fm_bars")
 
 st.subheader(f"Channel {channel} in every image")
 st.caption(
     "The same learned pattern found in the photo, the painting and the output: the "
     "output keeps the photo's layout where content layers look, and takes on the "
-    "painting's statistics where style layers look."
+    "painting's statistics where style layers look. One colour scale for all of them."
 )
-cols = st.columns(len(srcs))
-for col, (name, img) in zip(cols, srcs.items(), strict=True):
-    m = ex.features(img, [layer])[layer][channel]
-    col.plotly_chart(
-        ex.heatmap(m, name, height=260, showscale=False), width="stretch", key=f"fm_side_{name}"
-    )
+maps = {name: ex.features(img, [layer])[layer][channel] for name, img in srcs.items()}
+st.plotly_chart(heatmap_row(maps), width="stretch", key="fm_side")

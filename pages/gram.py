@@ -1,11 +1,11 @@
 """Gram matrices: the style statistics the output is pushed to match, layer by layer."""
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from nst import explore
 from nst.config import SEED_STYLE_WEIGHTS
+from nst.viz import gram_distance_figure
 from ui import explore_ui as ex
 from ui import state
 
@@ -76,40 +76,11 @@ def distances() -> None:
     rows = explore.gram_distances(
         {n: weights[n] for n in layers}, feats_t, grams, cfg.convention if cfg else "seed"
     )
-    fig = go.Figure()
-    fig.add_trace(
-        go.Bar(
-            x=[r.layer for r in rows],
-            y=[r.distance for r in rows],
-            name="Gram distance",
-            marker_color="#4c78a8",
-            offsetgroup="a",
-        )
-    )
-    fig.add_trace(
-        go.Bar(
-            x=[r.layer for r in rows],
-            y=[r.share for r in rows],
-            name="share of style loss",
-            marker_color="#e45756",
-            yaxis="y2",
-            offsetgroup="b",
-        )
-    )
-    fig.update_layout(
-        barmode="group",
-        height=320,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        title={"text": f"Per layer, {tname} vs style", "font": {"size": 13}},
-        yaxis={"title": "RMS difference / M", "type": "log"},
-        yaxis2={
-            "title": "share",
-            "overlaying": "y",
-            "side": "right",
-            "tickformat": ".0%",
-            "range": [0, 1],
-        },
-        legend={"orientation": "h", "y": -0.15},
+    fig = gram_distance_figure(
+        [r.layer for r in rows],
+        [r.distance for r in rows],
+        [r.share for r in rows],
+        f"Per layer, {tname} vs style",
     )
     st.plotly_chart(fig, width="stretch", key="gm_bars")
     st.caption(

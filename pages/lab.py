@@ -90,7 +90,8 @@ with tabs[3]:
     size = c2.select_slider("Image size (long side)", [128, 256, 512, 1024], 256, key="lab_size")
     alpha = cfg.alpha if cfg else 1.0
     beta = cfg.beta if cfg else 1e5
-    h = int(size * 2 / 3)
+    cw, ch = srcs["content"].size  # the photo's own aspect, as a run at this size gets it
+    w, h = (size, max(1, round(size * ch / cw))) if cw >= ch else (max(1, round(size * cw / ch)), size)
     rows = []
     for conv in CONVENTIONS:
         out = explore.convert_weights(
@@ -100,20 +101,22 @@ with tabs[3]:
             src_conv,
             conv,
             model.arch,
-            size,
+            w,
             h,
             cfg.content_layer if cfg else CONTENT_LAYER,
         )
         rows.append(
             {
                 "convention": conv,
-                "alpha": out["alpha"],
+                "alpha": f"{out['alpha']:.3g}",
                 "beta": f"{out['beta']:.3g}",
                 **{f"w {n}": f"{w:.3g}" for n, w in out["style_weights"].items()},
             }
         )
     st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption(f"α = {alpha:g}, β = {beta:.3g} in the {src_conv} convention at {size}x{h} px.")
+    st.caption(
+        f"α = {alpha:g}, β = {beta:.3g} in the {src_conv} convention, for the photo at {w}x{h} px."
+    )
     st.markdown("**Layer names**")
     st.dataframe(
         [

@@ -13,5 +13,6 @@ st.caption(
 )
 controls.weights_help()
 controls.buttons()
+controls.explain_settings()
 live.ticker(full=True)
 export_panel.render()

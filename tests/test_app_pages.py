@@ -1,10 +1,15 @@
 """Each exploration page in AppTest: opens with the samples, switches layers, draws real data."""
 
+import io
 import json
+import re
 
 import pytest
+from PIL import Image
 
-from tests.apptest import errors, untrained_app
+from nst.image import resize_long_side
+from nst.samples import PHOTOS
+from tests.apptest import download_bytes, errors, untrained_app
 
 
 @pytest.fixture
@@ -23,15 +28,24 @@ def charts(at):
 
 
 def test_feature_maps_page_switches_layers(at):
+    height = resize_long_side(Image.open(PHOTOS[at.session_state.content_name]), 256).height
     at.switch_page("pages/features.py").run()
     assert not errors(at)
     first = charts(at)[0]["data"][0]["z"]
-    assert rows(first) == 42  # relu3_1 of a 256x170 image: 64x42
+    assert rows(first) == height // 4  # relu3_1: a quarter of the photo's 256 px size
     at.selectbox(key="fm_layer").set_value("conv1_1").run()
     assert not errors(at)
     big = charts(at)[0]
-    assert rows(big["data"][0]["z"]) == 170 and "conv1_1" in big["layout"]["title"]["text"]
-    assert len(charts(at)) == 4  # large view, bars, the channel in content and in style
+    assert rows(big["data"][0]["z"]) == height and "conv1_1" in big["layout"]["title"]["text"]
+    specs = charts(at)
+    assert len(specs) == 3  # large view, bars, the channel in every image
+    bars = specs[1]
+    assert bars["layout"]["xaxis"]["type"] == "category"  # not slivers on a 0-500 axis
+    assert len(bars["data"][0]["x"]) == 16 and bars["data"][0]["x"][0].startswith("#")
+    side = specs[2]
+    assert [t["name"] for t in side["data"]] == ["content", "style"]
+    assert {t["coloraxis"] for t in side["data"]} == {"coloraxis"}  # one scale, one colour bar
+    assert "colorbar" in side["layout"]["coloraxis"]
     at.radio(key="fm_source").set_value("style").run()
     assert not errors(at)
 
@@ -46,6 +60,10 @@ def test_gram_page_shows_three_heatmaps_on_one_scale_and_layer_bars(at):
     assert rows(heat[0]["data"][0]["z"]) == 32
     bars = [s for s in specs if s["data"][0]["type"] == "bar"][0]
     assert bars["data"][0]["x"] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
+    share_axis, distance_axis = bars["layout"]["yaxis2"], bars["layout"]["yaxis"]
+    assert share_axis["dtick"] == 0.25 and share_axis["tickformat"] == ".0%"
+    assert distance_axis["type"] == "log"
+    assert "dtick" in distance_axis or "tickformat" in distance_axis  # no "3 4 5" digits
     assert sum(bars["data"][1]["y"]) == pytest.approx(1.0)
     at.selectbox(key="gm_layer").set_value("conv3_1").run()
     at.slider(key="gm_k").set_value(16).run()
@@ -69,13 +87,32 @@ def test_layer_lab_shows_gradients_converter_and_layer_names(at):
     assert "conv5_4" in list(names["name"]) and list(names["torchvision index"])[0] == 0
 
 
-def test_layer_lab_grid_computes_and_caches(at):
+def test_layer_lab_conventions_use_the_photos_own_shape(at):
+    photo = Image.open(PHOTOS[at.session_state.content_name])
+    at.switch_page("pages/lab.py").run()
+    for size in (256, 1024):
+        at.select_slider(key="lab_size").set_value(size).run()
+        assert not errors(at)
+        w, h = resize_long_side(photo, size).size
+        text = " ".join(c.value for c in at.caption)
+        assert abs(int(re.search(r"at (\d+)x(\d+) px", text).group(2)) - h) <= 1
+        assert f"at {w}x" in text
+
+
+def test_layer_lab_grid_computes_and_caches(at, monkeypatch):
     at.switch_page("pages/lab.py").run()
     at.button(key="go_style").click().run()  # each run computes one more cell
     for _ in range(6):
         at.run()
     assert not errors(at)
     assert any(b.label == "Download this grid (PNG)" for b in at.get("download_button"))
+    # Another session opening the page gets the cached grid, and its download, at once.
+    other = untrained_app(monkeypatch)
+    other.switch_page("pages/lab.py").run()
+    buttons = [b for b in other.get("download_button") if b.label == "Download this grid (PNG)"]
+    assert len(buttons) == 1  # the style grid; the content grid was never computed
+    sheet = Image.open(io.BytesIO(download_bytes(buttons[0])))
+    assert sheet.width == 5 * 160 + 4 * 8 + 2 * 8  # five reconstructions, enlarged to 160 px
 
 
 def test_compare_page_lists_finished_runs(at):
@@ -89,8 +126,44 @@ def test_compare_page_lists_finished_runs(at):
     at.switch_page("pages/compare.py").run()
     assert not errors(at)
     assert len(at.session_state.finished_runs) == 2
-    assert len(at.multiselect(key="cmp_runs").value) == 2
+    chosen = at.multiselect(key="cmp_runs").value
+    assert len(chosen) == 2 and len(set(chosen)) == 2  # every run its own label
+    first = chosen[0].replace("\u00a0", " ")
+    assert first.startswith("#1 ") and "128 px" in first and "β 1e+05" in first
+    table = at.dataframe[0].value
+    settings = list(table["setting"])
+    assert "weight conv1_1" in settings and "weight conv5_1" in settings
+    assert "content_layer" in settings and "changed mid-run" not in settings
+    assert table.set_index("setting").loc["beta", "#1"] == "1e+05"
+    assert not [w for w in at.warning if "comparable" in w.value]  # same sizes and weights
     assert any(b.label == "Download a sheet of these (PNG)" for b in at.get("download_button"))
+
+
+def test_compare_page_warns_when_losses_are_not_comparable_and_shows_changes(at):
+    from nst.config import Config
+
+    at.switch_page("pages/compare.py").run()
+    image = Image.new("RGB", (64, 48), "gray")
+    snap = {"image": image, "status": "done", "evals": 10, "seconds": 1.0, "final": None}
+    at.session_state.finished_runs = [
+        {**snap, "id": 1, "config": Config(size=128), "content": "cat", "styles": ["swirls"]},
+        {
+            **snap,
+            "id": 2,
+            "config": Config(size=256, beta=1e6),
+            "content": "cat",
+            "styles": ["swirls"],
+            "changes": [(5, {"beta": 1e6})],
+        },
+    ]
+    at.run()
+    assert not errors(at)
+    warning = next(w.value for w in at.warning if "comparable" in w.value)
+    assert "image size" in warning and "β" in warning and "not comparable" in warning
+    table = at.dataframe[0].value.set_index("setting")
+    assert table.loc["changed mid-run", "#2"] == "step 5: β 1e+06"
+    assert table.loc["changed mid-run", "#1"] == "–"
+    assert table.loc["size", "differs"] == "●"
 
 
 def test_a_crash_in_a_page_does_not_discard_the_run(at, monkeypatch):
@@ -98,6 +171,7 @@ def test_a_crash_in_a_page_does_not_discard_the_run(at, monkeypatch):
     at.number_input(key="cfg_steps").set_value(50)
     at.run()
     at.button(key="btn_start").click().run()
+    at.run()  # the first tick draws the start; the second steps
     at.button(key="btn_pause").click().run()
     run = at.session_state.run
 

@@ -19,12 +19,16 @@ def test_channel_stats_and_top_channels_by_hand():
     assert explore.top_channels(fmap, 3, "max") == [1, 0, 2]
 
 
-def test_feature_grid_lays_out_tiles():
+def test_feature_grid_lays_out_tiles_in_the_maps_shape():
     fmap = np.random.default_rng(0).random((10, 5, 7)).astype(np.float32)
-    grid = explore.feature_grid(fmap, [0, 1, 2, 3, 4], cols=4, cell=10, pad=2)
-    assert grid.size == (4 * 12 + 2, 2 * 12 + 2)
+    grid = explore.feature_grid(fmap, [0, 1, 2, 3, 4], cols=4, cell=14, pad=2)
+    assert grid.size == (4 * 16 + 2, 2 * 12 + 2)  # 7 wide, 5 high: 14x10 tiles
     arr = np.asarray(grid)
-    assert arr[2:12, 2:12].max() == 255 and arr[2:12, 2:12].min() == 0  # each tile own range
+    assert arr[2:12, 2:16].max() == 255 and arr[2:12, 2:16].min() == 0  # each tile own range
+    wide = explore.feature_grid(np.ones((2, 8, 16), np.float32), [0, 1], cols=2, cell=96, pad=2)
+    assert wide.size == (2 * 98 + 2, 48 + 4)  # a 16x8 map is not stretched to a square
+    tall = explore.feature_grid(np.ones((1, 16, 8), np.float32), [0], cols=1, cell=96, pad=0)
+    assert tall.size == (48, 96)
 
 
 def test_top_gram_channels_by_variance_and_energy():
@@ -94,7 +98,9 @@ def test_reconstruction_from_noise_lowers_its_loss(random_model, cat, swirls):
 def test_grid_jobs_follow_the_paper():
     assert [j[2] for j in explore.content_grid_jobs()] == explore.CONTENT_RECON_LAYERS
     jobs = explore.tradeoff_jobs()
-    assert len(jobs) == 20 and jobs[-1][3]["ratio"] == 1e-2
+    # Four decades of alpha/beta as in Fig. 3, shifted for torchvision's unnormalized VGG: the
+    # style-only column on the left, the photo's layout clear on the right.
+    assert len(jobs) == 20 and [j[3]["ratio"] for j in jobs[:4]] == [1e-8, 1e-7, 1e-6, 1e-5]
     assert jobs[-1][3]["style_layers"] == explore.STYLE_RECON_LAYERS
 
 
@@ -105,6 +111,9 @@ def test_sheets_hold_every_cell():
         for c in range(3)
     ]
     sheet = explore.grid_sheet(cells, 2, 3, cell=40)
-    assert sheet.size == (3 * 48 + 8, 2 * 64 + 8)
+    arr = np.asarray(sheet)
+    assert sheet.width == 3 * 40 + 2 * 8 + 2 * 8
+    assert ((arr[..., 0] > 200) & (arr[..., 1] < 50)).sum() == 6 * 40 * 30  # all, at 40 px
     contact = explore.contact_sheet([Image.new("RGB", (10, 10))] * 5, list("abcde"), cell=20)
-    assert contact.size[0] == 4 * 28 + 8
+    assert contact.width == 4 * 20 + 3 * 8 + 2 * 8
+    assert (np.asarray(contact) < 10).all(-1).sum() >= 5 * 20 * 20  # two rows of black squares

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nst.config import LIVE_FIELDS, field_help
+from nst.config import LIVE_FIELDS, field_help, field_label
+from nst.estimate import run_seconds
 from nst.image import ImageInputError
 from nst.model import hub_checkpoint_path
 from nst.run import Run
@@ -44,8 +45,11 @@ def _apply_changes(run: Run) -> bool:
 
 
 def _pause() -> None:
-    if st.session_state.run is not None:
-        st.session_state.run.pause()
+    run = st.session_state.run
+    if run is not None:
+        run.pause()
+        state.seats().leave(run.id)
+    st.session_state.step_until = None
 
 
 def _resume() -> None:
@@ -55,21 +59,24 @@ def _resume() -> None:
 
 
 def _step() -> None:
+    """Go on for STEP_EVALS steps, drawn as they come, then pause again."""
     run = st.session_state.run
     if run is not None and _apply_changes(run) and not run.finished:
-        live.advance(run)
-        if not run.finished:
-            run.pause()
+        st.session_state.step_until = run.evals + live.STEP_EVALS
+        run.resume()
 
 
 def _stop() -> None:
     run = st.session_state.run
     if run is not None:
         run.stop()
+        state.seats().leave(run.id)
         live.remember(run)
 
 
 def _reset() -> None:
+    if st.session_state.run is not None:
+        state.seats().leave(st.session_state.run.id)
     st.session_state.run = None
     st.session_state.notice = ""
 
@@ -108,7 +115,8 @@ def buttons() -> None:
             "Step",
             _step,
             not paused,
-            "Advance one tick (a few steps) and pause again: for demonstrations.",
+            f"Advance {live.STEP_EVALS} steps, drawn as they come, and pause again: for "
+            "demonstrations.",
         ),
         ("Stop", _stop, run is None or run.finished, "End the run; the result is kept."),
         ("Reset", _reset, run is None, "Discard the run."),
@@ -129,30 +137,102 @@ def buttons() -> None:
         apply, need_reset = pending_changes(run)
         if apply:
             st.info(
-                f"Changed while paused: {', '.join(apply)}. Resume applies them to the rest "
-                "of the run; the loss curves mark the change."
+                f"Changed while paused: {_names(apply)}. Resume applies them to the rest "
+                "of the run; the loss curves mark the change, and the reproduce command "
+                "and the PNG record it."
             )
         if need_reset:
-            st.warning(f"{', '.join(need_reset)} changed: that needs a new run (Start).")
+            st.warning(f"{_names(need_reset)} changed: that needs a new run (Start).")
+    elif not running:
+        _estimate()
+
+
+def _names(fields: list[str]) -> str:
+    """Settings by the names the sidebar shows them under."""
+    labels = {"beta": "style strength", "alpha": "content weight (α)", "style_weights": "layer weights"}
+    return ", ".join(labels.get(f, field_label(f)) for f in fields)
+
+
+def _estimate() -> None:
+    """How long Start would take here, from this machine's measured pace."""
+    cfg, model = st.session_state.config, st.session_state.model
+    if cfg is None or model is None or not st.session_state.style_names:
+        return
+    try:
+        content = state.image_by_name(st.session_state.content_name)
+    except (KeyError, ImageInputError):
+        return
+    seconds = run_seconds(state.pace(model, cfg), cfg, content.size, model.arch)
+    seats = state.seats()
+    busy = seats.busy()
+    share = ""
+    if seats.capacity and busy >= seats.capacity:
+        share = f" once a seat is free ({busy} running, {seats.waiting()} waiting)"
+    elif busy and model.mean.device.type == "cpu":
+        seconds *= busy + 1
+        share = f", shared with {busy} other run{'s' if busy > 1 else ''} now"
+    what = "a time budget of" if cfg.time_budget else "about"
+    st.caption(
+        f"Start takes {what} {_duration(seconds)} on this machine{share} "
+        f"({cfg.steps if not cfg.time_budget else 'as many'} steps at {cfg.size} px)."
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def explain_settings() -> None:
+    """What β and the layer weights do to the picture, for the class."""
+    with st.expander("What the settings do to the picture"):
+        st.markdown(
+            """- **Style strength** (log₁₀ β/α): how much the painting's textures count against
+  the photo's layout. Low: the photo with a tint and a little grain. High: the painting's strokes
+  and colours everywhere, the photo's outlines fading. Each step of 1 is ten times the weight.
+- **Layer weights**: which sizes of texture the painting gives. `conv1_1` and `conv2_1` carry
+  colour and fine grain; `conv3_1` small strokes; `conv4_1` and `conv5_1` large strokes and
+  swirls. Set a layer to 0 to remove its textures (the Layer lab shows each layer alone).
+- **Content layer**: where the photo's layout is kept. `conv4_2` (the paper's) keeps the shapes
+  and lets the details go; a shallow one such as `conv2_2` keeps the photo almost exactly.
+- **Start from**: noise gives the most painterly result and takes longest; the photo or the
+  recoloured photo converge faster."""
+        )
+
+
+WEIGHTS_FILES = {  # torchvision's ImageNet checkpoints: name, size, where to get them
+    "vgg19": ("vgg19-dcbb9e9d.pth", "548 MB"),
+    "vgg16": ("vgg16-397923af.pth", "528 MB"),
+}
 
 
 def weights_help() -> None:
-    """When no model could be loaded: say how to provide weights, offer the untrained one."""
+    """When no model could be loaded: say what is missing, how big it is, where to get it and
+    where to put it; offer the untrained network meanwhile."""
     problem = st.session_state.get("model_problem")
     if not problem:
         return
     cfg = st.session_state.config
-    st.error(problem, icon=":material/extension_off:")
-    folder = hub_checkpoint_path(cfg.model).parent if cfg else "$TORCH_HOME/hub/checkpoints"
-    st.markdown(
-        f"""**How to provide weights** (any one):
-1. Start the app with `NST_WEIGHTS=/path/to/{cfg.model if cfg else "vgg19"}.pth` (a torchvision
-   state dict; `NST_MODEL=vgg16` for VGG-16 weights).
-2. Type that path into *Network and device → Weights* in the sidebar.
-3. Copy torchvision's checkpoint into the cache folder `{folder}`."""
+    arch = cfg.model if cfg else "vgg19"
+    name, size = WEIGHTS_FILES.get(arch, WEIGHTS_FILES["vgg19"])
+    folder = hub_checkpoint_path(arch).parent
+    st.error(
+        f"No pretrained {arch.upper()} network could be loaded, so this dashboard cannot stylize yet.",
+        icon=":material/extension_off:",
     )
+    st.markdown(
+        f"""**To get the network** (once, on any computer with internet access): download
+torchvision's ImageNet weights `{name}` ({size}) from
+`https://download.pytorch.org/models/{name}`. Then, on this computer, either
+1. copy the file into `{folder}` and reload this page, or
+2. type the file's path into *Network and device → Weights* in the sidebar, or
+3. ask whoever runs the server to start it with `NST_WEIGHTS=/path/to/{name}`."""
+    )
+    with st.expander("What went wrong, exactly"):
+        st.code(problem[:1].upper() + problem[1:], language=None, wrap_lines=True)
     st.button(
-        "Use the untrained network (mechanics only)",
+        "Use the untrained network meanwhile (mechanics only)",
         key="btn_random",
         on_click=lambda: st.session_state.update(cfg_weights="random"),
         help=field_help("weights"),

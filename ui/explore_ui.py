@@ -14,6 +14,7 @@ from PIL import Image
 from nst import explore
 from nst.config import Config
 from nst.image import resize_long_side
+from nst.samples import DEFAULT_STYLE
 from ui import state
 
 EXPLORE_SIZE = 256  # long side of images looked into
@@ -27,7 +28,7 @@ def digest(img: Image.Image) -> str:
 def sources() -> dict[str, Image.Image]:
     """content, style and (when there is a run) output images, at the exploring size."""
     content = state.image_by_name(st.session_state.content_name)
-    names = st.session_state.style_names or ["swirls"]
+    names = st.session_state.style_names or [DEFAULT_STYLE]
     style = state.image_by_name(names[0])
     out = {"content": content, "style": style}
     run = st.session_state.run
@@ -82,15 +83,26 @@ def heatmap(
     showscale: bool = True,
 ) -> go.Figure:
     fig = go.Figure(
-        go.Heatmap(z=z, zmin=zmin, zmax=zmax, colorscale=colorscale, x=x, y=y, showscale=showscale)
+        go.Heatmap(
+            z=z,
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=colorscale,
+            x=x,
+            y=y,
+            showscale=showscale,
+            colorbar={"thickness": 12, "tickformat": ".3~g", "nticks": 6},
+            hovertemplate="%{z:.4~g}<extra></extra>",
+        )
     )
     fig.update_layout(
         title={"text": title, "font": {"size": 13}},
         height=height,
         margin={"l": 10, "r": 10, "t": 36, "b": 10},
     )
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+    bare = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", **bare)
+    fig.update_xaxes(**bare)
     return fig
 
 
@@ -132,6 +144,8 @@ def grid(
     if g is None or g["key"] != key:
         g = {"key": key, "cells": list(done_all.get(key, [])), "running": False}
         jobs_state[name] = g
+    if not g["running"] and len(done_all.get(key, [])) > len(g["cells"]):
+        g["cells"] = list(done_all[key])  # finished meanwhile, in another tab or session
     total = len(jobs)
     left = total - len(g["cells"])
     a, b, c = st.columns([2, 1, 1])
@@ -173,15 +187,18 @@ def grid(
                     columns[col_i].image(cl.image, caption=label, width="stretch")
                 else:
                     columns[col_i].caption(f"{label}: waiting")
+        # Drawn by the fragment itself, so it shows in the very run that finishes the grid: a
+        # button after the fragment needed the full rerun, which a pending tick of this
+        # fragment could preempt, leaving no button until the page was opened again.
+        if g["cells"] and not g["running"]:
+            sheet = explore.grid_sheet(g["cells"], rows, cols, title=title)
+            st.download_button(
+                "Download this grid (PNG)",
+                png(sheet),
+                f"{name}_grid.png",
+                "image/png",
+                on_click="ignore",
+                key=f"dl_{name}",
+            )
 
     fill()
-    if g["cells"] and not g["running"]:
-        sheet = explore.grid_sheet(g["cells"], rows, cols, title=title)
-        st.download_button(
-            "Download this grid (PNG)",
-            png(sheet),
-            f"{name}_grid.png",
-            "image/png",
-            on_click="ignore",
-            key=f"dl_{name}",
-        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nst.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
+from nst.samples import DEFAULT_PHOTO
 from ui import live, state
 
 
@@ -30,17 +31,18 @@ def _files(run) -> dict:
         cache.update(
             key=key,
             stem=stem[:80] or "nst",
-            png=png_bytes(run.image(), run.config, facts),
+            png=png_bytes(run.image(), run.start_config, facts, run.changes),
             json=run.config.to_json(),
             csv=history_csv(run.history),
             gif=gif_bytes([f for _, f in run.frames] + [run.image().resize(run.frames[-1][1].size)])
             if run.frames
             else None,
             cli=cli_command(
-                run.config,
-                _arg(meta.get("content", "cat")),
+                run.start_config,
+                _arg(meta.get("content", DEFAULT_PHOTO)),
                 [_arg(s) for s in meta.get("styles", [])],
                 f"{stem[:80] or 'nst'}.png",
+                run.changes,
             ),
         )
     return cache
@@ -74,7 +76,17 @@ def render() -> None:
                 width="stretch",
                 key=f"dl_{key}",
             )
-    st.caption("Reproduce this run from the command line (uploads: use your file's path):")
+    changed = (
+        f" It replays the {len(run.changes)} change{'s' if len(run.changes) > 1 else ''} made "
+        "during the run at the steps they were made (`--change`)."
+        if run.changes
+        else ""
+    )
+    st.caption(
+        "Reproduce this run from the command line (uploads: use your file's path)."
+        f"{changed} On this machine with the same precision it gives the same image; "
+        "elsewhere a very close one."
+    )
     st.code(files["cli"], language="bash")
     summary = live.timing_summary()
     if summary:

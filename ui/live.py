@@ -12,6 +12,7 @@ import io
 import time
 
 import streamlit as st
+from PIL import Image, ImageDraw
 
 from nst.config import MAX_STEPS
 from nst.viz import layer_figure, loss_figure
@@ -22,8 +23,12 @@ RUN_EVERY = 0.1  # seconds between ticks
 MAX_STEPS_PER_TICK = 25
 
 
-def advance(run) -> float:
-    """Step the run for about TICK_SECONDS; returns the optimizing seconds spent."""
+STEP_EVALS = 10  # what the Step button advances: visible in a demo at any size
+
+
+def advance(run, limit: int | None = None) -> float:
+    """Step the run for about TICK_SECONDS (at most `limit` steps); returns the optimizing
+    seconds spent."""
     before = run.seconds
     recent = run.history[-10:]
     # Seconds per evaluation lately: the first evaluations (warm-up, a coarse scale) would make
@@ -33,19 +38,34 @@ def advance(run) -> float:
     else:
         per_eval = run.seconds / run.evals if run.evals else None
     n = 1 if per_eval is None else max(1, min(MAX_STEPS_PER_TICK, round(TICK_SECONDS / per_eval)))
-    run.step(n)
+    run.step(n if limit is None else max(1, min(n, limit)))
     return run.seconds - before
 
 
 def _tick() -> None:
-    """Advance the run if it should be running; at its end, rerun the app to stop ticking."""
+    """Advance the run if it should be running and has a seat; at its end, rerun the app to
+    stop ticking."""
     run = st.session_state.run
     if not state.running():
         return
+    if st.session_state.get("_first_frame") != run.id:
+        st.session_state["_first_frame"] = run.id  # draw the start at once; step from the next tick
+        return
+    seats = state.seats()
+    st.session_state.queue_place = seats.ask(run.id)
+    if st.session_state.queue_place:
+        return
     t0 = time.perf_counter()
-    opt = advance(run)
+    until = st.session_state.get("step_until")
+    opt = advance(run, None if until is None else until - run.evals)
     st.session_state["_tick_started"] = (t0, opt)
+    if until is not None and run.evals >= until and not run.finished:
+        run.pause()  # the Step button's steps are done
+        st.session_state.step_until = None
+        seats.leave(run.id)
+        st.rerun(scope="app")
     if run.finished:
+        seats.leave(run.id)
         remember(run)
         st.rerun(scope="app")
 
@@ -65,6 +85,7 @@ def remember(run) -> None:
             "evals": run.evals,
             "seconds": run.seconds,
             "final": run.history[-1] if run.history else None,
+            "changes": list(run.changes),
             "content": meta.get("content", "?"),
             "styles": meta.get("styles", []),
         }
@@ -100,16 +121,65 @@ def status_line(run) -> str:
     return " · ".join(parts)
 
 
+SHOWN_AT = ("actual pixels", "2x, pixels enlarged", "column width")
+
+
+def _shown(run) -> Image.Image:
+    """The output as the view controls ask: alone, or photo | output split at a handle."""
+    out = run.image()
+    if st.session_state.get("ui_view") == "before / after":
+        photo = run.content_src.resize(out.size, Image.Resampling.LANCZOS)
+        x = round(out.width * st.session_state.get("ui_split", 50) / 100)
+        out = out.copy()
+        out.paste(photo.crop((0, 0, x, out.height)), (0, 0))
+        ImageDraw.Draw(out).line([(x, 0), (x, out.height)], fill="white", width=2)
+    if st.session_state.get("ui_shown_at") == SHOWN_AT[1]:
+        out = out.resize((out.width * 2, out.height * 2), Image.Resampling.NEAREST)
+    return out
+
+
+def _seat_notice(run) -> None:
+    place = st.session_state.get("queue_place", 0)
+    seats = state.seats()
+    if place and state.running():
+        st.info(
+            f"Waiting for a free seat: number {place} in the queue. This server optimizes "
+            f"{seats.capacity} run{'s' if seats.capacity > 1 else ''} at a time (NST_MAX_RUNS); "
+            "yours starts by itself when a seat frees up.",
+            icon=":material/hourglass_top:",
+        )
+    elif state.running() and seats.busy() > 1:
+        st.caption(
+            f"{seats.busy()} runs share this machine right now: each goes at about "
+            f"1/{seats.busy()} of its speed alone, and the time left counts that. "
+            "An operator can queue runs instead (NST_MAX_RUNS)."
+        )
+
+
 def _full_view() -> None:
     run = st.session_state.run
     if run is None:
         st.info("Choose a photo and a style in the sidebar (samples are ready), then press **Start**.")
         return
     st.progress(run.progress(), text=status_line(run))
+    _seat_notice(run)
     if run.status == "failed":
         st.error(run.message, icon=":material/error:")
     left, right = st.columns([3, 2])
-    left.image(run.image(), caption=f"output after {run.evals} steps", width="stretch")
+    with left:
+        a, b = st.columns(2)
+        a.radio("View", ("output", "before / after"), key="ui_view", horizontal=True)
+        b.radio("Shown at", SHOWN_AT, key="ui_shown_at", horizontal=True)
+        if st.session_state.get("ui_view") == "before / after":
+            st.slider("Photo | output", 0, 100, 50, key="ui_split", label_visibility="collapsed")
+        shown = _shown(run)
+        fit = st.session_state.get("ui_shown_at") == SHOWN_AT[2]
+        w, h = run.size
+        st.image(
+            shown,
+            caption=f"output after {run.evals} steps ({w}x{h} px)",
+            width="stretch" if fit else shown.width,
+        )
     with right:
         meta = st.session_state.run_meta
         content, *styles = _thumbnails(run)
@@ -167,6 +237,8 @@ def _compact_view() -> None:
     a, b = st.columns([1, 6])
     a.image(run.image(), width=90)
     b.progress(run.progress(), text=f"Run: {status_line(run)}")
+    if st.session_state.get("queue_place") and state.running():
+        b.caption(f"Waiting for a free seat: number {st.session_state.queue_place} in the queue.")
 
 
 def ticker(full: bool) -> None:

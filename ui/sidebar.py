@@ -15,7 +15,7 @@ import streamlit as st
 
 from nst import samples
 from nst.config import CONTENT_LAYER, MAX_STEPS, PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
-from nst.image import ImageInputError, load_image
+from nst.image import ImageInputError, load_image, shape_note
 from nst.model import layer_table
 from ui import state
 
@@ -133,8 +133,11 @@ def _widget(f: dataclasses.Field, container) -> None:
         )
 
 
-def _uploader(label: str, key: str, multiple: bool) -> list[str]:
-    """Decode new uploads; returns the names of good ones. A bad file only shows a message."""
+def _uploader(label: str, base: str, multiple: bool) -> list[str]:
+    """Decode new uploads; returns the names of good ones. A bad file only shows a message,
+    and leaves the uploader (a fresh widget, under a new key) so it is not listed as if used."""
+    generation = st.session_state.setdefault("upload_generation", {}).get(base, 0)
+    key = base if not generation else f"{base}_{generation}"
     files = st.file_uploader(
         label,
         type=None,
@@ -148,22 +151,26 @@ def _uploader(label: str, key: str, multiple: bool) -> list[str]:
     for f in files:
         name = f"upload: {f.name}"
         if f.file_id in seen:
-            if seen[f.file_id] is None:
-                errors.append(st.session_state.upload_errors.get(f.file_id, ""))
             continue
         try:
             if f.size > MAX_UPLOAD_MB * 1024 * 1024:
                 raise ImageInputError(f"{f.name}: file is larger than {MAX_UPLOAD_MB} MB")
             img = load_image(f.getvalue(), max_side=2048, name=f.name)
         except ImageInputError as exc:
-            seen[f.file_id] = None
-            st.session_state.upload_errors[f.file_id] = str(exc)
             errors.append(str(exc))
             continue
         st.session_state.uploads[name] = img
         seen[f.file_id] = name
         added.append(name)
-    for msg in filter(None, errors):
+    if files:
+        st.session_state.upload_errors[base] = errors
+    if errors:
+        st.session_state.upload_generation[base] = generation + 1
+        if added:  # the good files of this batch are decoded: take them before the widget goes
+            st.session_state[f"_added_{base}"] = added
+        st.rerun()
+    added = st.session_state.pop(f"_added_{base}", []) + added
+    for msg in st.session_state.upload_errors.get(base, []):
         st.error(f"Not used: {msg}. Everything else is unchanged.", icon=":material/warning:")
     return added
 
@@ -175,27 +182,37 @@ def _inputs() -> None:
     if added:
         st.session_state.content_name = added[-1]
     if st.session_state.content_name not in photos:
-        st.session_state.content_name = "cat"
+        st.session_state.content_name = samples.DEFAULT_PHOTO
     st.selectbox(
         "Content photo", photos, key="content_name", help="The photo whose layout the output keeps."
     )
+    if st.session_state.content_name == "tubingen":
+        st.caption("Tübingen, photo: Andreas Praefcke, CC BY 3.0.")
     added = _uploader("Upload style images", "up_style", multiple=True)
     styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
-    if added:
-        st.session_state.style_names = list(dict.fromkeys(st.session_state.style_names + added))
+    if added:  # an upload replaces the styles in use; pick more below to blend them
+        st.session_state.style_names = added
     st.multiselect(
         "Style images",
         styles,
         key="style_names",
-        help="The paintings whose textures the output takes; several are blended.",
+        help="The paintings whose textures the output takes. An upload replaces the "
+        "current choice; pick several here to blend them.",
     )
     names = st.session_state.style_names
+    content = state.image_by_name(st.session_state.content_name)
     cols = st.columns(1 + max(1, len(names)))
-    cols[0].image(
-        state.image_by_name(st.session_state.content_name), caption="content", width="stretch"
-    )
+    cols[0].image(content, caption="content", width="stretch")
+    fit = st.session_state.get(_key("style_fit"), "whole")
     for col, name in zip(cols[1:], names, strict=False):
         col.image(state.image_by_name(name), caption=name.removeprefix("upload: "), width="stretch")
+    for name in names:
+        note = shape_note(state.image_by_name(name).size, content.size, fit)
+        if note:
+            st.caption(
+                f"{name.removeprefix('upload: ')} is {note} (*Painting's shape*, under "
+                "Optimization and picture)."
+            )
     if len(names) > 1:
         for name in names:
             st.slider(

@@ -11,22 +11,27 @@ import time
 import streamlit as st
 
 from nst.config import Config, for_device, from_environment
+from nst.estimate import Pace, measure
 from nst.image import load_image
 from nst.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
-from nst.samples import PHOTOS, STYLES
+from nst.samples import DEFAULT_PHOTO, DEFAULT_STYLE, PHOTOS, STYLES
+from ui.seats import Seats, capacity_from_environment
 
 DEFAULTS = {
     "run": None,  # nst.run.Run of this session
     "run_meta": {},  # names of the inputs of the run, for export
-    "content_name": "cat",
-    "style_names": ["swirls"],
+    "content_name": DEFAULT_PHOTO,
+    "style_names": [DEFAULT_STYLE],
     "uploads": {},  # name -> PIL image, valid uploads only
     "upload_seen": {},  # uploader key -> file ids already handled
-    "upload_errors": {},  # uploader key -> message
+    "upload_errors": {},  # uploader -> messages of its last rejected files
+    "upload_generation": {},  # uploader -> times it was renewed to drop a rejected file
     "finished_runs": [],  # snapshots for the Compare page
     "tick_stats": [],  # (optimizing seconds, whole tick seconds) of recent ticks
     "export_cache": {},
     "notice": "",
+    "queue_place": 0,  # this run's place in the server's queue (0: optimizing or not waiting)
+    "step_until": None,  # the Step button: pause when the run reaches this many steps
 }
 
 
@@ -76,6 +81,27 @@ def image_by_name(name: str):
     if name in PHOTOS:
         return sample_image(str(PHOTOS[name]))
     return sample_image(str(STYLES[name]))
+
+
+@st.cache_resource
+def seats() -> Seats:
+    """The server's seats for runs (NST_MAX_RUNS), shared by every session."""
+    try:
+        return Seats(capacity_from_environment())
+    except ValueError as exc:
+        st.warning(f"{exc}; running without a limit.")
+        return Seats(0)
+
+
+@st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8)
+def _pace(arch: str, weights: str, device: str, precision: str, pooling: str, _model, _cfg) -> Pace:
+    return measure(_model, _cfg)
+
+
+def pace(model: VGGFeatures, cfg: Config) -> Pace:
+    """Seconds per evaluation here, measured once per network, device and precision."""
+    key = (model.arch, model.weights_source, str(model.mean.device), cfg.precision, cfg.pooling)
+    return _pace(*key, model, cfg)
 
 
 @st.cache_resource(show_spinner="Loading the network...", max_entries=4)

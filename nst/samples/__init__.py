@@ -5,8 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PHOTOS = {"cat": HERE / "cat.jpg", "astronaut": HERE / "astronaut.jpg"}
-STYLES = {"swirls": HERE / "swirls.jpg", "mosaic": HERE / "mosaic.jpg", "waves": HERE / "waves.jpg"}
+PHOTOS = {
+    "tubingen": HERE / "tubingen.jpg",
+    "cat": HERE / "cat.jpg",
+    "astronaut": HERE / "astronaut.jpg",
+}
+STYLES = {
+    "starry_night": HERE / "starry_night.jpg",
+    "the_scream": HERE / "the_scream.jpg",
+    "swirls": HERE / "swirls.jpg",
+    "mosaic": HERE / "mosaic.jpg",
+    "waves": HERE / "waves.jpg",
+}
+# The paper's own pair (Gatys et al. 2016, Fig. 2): what the dashboard opens with.
+DEFAULT_PHOTO, DEFAULT_STYLE = "tubingen", "starry_night"
 ALL = {**PHOTOS, **STYLES}
 
 

@@ -1,0 +1,141 @@
+"""Finished runs side by side: their labels, a table of their settings, what makes losses differ.
+
+A run is described by the snapshot the dashboard keeps of it: a dict with "config" (a Config, as
+at the end of the run), "content", "styles", "evals", and optionally "changes", a list of
+(step, {field: new value}) for the settings changed while it ran. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SHOWN = [
+    "size",
+    "steps",
+    "time_budget",
+    "alpha",
+    "beta",
+    "style_weights",  # one row per layer
+    "content_layer",
+    "convention",
+    "optimizer",
+    "lr",
+    "history",
+    "init",
+    "tv_weight",
+    "preserve_color",
+    "style_scale",
+    "style_blend",
+    "pooling",
+    "scales",
+    "seed",
+    "model",
+    "weights",
+    "precision",
+]
+# Settings that change what a loss value measures: with any of them different, two runs' losses
+# are on different scales (the loss sums over more positions, weights it otherwise, or compares
+# other pictures).
+LOSS_SCALE = {
+    "size": "image size",
+    "alpha": "α",
+    "beta": "β",
+    "style_weights": "style layer weights",
+    "content_layer": "content layer",
+    "convention": "loss convention",
+    "pooling": "pooling",
+    "model": "network",
+    "weights": "network weights",
+    "style_scale": "style scale",
+    "style_blend": "style blend",
+}
+
+
+def fmt(value: Any) -> str:
+    """A setting as the sidebar writes it: 1e+06, not 1000000.0; 0.75; 256; None as "–"."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {fmt(v)}" for k, v in value.items())
+    return str(value)
+
+
+def label(number: int, run: dict) -> str:
+    """A name that tells runs apart: "#3 cat + swirls · β 1e+06 · 256 px · 200 steps" (each
+    value joined to its name by a no-break space, so a wrapped caption keeps them together)."""
+    cfg = run["config"]
+    styles = ", ".join(run.get("styles") or []) or "?"
+    nb = "\u00a0"
+    return (
+        f"#{number} {run.get('content', '?')} + {styles} · β{nb}{fmt(cfg.beta)} · "
+        f"{cfg.size}{nb}px · {run.get('evals', 0)}{nb}steps"
+    )
+
+
+def changes_text(changes: list | None) -> str:
+    """E.g. "step 40: β 1e+06; step 90: steps 200"; "" for a run left alone."""
+    parts = []
+    for step, fields in changes or []:
+        what = ", ".join(f"{_name(k)} {fmt(v)}" for k, v in fields.items())
+        parts.append(f"step {step}: {what}")
+    return "; ".join(parts)
+
+
+def _name(field: str) -> str:
+    return {"alpha": "α", "beta": "β"}.get(field, field)
+
+
+def _rows_of(cfg) -> dict[str, Any]:
+    d = cfg.to_dict()
+    out: dict[str, Any] = {}
+    for key in SHOWN:
+        if key == "style_weights":
+            for layer, w in d["style_weights"].items():
+                out[f"weight {layer}"] = w
+        elif key in d:
+            out[key] = d[key]
+    return out
+
+
+def settings_table(runs: list[dict], names: list[str]) -> list[dict[str, str]]:
+    """One row per setting (one per style layer weight), one column per run, and a "differs"
+    mark; a last row lists the settings changed mid-run, where any were."""
+    values = [_rows_of(r["config"]) for r in runs]
+    keys = list(dict.fromkeys(k for v in values for k in v))
+    layer_keys = [k for k in keys if k.startswith("weight ")]
+    table = []
+    for key in keys:
+        default = 0.0 if key in layer_keys else None  # a layer a run did not use weighs 0
+        cells = [fmt(v.get(key, default)) for v in values]
+        table.append(_row(key, names, cells))
+    changed = [changes_text(r.get("changes")) for r in runs]
+    if any(changed):
+        table.append(_row("changed mid-run", names, [c or "–" for c in changed]))
+    return table
+
+
+def _row(setting: str, names: list[str], cells: list[str]) -> dict[str, str]:
+    return {
+        "setting": setting,
+        **dict(zip(names, cells, strict=True)),
+        "differs": "●" if len(set(cells)) > 1 else "",
+    }
+
+
+def loss_differences(runs: list[dict]) -> list[str]:
+    """What differs between runs in a way that puts their final losses on different scales: the
+    images, or settings in LOSS_SCALE (as at the end of each run, when the final loss was taken)."""
+    out = []
+    if len({(r.get("content"), tuple(r.get("styles") or [])) for r in runs}) > 1:
+        out.append("images")
+    dicts = [r["config"].to_dict() for r in runs]
+    for key, name in LOSS_SCALE.items():
+        if len({fmt(d.get(key)) for d in dicts}) > 1:
+            out.append(name)
+    return out

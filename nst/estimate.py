@@ -1,0 +1,100 @@
+"""How long a run or a grid will take here: the machine's pace, measured once, and the plan.
+
+One evaluation (forward and backward through the network) costs a fixed part plus a part that
+grows with the pixels and with how deep the deepest layer in use is. `measure` times a few real
+evaluations of a run at two sizes on this machine; `run_seconds` and `grid_seconds` then add up
+the evaluations of a plan (every scale of the schedule, every cell of a grid).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from nst.config import Config
+from nst.model import VGGFeatures, layer_table
+from nst.schedule import Schedule
+
+REFERENCE = "conv5_1"  # depths are fractions of a pass down to this layer
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Seconds per evaluation: fixed + per_mpx * megapixels * depth (1 = down to conv5_1)."""
+
+    fixed: float
+    per_mpx: float
+
+    def per_eval(self, pixels: int, depth: float = 1.0) -> float:
+        return self.fixed + self.per_mpx * pixels / 1e6 * depth
+
+
+def depth(arch: str, layers: list[str]) -> float:
+    """The work of a pass down to the deepest of `layers`, as a fraction of one to conv5_1.
+
+    A convolution's work is in_channels x out_channels x positions; the backward pass costs
+    about twice the forward, so the ratio of forward work is the ratio of both.
+    """
+    total, work, ch, wanted = 0.0, {}, 3, set(layers)
+    for t in layer_table(arch):
+        if t.kind == "conv":
+            total += ch * t.channels / t.stride**2
+            ch = t.channels
+        work[t.name] = total
+    deepest = max((work[name] for name in wanted if name in work), default=0.0)
+    return deepest / work[REFERENCE]
+
+
+def measure(model: VGGFeatures, config: Config, sizes: tuple[int, int] = (128, 256)) -> Pace:
+    """Time real evaluations of a run (this model, device and precision) at two sizes."""
+    from nst.run import Run  # run imports the engine; this module stays light to import
+
+    img = Image.new("RGB", (sizes[-1], sizes[-1] * 3 // 4), (120, 110, 100))
+    points = []
+    for size in sizes:
+        cfg = config.replace(size=size, steps=6, scales=1, time_budget=None, init="content")
+        run = Run(model, img, [img], cfg)
+        run.step(2)  # targets, first steps, warm caches
+        t0, before = time.perf_counter(), run.evals
+        run.step(4)
+        per = (time.perf_counter() - t0) / max(1, run.evals - before)
+        w, h = run.size
+        points.append((w * h * depth(model.arch, cfg.layers_used), per))
+    (p1, t1), (p2, t2) = points
+    per_mpx = max(0.0, (t2 - t1) / (p2 - p1) * 1e6)
+    fixed = max(0.0, t1 - per_mpx * p1 / 1e6)
+    return Pace(fixed, per_mpx)
+
+
+def output_size(content_size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    w, h = content_size
+    f = long_side / max(w, h)
+    return max(16, round(w * f)), max(16, round(h * f))
+
+
+def run_seconds(pace: Pace, config: Config, content_size: tuple[int, int], arch: str) -> float:
+    """Optimizing seconds of a run with `config` on a photo of `content_size`."""
+    if config.time_budget:
+        return float(config.time_budget)
+    d = depth(arch, config.layers_used)
+    plan = Schedule(output_size(content_size, config.size), config)
+    seconds, done = 0.0, 0
+    for s in plan.scales:
+        evals = max(0, min(config.steps, s.end_step) - done) + 1  # +1: the targets at this size
+        seconds += evals * pace.per_eval(s.width * s.height, d)
+        done = max(done, s.end_step)
+    return seconds
+
+
+def grid_seconds(
+    pace: Pace, arch: str, jobs: list, size: int, steps: int, aspect: float = 4 / 3
+) -> float:
+    """Seconds of a grid of reconstructions: each cell `steps` evaluations at its depth."""
+    w, h = (size, round(size / aspect)) if aspect >= 1 else (round(size * aspect), size)
+    total = 0.0
+    for _, _, _, kw in jobs:
+        layers = [*(kw.get("style_layers") or []), kw.get("content_layer") or ""]  # "": none
+        total += (steps + 2) * pace.per_eval(w * h, depth(arch, layers))
+    return total
