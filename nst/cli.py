@@ -1,6 +1,8 @@
-"""Command line: `python -m nst CONTENT STYLE [STYLE ...] -o OUT.png`.
+"""Command line: `python -m nst CONTENT STYLE [STYLE ...] -o OUT.png`, and `python -m nst runs ...`.
 
 The flags are generated from `nst.config.Config`, so their defaults and help are the dashboard's.
+Every run is also kept in the run store (`nst.store`; `--no-store` skips it): checkpointed every
+few seconds, so a killed run can be resumed (`runs resume ID`) from its last image.
 Exit codes: 0 done; 1 the run failed (diverged, out of memory; the last good image is still
 written); 2 bad input or usage, with one line on stderr; 130 interrupted (image written).
 """
@@ -10,18 +12,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import shutil
 import sys
 import time
 import types
 import typing
 from pathlib import Path
 
+from PIL import Image
+
 from nst import samples
 from nst.config import MAX_STEPS, PRESETS, Config, from_environment, parse_style_weights, preset
-from nst.export import png_bytes
+from nst.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
 from nst.image import ImageInputError, load_image
 from nst.model import WeightsError, layer_table, load_model, pick_device
-from nst.run import Iterate, Run
+from nst.run import Event, Iterate, Record, Run
+from nst.store import LIVE, Store, StoredRun, default_home
 
 
 class UsageError(Exception):
@@ -49,6 +56,9 @@ def _parse_blend(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ValueError(f"blend weights {text!r} must be numbers separated by commas") from None
+
+
+MAX_INPUT_SIDE = 2048  # px: inputs are read no larger (the dashboard's uploads too)
 
 
 def parse_change(text: str) -> tuple[int, str, object]:
@@ -86,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Neural style transfer (Gatys et al. 2016) on "
         "a pretrained VGG. CONTENT and STYLE are image files or sample names "
         f"({', '.join(samples.ALL)}).",
+        epilog="Stored runs: python -m nst runs list|show|export|resume|delete "
+        "(python -m nst runs --help).",
     )
     p.add_argument("content", help="the photo whose layout the output keeps")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
@@ -113,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write every N-th step as OUT_000N.png",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-store",
+        action="store_true",
+        help="do not keep the run in the run store (NST_HOME); see `python -m nst runs --help`",
+    )
     groups = {}
     for f in dataclasses.fields(Config):
         group = f.metadata["group"]
@@ -187,7 +204,108 @@ def _check_output(path: str) -> Path:
     return out
 
 
+def _warn(text: str) -> None:
+    print(f"nst: warning: {text}", file=sys.stderr)
+
+
+def _open_store() -> Store:
+    """The run store; opening it marks the runs of killed processes as interrupted."""
+    store = Store()
+    for notice in store.notices:
+        print(f"nst: note: {notice}", file=sys.stderr)
+    return store
+
+
+class _Recorder:
+    """Keeps a run in the store as it goes: checkpoints when due, the last one at the end.
+    Store trouble becomes a one-line warning and the run goes on unsaved, never a failed run."""
+
+    def __init__(self, store: Store, run_id: int, config: Config, prior_events=(), new=True):
+        self.store, self.id, self.config = store, run_id, config
+        self.prior_events = list(prior_events)  # a resumed run's, before it was resumed
+        self.new = new  # a resumed run keeps its stored changes (they are replayed, not new)
+        self._said: str | None = None
+        self._first = True
+
+    @classmethod
+    def start(cls, run: Run, device, content: str, styles: list[str]) -> _Recorder | None:
+        try:
+            store = _open_store()
+            run_id = store.create_run(
+                Path(samples.resolve(content)).read_bytes(),  # the files as given, stored once
+                [Path(samples.resolve(s)).read_bytes() for s in styles],
+                run.start_config,
+                source="cli",
+                owner="cli",
+                content_name=content,
+                style_names=styles,
+                device=str(device),
+                weights=run.weights_source,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever the store's trouble, the run goes on
+            _warn(f"the run is not stored ({exc}); it goes on")
+            return None
+        return cls(store, run_id, run.start_config)
+
+    def tick(self, run: Run) -> None:
+        """After a step: a checkpoint after the first, then whenever one is due (every few
+        seconds), so a killed run can be resumed from early on."""
+        if self._first or self.store.due(self.id):
+            self._first = False
+            self._save(run, "running")
+
+    def finish(self, run: Run, status: str | None = None, message: str | None = None) -> None:
+        self._save(run, status or run.status, message, final=True)
+
+    def _save(self, run: Run, status: str, message: str | None = None, final: bool = False) -> None:
+        state = {
+            "history": run.history,
+            "events": [*self.prior_events, *map(dataclasses.asdict, run.events)],
+            "evals": run.evals,
+            "seconds": run.seconds,
+            "config": self.config,
+            "changes": [{"step": s, "changes": c} for s, c in run.changes] if self.new else None,
+            "message": message if message is not None else run.message,
+        }
+        try:
+            if final:
+                gif = gif_bytes([frame for _, frame in run.frames]) if len(run.frames) else None
+                trouble = self.store.finish(self.id, status, run.image(), progress=gif, **state)
+            else:
+                ok = self.store.checkpoint(self.id, run.image(), status=status, **state)
+                trouble = None if ok else self.store.stopped or "deleted"
+        except Exception as exc:  # noqa: BLE001 - a store bug must not cost the user the run
+            trouble = f"the run could not be stored ({exc}); it goes on unsaved"
+        if trouble == "deleted":
+            trouble = f"run {self.id} was deleted from the store; it goes on unsaved"
+        if trouble and trouble != self._said:
+            _warn(trouble)
+        self._said = trouble
+
+
+def _drive(run: Run, changes: list[tuple[int, dict]], after_step) -> None:
+    """Step `run` to its end, taking on each of `changes` ((step, {field: value}), oldest first)
+    when the run reaches its step, as a paused dashboard run would."""
+    while True:
+        due: dict = {}
+        while changes and changes[0][0] <= run.evals:
+            due.update(changes.pop(0)[1])
+        if due:
+            run.update(Config.from_dict({**run.config.to_dict(), **due}))
+        if run.finished:
+            return
+        run.step(1)
+        after_step()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["runs"]:
+        return runs_main(argv[1:])
+    return stylize(argv)
+
+
+def stylize(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -196,13 +314,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.metrics and not Path(args.metrics).resolve().parent.is_dir():
             raise ValueError(f"metrics folder {Path(args.metrics).parent} does not exist")
         deepest = deepest_layer(cfg)
-        content = load_image(samples.resolve(args.content), max_side=4 * cfg.size, name=args.content)
-        styles = [load_image(samples.resolve(s), max_side=4 * cfg.size, name=s) for s in args.styles]
+        # Read as the dashboard reads an upload (at most 2048 px), so a run reproduced here from
+        # the dashboard's command has the same pixels to start from.
+        side = max(MAX_INPUT_SIDE, cfg.size)
+        content = load_image(samples.resolve(args.content), max_side=side, name=args.content)
+        styles = [load_image(samples.resolve(s), max_side=side, name=s) for s in args.styles]
         device = pick_device(cfg.device)
         if args.save_every < 0:
             raise ValueError("--save-every must be 0 or more")
         model = load_model(cfg.model, cfg.weights, device, last_layer=deepest)
-        changes = sorted((parse_change(c) for c in args.change), key=lambda c: c[0])
+        changes = [(step, {name: value}) for step, name, value in map(parse_change, args.change)]
+        changes.sort(key=lambda c: c[0])
         run = Run(model, content, styles, cfg, callback=_Progress(args.quiet))
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
@@ -212,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             "nst: warning: untrained (random) weights: the result is not real style transfer",
             file=sys.stderr,
         )
+    recorder = None if args.no_store else _Recorder.start(run, device, args.content, args.styles)
 
     def write(path: Path) -> None:
         meta = {
@@ -223,29 +346,28 @@ def main(argv: list[str] | None = None) -> int:
         }
         path.write_bytes(png_bytes(run.image(), run.start_config, meta, run.changes))
 
+    def after_step() -> None:
+        if args.save_every and run.evals % args.save_every == 0 and not run.finished:
+            write(out.with_name(f"{out.stem}_{run.evals:04d}.png"))
+        if recorder:
+            recorder.tick(run)
+
     code = 0
     try:
-        while True:
-            due = {}
-            while changes and changes[0][0] <= run.evals:
-                _, name, value = changes.pop(0)
-                due[name] = value
-            if due:
-                run.update(run.config.replace(**due))
-            if run.finished:
-                break
-            run.step(1)
-            if args.save_every and run.evals % args.save_every == 0 and not run.finished:
-                write(out.with_name(f"{out.stem}_{run.evals:04d}.png"))
+        _drive(run, changes, after_step)
     except KeyboardInterrupt:
         run.stop()
         code = 130
     except ValueError as exc:  # a --change the run cannot take (a setting that needs a new run)
         print(f"nst: error: {exc}", file=sys.stderr)
+        if recorder:
+            recorder.finish(run, "failed", str(exc))
         return 2
     if not args.quiet:
         sys.stderr.write("\n")
     write(out)
+    if recorder:
+        recorder.finish(run)
     if run.status == "failed":
         print(f"nst: {run.message}", file=sys.stderr)
         code = 1
@@ -258,4 +380,272 @@ def main(argv: list[str] | None = None) -> int:
             f"loss {last:.4g}, weights: {run.weights_source})",
             file=sys.stderr,
         )
+        if recorder:
+            print(f"run {recorder.id} stored; `python -m nst runs show {recorder.id}`", file=sys.stderr)
+    return code
+
+
+# ---- python -m nst runs ... --------------------------------------------------------------
+
+
+def build_runs_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m nst runs",
+        description="The runs kept in the run store: the command line's and the dashboard's "
+        f"(NST_HOME, here {default_home()}).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    ls = sub.add_parser("list", help="the stored runs, newest first")
+    ls.add_argument("--json", action="store_true", help="a JSON list instead of a table")
+    show = sub.add_parser("show", help="everything stored of a run, its config and changes included")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true", help="as JSON (without the loss records)")
+    export = sub.add_parser("export", help="a run's PNG (config embedded), JSON, CSV and GIF")
+    export.add_argument("id", type=int)
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write to")
+    resume = sub.add_parser(
+        "resume", help="finish an interrupted or stopped run from its last checkpoint image"
+    )
+    resume.add_argument("id", type=int)
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    delete = sub.add_parser("delete", help="delete a run and its files")
+    delete.add_argument("id", type=int)
+    return p
+
+
+def runs_main(argv: list[str]) -> int:
+    try:
+        args = build_runs_parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        store = _open_store()
+    except Exception as exc:  # noqa: BLE001 - any trouble opening it: one line, not a traceback
+        where = default_home()
+        print(f"nst: error: the run store in {where} could not be opened: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args.command == "list":
+            return _list_runs(store, args.json)
+        if args.command == "resume":
+            return _resume(store, args.id, args.quiet)
+        stored = store.get_run(args.id, None)
+        if args.command == "show":
+            return _show(store, stored, args.json)
+        if args.command == "export":
+            return _export(stored, Path(args.output))
+        if stored.status in LIVE:
+            raise UsageError(f"run {args.id} is {stored.status} in another process; stop it first")
+        store.delete_run(args.id, None)
+        print(f"deleted run {args.id}")
+        return 0
+    except KeyError as exc:  # no such run (KeyError's str() would quote the message)
+        print(f"nst: error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except (UsageError, ImageInputError, WeightsError, ValueError, OSError) as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _inputs(names: tuple[str, ...] | list[str], content: str) -> str:
+    return f"{content} + {' + '.join(names)}"
+
+
+def _list_runs(store: Store, as_json: bool) -> int:
+    runs = store.list_runs(None)
+    if as_json:
+        rows = []
+        for r in runs:
+            row = dataclasses.asdict(r)
+            row["image"] = str(row.pop("thumbnail")) if r.thumbnail else None
+            row["final_loss"] = _finite(r.final_loss)
+            rows.append(row)
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not runs:
+        print(f"no stored runs (store: {store.home})")
+        return 0
+    head = ("id", "when", "status", "size", "steps", "loss", "content + styles")
+    print("{:>4}  {:<16}  {:<11}  {:>5}  {:>5}  {:>9}  {}".format(*head))
+    for r in runs:
+        loss = f"{r.final_loss:9.3g}" if r.final_loss is not None else f"{'-':>9}"
+        print(
+            f"{r.id:>4}  {_when(r.created):<16}  {r.status:<11}  {r.size or '-':>5}  {r.evals:>5}  "
+            f"{loss}  {_inputs(r.style_names, r.content_name)}"
+        )
+    return 0
+
+
+def _changes(stored: StoredRun) -> list[tuple[int, dict]]:
+    """The stored changes as `Run.changes` has them: (step, {field: value}), oldest first."""
+    return sorted(((c["step"], c["changes"]) for c in stored.changes), key=lambda c: c[0])
+
+
+def _config_at(stored: StoredRun, step: float = math.inf) -> Config:
+    """The config the run had at `step` (by default its last): the one it started with, then
+    every change made up to that step."""
+    d = dict(stored.config)
+    for _, changed in (c for c in _changes(stored) if c[0] <= step):
+        d.update(changed)
+    return Config.from_dict(d)
+
+
+def _facts(stored: StoredRun) -> dict:
+    d = dataclasses.asdict(stored)
+    for key in ("thumbnail", "progress"):
+        d[key] = str(d[key]) if d[key] else None
+    d["image"] = d.pop("thumbnail")
+    d["final_loss"] = _finite(stored.final_loss)
+    d["records"] = len(d.pop("history"))
+    return d
+
+
+def _show(store: Store, stored: StoredRun, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(_facts(stored), indent=1))
+        return 0
+    s = stored
+    start = Config.from_dict(s.config)
+    loss = f"{s.final_loss:.4g}" if s.final_loss is not None else "-"
+    lines = [
+        f"run {s.id}: {s.status}" + (f" ({s.message})" if s.message else ""),
+        f"  source     {s.source} (owner {s.owner}), created {_when(s.created)}, "
+        f"updated {_when(s.updated)}",
+        f"  content    {s.content_name}  [{store.image_path(s.content)}]",
+        *(
+            f"  style      {name}  [{store.image_path(h)}]"
+            for name, h in zip(s.style_names, s.styles, strict=False)
+        ),
+        f"  progress   {s.evals} of {_config_at(s).steps} steps, {s.seconds:.1f} s on "
+        f"{s.device or '?'}, final loss {loss}, {len(s.history)} loss records",
+        f"  weights    {s.weights}",
+        f"  image      {s.thumbnail or '(no checkpoint yet)'}",
+        f"  animation  {s.progress or '-'}",
+        *(
+            f"  change     at step {step}: "
+            + ", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items())
+            for step, changed in _changes(s)
+        ),
+        *(f"  event      at step {e['step']}: {e['text']}" for e in s.events),
+        "  reproduce  "
+        + cli_command(start, s.content_name, list(s.style_names), f"run{s.id}.png", _changes(s)),
+        "  config     " + start.to_json().replace("\n", "\n  "),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _export(stored: StoredRun, folder: Path) -> int:
+    """DIR/<stem>.png (the config and changes embedded), .json, .csv, and .gif when stored."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    s = stored
+    name = "-".join(Path(n).stem for n in (s.content_name, *s.style_names))
+    stem = safe_filename(f"run{s.id}-{name}.png")
+    start, changes = Config.from_dict(s.config), _changes(s)
+    facts = {k: v for k, v in _facts(s).items() if k not in ("config", "changes", "image", "progress")}
+    written = []
+    if s.thumbnail is not None and s.thumbnail.is_file():
+        meta = {
+            "weights": s.weights,
+            "device": s.device,
+            "evals": s.evals,
+            "seconds": round(s.seconds, 3),
+            "status": s.status,
+            "run": s.id,
+        }
+        with Image.open(s.thumbnail) as im:
+            data = png_bytes(im.convert("RGB"), start, meta, changes)
+        written.append(folder / f"{stem}.png")
+        written[-1].write_bytes(data)
+    trace = {
+        "config": _config_at(s).to_dict(),
+        "start_config": start.to_dict(),
+        "changes": [{"step": step, "set": c} for step, c in changes],
+        **facts,
+    }
+    written.append(folder / f"{stem}.json")
+    written[-1].write_text(json.dumps(trace, indent=1))
+    written.append(folder / f"{stem}.csv")
+    written[-1].write_text(history_csv([Record(**r) for r in s.history]))
+    if s.progress is not None and s.progress.is_file():
+        written.append(folder / f"{stem}.gif")
+        shutil.copyfile(s.progress, written[-1])
+    print("\n".join(map(str, written)))
+    if s.thumbnail is None:
+        _warn(f"run {s.id} has no image yet (no checkpoint was written)")
+    return 0
+
+
+def _resume(store: Store, run_id: int, quiet: bool) -> int:
+    """Finish a stored run from its last checkpoint image, into the same stored run."""
+    s = store.get_run(run_id, None)
+    if s.status in LIVE:
+        raise UsageError(f"run {run_id} is {s.status} in another process; stop it there first")
+    if s.status == "done":
+        raise UsageError(f"run {run_id} is done: nothing to resume")
+    checkpoint = s.thumbnail if s.thumbnail is not None and s.thumbnail.is_file() else None
+    done = s.evals if checkpoint else 0
+    seconds = s.seconds if checkpoint else 0.0
+    start, timeline = Config.from_dict(s.config), _changes(s)
+    cfg = _config_at(s, done)
+    if done >= cfg.steps or (cfg.time_budget and seconds >= cfg.time_budget):
+        raise UsageError(f"run {run_id} has no steps left to run ({done} of {cfg.steps} done)")
+    if cfg.scale_count > 1:  # a checkpoint holds one image: the rest runs at the full size
+        cfg = cfg.replace(scales=1)
+    device = pick_device(cfg.device)
+    model = load_model(cfg.model, cfg.weights, device, last_layer=deepest_layer(cfg))
+    content = load_image(store.image_path(s.content), max_side=4 * cfg.size, name=s.content_name)
+    styles = [
+        load_image(store.image_path(h), max_side=4 * cfg.size, name=name)
+        for name, h in zip(s.style_names, s.styles, strict=False)
+    ]
+    run = Run(model, content, styles, cfg, callback=_Progress(quiet))
+    memory = "curvature memory" if cfg.optimizer == "lbfgs" else "moment estimates"
+    if checkpoint:
+        with Image.open(checkpoint) as im:
+            run.start_from(im, done, seconds)
+        said = (
+            f"resumed run {run_id} from its last checkpoint at step {done}; "
+            f"the optimizer restarts (its {memory} are lost)"
+        )
+    else:
+        said = f"run {run_id} had no checkpoint: it starts over"
+    event = Event(done, said.replace(f"run {run_id} ", "", 1))
+    recorder = _Recorder(store, run_id, start, [*s.events, dataclasses.asdict(event)], new=False)
+    print(f"nst: {said}", file=sys.stderr)
+    if model.is_random:
+        _warn("untrained (random) weights: the result is not real style transfer")
+    code = 0
+    try:
+        _drive(run, [c for c in timeline if c[0] > done], lambda: recorder.tick(run))
+    except KeyboardInterrupt:
+        run.stop()
+        code = 130
+    except ValueError as exc:  # a stored change this run cannot take
+        recorder.finish(run, "failed", str(exc))
+        raise
+    if not quiet:
+        sys.stderr.write("\n")
+    recorder.finish(run)
+    if run.status == "failed":
+        print(f"nst: {run.message}", file=sys.stderr)
+        code = code or 1
+    print(
+        f"run {run_id} {run.status}: {run.evals} steps, {run.seconds:.1f} s on {device}; "
+        f"`python -m nst runs export {run_id} -o DIR`",
+        file=sys.stderr,
+    )
     return code

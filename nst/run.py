@@ -456,6 +456,19 @@ class Run:
         self.status = status
         self.frames.add(self.evals, self.image())
 
+    def start_from(self, image: Image.Image, evals: int = 0, seconds: float = 0.0) -> None:
+        """Go on from `image` (an earlier run's checkpoint) as if `evals` evaluations taking
+        `seconds` had run: it becomes the current image, resized to this scale and kept in
+        range. The optimizer starts afresh: an L-BFGS curvature memory is not in a checkpoint."""
+        s = self._scales[self._scale_index]
+        x = project(preprocess(resize_to(image.convert("RGB"), (s.width, s.height)), self.device))
+        self._x = x.requires_grad_(True)
+        self._scored = self._x.detach().clone()
+        self._optimizer = self._make_optimizer()
+        self.evals, self.seconds = evals, seconds
+        self.frames = Frames(self.frames.every, self.frames.limit)
+        self.frames.add(self.evals, self.image())
+
 
 def _fmt(v) -> str:
     if isinstance(v, float):

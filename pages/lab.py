@@ -57,27 +57,35 @@ with tabs[0]:
             key=f"lab_g_{name}",
         )
 
+PAPER = (
+    "As in the paper: L-BFGS from faint white noise, average pooling, its loss "
+    "normalization (whatever the sidebar says)."
+)
+
 with tabs[1]:
     st.caption(
         "Gatys et al. 2016, Fig. 1. Top: white noise optimized to match the photo at one "
         "layer: detail fades in deeper layers while the layout stays. Bottom: noise "
         "optimized to match the painting's Gram matrices on growing sets of layers: "
-        "deeper sets add larger structures."
+        f"deeper sets add larger structures. {PAPER}"
     )
     arch_layers = set(model.layer_names)
     st.markdown("**Content reconstructions**")
     jobs = [j for j in explore.content_grid_jobs() if j[3]["content_layer"] in arch_layers]
-    ex.grid("content", jobs, 1, len(jobs), 128, 60, 3.5, "Content reconstructions")
+    # 192 px: at 128 px conv5_2 sees a 8x6 grid, too coarse to show what the paper shows.
+    ex.grid("content", jobs, 1, len(jobs), 192, 60, "Content reconstructions", pooling="avg")
     st.markdown("**Style reconstructions**")
-    ex.grid("style", explore.style_grid_jobs(), 1, 5, 128, 60, 2.5, "Style reconstructions")
+    ex.grid("style", explore.style_grid_jobs(), 1, 5, 128, 60, "Style reconstructions", pooling="avg")
 
 with tabs[2]:
     st.caption(
         "Gatys et al. 2016, Fig. 3: rows use style layers up to the one named, columns "
-        "the ratio α/β (Gatys 2016 convention). Left, mostly style; right, mostly the "
-        "photo."
+        "the ratio α/β. Left, the painting's textures alone; right, the photo's layout comes "
+        "through. The paper's columns read 1e-5 to 1e-2: its VGG-19 was rescaled so every "
+        "filter's mean activation is one. Torchvision's weights are not, and the same pictures "
+        f"come about a thousand times lower, at 1e-8 to 1e-5. {PAPER}"
     )
-    ex.grid("tradeoff", explore.tradeoff_jobs(), 5, 4, 96, 50, 2.0, "Style layers vs alpha/beta")
+    ex.grid("tradeoff", explore.tradeoff_jobs(), 5, 4, 128, 50, "Style layers vs α/β", pooling="avg")
 
 with tabs[3]:
     st.caption(

@@ -154,3 +154,34 @@ def test_a_strength_between_slider_steps_survives_the_round_trip(at):
     assert at.session_state.config.beta == 37_000.0
     at.sidebar.slider(key="ui_strength").set_value(6.0).run()
     assert at.session_state.config.beta == 1e6
+
+
+def _png(color, size=(80, 60)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_an_uploaded_style_replaces_the_default_and_blending_stays_possible(at):
+    at.sidebar.file_uploader(key="up_style").set_value([("blue.png", _png((20, 20, 220)), "image/png")])
+    at.run()
+    assert at.sidebar.multiselect(key="style_names").value == ["upload: blue.png"]
+    at.sidebar.multiselect(key="style_names").set_value(["upload: blue.png", "the_scream"]).run()
+    assert {s.key for s in at.sidebar.slider} >= {"blend_upload: blue.png", "blend_the_scream"}
+    assert not errors(at)
+
+
+def test_a_rejected_file_leaves_the_uploader_and_its_message_stays(at):
+    at.sidebar.file_uploader(key="up_style").set_value([("bad.png", b"garbage", "image/png")])
+    at.run()
+    keys = [u.key for u in at.sidebar.get("file_uploader")]
+    assert "up_style" not in keys and "up_style_1" in keys  # a fresh, empty uploader
+    assert any("bad.png" in e.value for e in at.sidebar.error)
+    at.run()
+    assert any("bad.png" in e.value for e in at.sidebar.error)  # still said after a rerun
+    assert at.sidebar.multiselect(key="style_names").value == ["starry_night"]  # nothing lost
+
+
+def test_a_painting_of_another_shape_is_said(at):
+    at.sidebar.multiselect(key="style_names").set_value(["the_scream"]).run()
+    assert any("taller than the photo" in c.value for c in at.sidebar.caption)

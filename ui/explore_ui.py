@@ -13,6 +13,7 @@ from PIL import Image
 
 from nst import explore
 from nst.config import Config
+from nst.estimate import grid_seconds
 from nst.image import resize_long_side
 from nst.samples import DEFAULT_STYLE
 from ui import state
@@ -128,15 +129,16 @@ def grid(
     cols: int,
     size: int,
     steps: int,
-    seconds_per_cell: float,
     title: str,
+    pooling: str | None = None,
 ) -> None:
-    """A grid of reconstructions: says how long it will take, fills in as it computes,
-    can be stopped, and can be downloaded as one image."""
+    """A grid of reconstructions: says how long it will take (from this machine's measured
+    pace, then from the cells done), fills in as it computes, can be stopped, and can be
+    downloaded as one image. `pooling`: the sidebar's unless given."""
     srcs = sources()
     content, style = srcs["content"], srcs["style"]
     model = st.session_state.model
-    pooling = network().pooling
+    pooling = pooling or network().pooling
     key = (name, model.arch, model.weights_source, digest(content), digest(style), size, steps, pooling)
     done_all = _grid_results()
     jobs_state = st.session_state.setdefault("grids", {})
@@ -148,10 +150,15 @@ def grid(
         g["cells"] = list(done_all[key])  # finished meanwhile, in another tab or session
     total = len(jobs)
     left = total - len(g["cells"])
+    pace = state.pace(model, network().replace(pooling=pooling))
+    aspect = content.width / content.height
+    predicted_left = grid_seconds(pace, model.arch, jobs[len(g["cells"]) :], size, steps, aspect)
+    if g.get("spent") and g.get("predicted_done"):  # the pace of this grid's own cells so far
+        predicted_left *= g["spent"] / g["predicted_done"]
     a, b, c = st.columns([2, 1, 1])
     a.caption(
-        f"{total} images at {size} px, {steps} L-BFGS steps each: about "
-        f"{left * seconds_per_cell:.0f} s on this machine."
+        f"{total} images at {size} px, {steps} L-BFGS steps each from white noise: about "
+        f"{predicted_left:.0f} s on this machine."
         if left
         else f"{total} images, computed (cached for these inputs and settings)."
     )
@@ -168,7 +175,10 @@ def grid(
             job = [(row, col, label, kw)]
             cell = next(explore.run_jobs(model, content, style, job, size, steps, pooling=pooling))
             g["cells"].append(cell)
-            g["last_seconds"] = time.perf_counter() - t0
+            g["spent"] = g.get("spent", 0.0) + time.perf_counter() - t0
+            g["predicted_done"] = g.get("predicted_done", 0.0) + grid_seconds(
+                pace, model.arch, job, size, steps, aspect
+            )
             if len(g["cells"]) == total:
                 g["running"] = False
                 done_all[key] = list(g["cells"])
@@ -176,7 +186,10 @@ def grid(
                     done_all.pop(next(iter(done_all)))
                 st.rerun(scope="app")
         if g["running"]:
-            st.progress(len(g["cells"]) / total, text=f"{len(g['cells'])}/{total} computed")
+            done = len(g["cells"])
+            rate = g["spent"] / g["predicted_done"] if g.get("predicted_done") else 1.0
+            rest = rate * grid_seconds(pace, model.arch, jobs[done:], size, steps, aspect)
+            st.progress(done / total, text=f"{done}/{total} computed · about {rest:.0f} s left")
         by_pos = {(cl.row, cl.col): cl for cl in g["cells"]}
         for r in range(rows):
             columns = st.columns(cols)

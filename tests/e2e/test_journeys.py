@@ -83,13 +83,18 @@ def test_uploads_good_and_broken_files(page, app_url):
     alert.first.wait_for()
     assert "broken.png" in alert.first.inner_text()
     box = page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
-    assert "cat" in box.inner_text() + box.locator("input").first.input_value()  # untouched
+    assert "tubingen" in box.inner_text() + box.locator("input").first.input_value()  # untouched
+    uploader = page.locator("[data-testid='stSidebar'] [data-testid='stFileUploader']").first
+    assert "broken.png" not in uploader.inner_text()  # the rejected file left the uploader
     assert exceptions(page) == 0
     _choose_file(page, 1, "blue.png", _png((30, 30, 220)))
     page.wait_for_function("() => document.body.innerText.includes('upload: blue.png')")
+    styles = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+    assert "starry_night" not in styles.inner_text()  # the upload replaced the default style
     click(page, "Start")  # the rest of the page still works, with the uploaded style
     wait_steps(page, 2)
-    assert "style: upload: blue.png" in page.locator("[data-testid='stMain']").inner_text()
+    main = page.locator("[data-testid='stMain']").inner_text()
+    assert "style: upload: blue.png" in main and "style: starry_night" not in main
 
 
 def test_every_page_while_running_then_back(page, app_url):
@@ -150,8 +155,7 @@ def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
     try:
         for i, page in enumerate(pages):
             open_app(page, app_url)
-            if photos[i] != "cat":
-                _choose_content(page, photos[i])
+            _choose_content(page, photos[i])
             set_steps(page, 900 + i)
         for page in pages:
             click(page, "Start")
