@@ -255,11 +255,19 @@ class Run:
         return min(1.0, frac)
 
     def eta_seconds(self) -> float | None:
-        """Seconds of optimization left, from the recent pace."""
+        """Seconds of optimization left: the recent pace at this scale, and for the scales still
+        to come that pace times their share of pixels (a step costs about its pixels)."""
         if not self.history or self.finished:
             return 0.0 if self.finished else None
-        per_eval = self.seconds / max(1, self.evals)
-        left = max(0, self.config.steps - self.evals) * per_eval
+        eps = self.evals_per_second()
+        per_eval = 1 / eps if eps else self.seconds / max(1, self.evals)
+        w, h = self.size
+        left, done = 0.0, self.evals
+        for i, s in enumerate(self._scales.scales[self._scale_index :]):
+            last = i + self._scale_index == len(self._scales) - 1
+            end = self.config.steps if last else min(self.config.steps, s.end_step)
+            left += max(0, end - done) * per_eval * (s.width * s.height) / (w * h)
+            done = max(done, end)
         if self.config.time_budget:
             left = min(left, max(0.0, self.config.time_budget - self.seconds))
         return left
