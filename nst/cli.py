@@ -607,19 +607,20 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
         cfg = cfg.replace(scales=1)
     device = pick_device(cfg.device)
     model = load_model(cfg.model, cfg.weights, device, last_layer=deepest_layer(cfg))
-    content = load_image(store.image_path(s.content), max_side=4 * cfg.size, name=s.content_name)
+    side = max(MAX_INPUT_SIDE, cfg.size)  # read as the run read them
+    content = load_image(store.image_path(s.content), max_side=side, name=s.content_name)
     styles = [
-        load_image(store.image_path(h), max_side=4 * cfg.size, name=name)
+        load_image(store.image_path(h), max_side=side, name=name)
         for name, h in zip(s.style_names, s.styles, strict=False)
     ]
     run = Run(model, content, styles, cfg, callback=_Progress(quiet))
-    memory = "curvature memory" if cfg.optimizer == "lbfgs" else "moment estimates"
+    lost = "curvature memory is" if cfg.optimizer == "lbfgs" else "moment estimates are"
     if checkpoint:
         with Image.open(checkpoint) as im:
             run.start_from(im, done, seconds)
         said = (
             f"resumed run {run_id} from its last checkpoint at step {done}; "
-            f"the optimizer restarts (its {memory} are lost)"
+            f"the optimizer restarts (its {lost} lost)"
         )
     else:
         said = f"run {run_id} had no checkpoint: it starts over"

@@ -620,7 +620,9 @@ def _encode(
     if config_json:
         info.add_text(CONFIG_KEY, config_json)
     buf = io.BytesIO()
-    image.save(buf, format="PNG", pnginfo=info, compress_level=1 if fast else 6)
+    # Fast: stored, not deflated. A 512 px checkpoint: 13 ms and 576 KiB, against 29 ms and
+    # 445 KiB at level 1 (AMD EPYC, 2 cores); the final image is compressed (level 6).
+    image.save(buf, format="PNG", pnginfo=info, compress_level=0 if fast else 6)
     return buf.getvalue(), "png"
 
 

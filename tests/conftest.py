@@ -22,6 +22,19 @@ SHARED_IMAGES = ROOT.parent / "shared" / "images"
 NO_WEIGHTS = f"pretrained VGG-16 weights not found at {REAL_WEIGHTS} (set NST_TEST_WEIGHTS)"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_store(tmp_path_factory):
+    """Runs made by tests (and the CLI they start) go to a store of the test session's own,
+    never the user's; a test that needs a store of its own sets NST_HOME itself."""
+    before = os.environ.get("NST_HOME")
+    os.environ["NST_HOME"] = str(tmp_path_factory.mktemp("nst-home"))
+    yield
+    if before is None:
+        os.environ.pop("NST_HOME", None)
+    else:
+        os.environ["NST_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def random_model():
     return load_model("vgg19", "random")

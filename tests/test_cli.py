@@ -11,6 +11,12 @@ from tests.conftest import ROOT
 FAST = ["--weights", "random", "--size", "48", "--steps", "3", "--quiet"]
 
 
+@pytest.fixture(autouse=True)
+def store_home(tmp_path, monkeypatch):
+    """Runs are stored: in a folder of the test's own, not the user's data folder."""
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "home"))
+
+
 def nst(*args, env_extra=None):
     import os
 
