@@ -1,4 +1,5 @@
-"""Command line: `python -m nst CONTENT STYLE [STYLE ...] -o OUT.png`, and `python -m nst runs ...`.
+"""Command line: `python -m nst CONTENT STYLE [STYLE ...] -o OUT.png`, `python -m nst runs ...`
+and `python -m nst sweep ...`.
 
 The flags are generated from `nst.config.Config`, so their defaults and help are the dashboard's.
 Every run is also kept in the run store (`nst.store`; `--no-store` skips it): checkpointed every
@@ -97,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "a pretrained VGG. CONTENT and STYLE are image files or sample names "
         f"({', '.join(samples.ALL)}).",
         epilog="Stored runs: python -m nst runs list|show|export|resume|delete "
-        "(python -m nst runs --help).",
+        "(python -m nst runs --help). Grids of settings, batches of photos: python -m nst sweep "
+        "(python -m nst sweep --help).",
     )
     p.add_argument("content", help="the photo whose layout the output keeps")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
@@ -109,12 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STEP:FIELD=VALUE",
         help="change a setting when the run reaches STEP, as a paused dashboard run does "
         "(repeatable; the dashboard's 'reproduce' command writes these)",
-    )
-    p.add_argument(
-        "--preset",
-        choices=list(PRESETS),
-        default="default",
-        help="starting settings; other flags override them",
     )
     p.add_argument("--metrics", help="write config, device, seconds, evals and history as JSON")
     p.add_argument(
@@ -130,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not keep the run in the run store (NST_HOME); see `python -m nst runs --help`",
     )
+    _add_config_flags(p)
+    return p
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """--preset and a flag for every Config field, grouped as the sidebar groups them."""
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="default",
+        help="starting settings; other flags override them",
+    )
     groups = {}
     for f in dataclasses.fields(Config):
         group = f.metadata["group"]
@@ -142,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "size":
             kw["metavar"] = "PX"
         groups[group].add_argument(flag, **kw)
-    return p
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -302,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["runs"]:
         return runs_main(argv[1:])
+    if argv[:1] == ["sweep"]:
+        return sweep_main(argv[1:])
     return stylize(argv)
 
 
@@ -649,4 +658,113 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
         f"`python -m nst runs export {run_id} -o DIR`",
         file=sys.stderr,
     )
+    return code
+
+
+# ---- python -m nst sweep ... -------------------------------------------------------------
+
+
+def build_sweep_parser() -> argparse.ArgumentParser:
+    from nst.sweep import MAX_CELLS
+
+    p = _Parser(
+        prog="python -m nst sweep",
+        # the photos and paintings first: --vary takes the words after it (beta=1e3..1e6 log 4)
+        usage="%(prog)s CONTENT STYLE [STYLE ...] -o DIR [--vary FIELD=VALUES ...] [--yes] "
+        "[--quiet] [settings]",
+        description="The same stylization over photos x paintings x a grid of settings: "
+        "DIR/sheet.png (the grid, labelled), DIR/results.csv (a row per cell: the varied values, "
+        "the seed loss of the written image and its content and style terms, seconds, steps, "
+        "file) and DIR/cells/*.png (config embedded). Cells are kept in the run store: a rerun "
+        "computes only the cells not computed before, so a stopped sweep resumes.",
+        epilog="VALUES: a list (pooling=max,avg; content_layer=conv2_2,conv4_2), a range "
+        "(beta=1e3..1e6 log 4; size=128..512 lin 4), or one style layer's weight "
+        "(w:conv4_1=0,0.5,1). The last --vary runs across the sheet; the others and several "
+        "photos or paintings run down; with no --vary, paintings across and photos down.",
+    )
+    p.add_argument("content", help="the photo: an image file, a sample name, or a folder of photos")
+    p.add_argument("styles", nargs="+", metavar="style", help="painting(s): files, samples or folders")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write to")
+    p.add_argument(
+        "--vary",
+        action="append",
+        nargs="+",
+        default=[],
+        metavar="FIELD=VALUES",
+        help="a setting to vary (repeatable); see below",
+    )
+    p.add_argument("--yes", action="store_true", help=f"run a grid of more than {MAX_CELLS} cells")
+    p.add_argument("--quiet", action="store_true", help="no line per cell")
+    _add_config_flags(p)
+    return p
+
+
+def sweep_main(argv: list[str]) -> int:
+    from nst import sweep as sw
+
+    try:
+        args = build_sweep_parser().parse_args(argv)
+        cfg = config_from_args(args)
+        axes = []
+        for words in args.vary:
+            text = " ".join(words)
+            try:
+                axes.append(sw.parse_vary(text))
+            except ValueError as exc:
+                raise ValueError(f"--vary {text}: {exc}") from None
+        out = Path(args.output)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"{out} is not a folder")
+        contents = sw.read_inputs(args.content)
+        styles = [s for name in args.styles for s in sw.read_inputs(name)]
+        plan = sw.Sweep(contents, styles, cfg, axes, limit=None if args.yes else sw.MAX_CELLS)
+        executor = sw.LocalExecutor()
+        model = executor.model_for(cfg)
+    except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    if model.is_random:
+        _warn("untrained (random) weights: the results are not real style transfer")
+    try:
+        store = _open_store()
+    except Exception as exc:  # noqa: BLE001 - any trouble opening it: one line, not a traceback
+        where = default_home()
+        print(f"nst: error: the run store in {where} could not be opened: {exc}", file=sys.stderr)
+        return 1
+    t0 = time.perf_counter()
+    pace = sw.measure_pace(plan, model) if plan.todo(store) else sw.Pace(0.0, 0.0)
+    estimate = plan.estimate(pace, store, sw.device_name(model.mean.device))
+    print(f"sweep: {estimate}", file=sys.stderr)
+    results: list = []
+
+    def said(result) -> None:
+        results.append(result)
+        if not args.quiet:
+            how = "stored before" if result.reused else f"{result.seconds:.1f} s"
+            label = result.spec.label.replace("\n", ", ") or "cell"
+            print(
+                f"[{len(results)}/{len(plan)}] {label}: seed loss {sw.fmt(result.seed_loss)} ({how})",
+                file=sys.stderr,
+            )
+
+    t1, code = time.perf_counter(), 0
+    try:
+        plan.run(store, executor, on_result=said, owner="cli")
+    except KeyboardInterrupt:
+        code = 130
+    outputs = sw.write_outputs(plan, results, out)
+    print(sw.format_table(plan, results))
+    computed, t2 = sum(not r.reused for r in results), time.perf_counter()
+    print(
+        f"wrote {outputs.sheet}, {outputs.csv} and {len(outputs.cells)} cells in {out / 'cells'}: "
+        f"{computed} computed in {t2 - t1:.1f} s ({t2 - t0:.1f} s with the estimate), "
+        f"{len(results) - computed} stored before",
+        file=sys.stderr,
+    )
+    if code == 130:
+        _warn(f"stopped after {len(results)} of {len(plan)} cells; run the same command to go on")
+    elif failed := [r for r in results if r.status != "done"]:
+        print(f"nst: {len(failed)} cell(s) failed: {failed[0].message}", file=sys.stderr)
+        code = 1
+    store.close()
     return code

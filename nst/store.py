@@ -96,8 +96,19 @@ def _v2(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    """Sweep cells (nst.sweep): a cell's identity, a hash of its inputs and config, so a rerun
+    finds it; and its scores (JSON) as the sweep reports them."""
+    for sql in (
+        "ALTER TABLE runs ADD COLUMN cell_key TEXT",
+        "ALTER TABLE runs ADD COLUMN scores TEXT",
+        "CREATE INDEX runs_cell_key ON runs(cell_key)",
+    ):
+        db.execute(sql)
+
+
 # Schema version -> the step that reaches it from the version before (PRAGMA user_version).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 VERSION = max(MIGRATIONS)
 
 
@@ -135,6 +146,8 @@ class StoredRun(RunSummary):
     content: str  # image hashes
     styles: tuple[str, ...]
     progress: Path | None  # the GIF
+    cell_key: str | None = None  # a sweep cell's identity (nst.sweep)
+    scores: dict | None = None  # a sweep cell's scores
 
 
 def default_home() -> Path:
@@ -195,9 +208,10 @@ class Store:
         device: str = "",
         weights: str = "",
         status: str = "running",
+        cell_key: str | None = None,
     ) -> int:
         """A new run of `content` in the manner of `styles` under `config` (a Config or a dict);
-        returns its id, never one used before."""
+        returns its id, never one used before. `cell_key`: a sweep cell's identity (`find_cell`)."""
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         if status not in STATUSES:
@@ -213,6 +227,7 @@ class Store:
             "config": _config_json(config),
             "device": device,
             "weights": weights,
+            "cell_key": cell_key,
             **_liveness(now),
         }
         with self._write() as db:
@@ -246,6 +261,7 @@ class Store:
         *,
         message: str | None = None,
         progress: bytes | None = None,
+        scores: dict | None = None,
     ) -> bool:
         """Save a live run: its latest image, the history records not saved yet (the whole
         history may be passed every time), and whatever else is given. Cheap: one transaction.
@@ -264,6 +280,7 @@ class Store:
             "config": None if config is None else _config_json(config),
             "changes": None if changes is None else json.dumps(changes),
             "events": None if events is None else json.dumps([_plain(e) for e in events]),
+            "scores": None if scores is None else json.dumps(scores),
             **_liveness(time.time()),
         }
         history = list(history)
@@ -381,7 +398,21 @@ class Store:
             content=next(h for role, h in images if role == "content"),
             styles=tuple(h for role, h in images if role == "style"),
             progress=self.home / r["progress"] if r["progress"] else None,
+            cell_key=r["cell_key"],
+            scores=json.loads(r["scores"]) if r["scores"] else None,
         )
+
+    def find_cell(self, cell_key: str) -> int | None:
+        """The newest finished ('done') run of a sweep cell with this identity, if any."""
+        row = (
+            self._db()
+            .execute(
+                "SELECT id FROM runs WHERE cell_key = ? AND status = 'done' ORDER BY id DESC LIMIT 1",
+                (cell_key,),
+            )
+            .fetchone()
+        )
+        return row["id"] if row else None
 
     def delete_run(self, run_id: int, owner: str | None) -> None:
         """Delete a run of `owner` (None: any) with its files, and its images unless another run
