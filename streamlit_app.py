@@ -5,18 +5,28 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from ui import live, sidebar, state
+from ui import live, registry, sidebar, state
 
 # A local icon: an emoji or Material icon would be fetched from a font server (offline: none).
 ICON = Image.open(Path(__file__).parent / "ui" / "icon.png")
 st.set_page_config(page_title="nst: style transfer lab", page_icon=ICON, layout="wide")
 state.init()
 state.release_memory()
+state.identify()  # before anything else reads the identity
+registry.attach()
+if (store := state.store()) is not None:
+    for notice in store.notices:
+        state.say_once(notice)
 
 stylize = st.Page("pages/stylize.py", title="Stylize", icon=":material/brush:", default=True)
 pg = st.navigation(
     {
-        "Make": [stylize, st.Page("pages/compare.py", title="Compare", icon=":material/compare:")],
+        "Make": [
+            stylize,
+            st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+            st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+            st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
+        ],
         "Look inside": [
             st.Page("pages/features.py", title="Feature maps", icon=":material/grid_view:"),
             st.Page("pages/gram.py", title="Gram matrices", icon=":material/blur_on:"),

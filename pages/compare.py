@@ -1,16 +1,19 @@
-"""Compare: finished runs of this session side by side, with settings and final losses."""
+"""Compare: finished runs of this browser side by side, with settings and final losses."""
 
 import streamlit as st
 
 from nst import compare, explore
 from ui import explore_ui as ex
+from ui import gallery_ui, state
+
+state.through_entry()
 
 st.title("Compare")
 st.caption(
-    "Every run you finish or stop is kept here (the last 12), so settings can be "
-    "compared by their pictures and their losses."
+    "Every run you finish or stop is here (this session's, and your last 12 from the run store), "
+    "so settings can be compared by their pictures and their losses."
 )
-runs = st.session_state.finished_runs
+runs = gallery_ui.compared_runs()
 if not runs:
     st.info("No finished runs yet: finish or stop a run on the Stylize page.")
     st.stop()

@@ -5,6 +5,9 @@ import streamlit as st
 from nst import explore
 from nst.viz import channel_bar_figure, heatmap_row
 from ui import explore_ui as ex
+from ui import state
+
+state.through_entry()
 
 st.title("Feature maps")
 st.caption(

@@ -9,6 +9,8 @@ from nst.viz import gram_distance_figure
 from ui import explore_ui as ex
 from ui import state
 
+state.through_entry()
+
 st.title("Gram matrices")
 st.caption(
     "A Gram matrix records how often two channels fire together, summed over the whole "

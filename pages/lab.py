@@ -8,6 +8,9 @@ from nst.config import CONTENT_LAYER, CONVENTIONS, SEED_STYLE_WEIGHTS
 from nst.model import layer_table
 from nst.viz import layer_share_figure
 from ui import explore_ui as ex
+from ui import state
+
+state.through_entry()
 
 st.title("Layer lab")
 model = st.session_state.model

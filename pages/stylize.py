@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import controls, export_panel, live
+from ui import controls, export_panel, live, state
+
+state.through_entry()
 
 st.title("Stylize")
 st.caption(

@@ -8,6 +8,9 @@ False once `st.navigation` has run, so it is kept False here, as in a served app
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
@@ -29,12 +32,17 @@ def app(timeout: float = 120) -> AppTest:
     return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
 
 
-def untrained_app(monkeypatch) -> AppTest:
-    """The app on the untrained VGG-19 (fast, needs no weights), run once."""
+def untrained_app(monkeypatch, identity: str | None = None) -> AppTest:
+    """The app on the untrained VGG-19 (fast, needs no weights), run once; its run store in a
+    fresh folder unless the test set NST_HOME; `identity`: the browser's `id` in the URL."""
     monkeypatch.setenv("NST_MODEL", "vgg19")
     monkeypatch.setenv("NST_WEIGHTS", "random")
     monkeypatch.setenv("NST_OFFLINE", "1")
+    if not os.environ.get("NST_HOME"):
+        monkeypatch.setenv("NST_HOME", tempfile.mkdtemp(prefix="nst-apptest-"))
     at = app()
+    if identity:
+        at.query_params["id"] = identity
     at.run()
     return at
 

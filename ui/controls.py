@@ -9,7 +9,7 @@ from nst.estimate import run_seconds
 from nst.image import ImageInputError
 from nst.model import hub_checkpoint_path
 from nst.run import Run
-from ui import live, state
+from ui import live, persist, registry, state
 
 
 def _start() -> None:
@@ -22,10 +22,32 @@ def _start() -> None:
     except (ValueError, ImageInputError) as exc:
         st.session_state.notice = f"Could not start: {exc}"
         return
+    begin(run, st.session_state.content_name, list(names))
+
+
+def begin(run: Run, content: str, styles: list[str], store_id: int | None = None) -> None:
+    """Make `run` the session's run, registered for reloads and kept in the store (a new stored
+    run unless `store_id`, a stored run it goes on with). A paused run it replaces ends as
+    stopped."""
+    _end_replaced()
+    meta = {"content": content, "styles": styles}
+    if store_id is None:
+        store_id = persist.begin(run, content, styles)
+    meta["store_id"] = store_id
     st.session_state.run = run
-    st.session_state.run_meta = {"content": st.session_state.content_name, "styles": list(names)}
+    st.session_state.run_meta = meta
     st.session_state.notice = ""
     st.session_state.tick_stats = []
+    st.session_state.checkpoint_ms = []
+    registry.register(run, meta)
+
+
+def _end_replaced() -> None:
+    old = st.session_state.run
+    if old is not None and not old.finished:
+        state.seats().leave(old.id)
+        old.stop()
+        persist.save(old, st.session_state.run_meta)
 
 
 def _apply_changes(run: Run) -> bool:
@@ -49,6 +71,7 @@ def _pause() -> None:
     if run is not None:
         run.pause()
         state.seats().leave(run.id)
+        persist.save(run, st.session_state.run_meta)
     st.session_state.step_until = None
 
 
@@ -56,6 +79,15 @@ def _resume() -> None:
     run = st.session_state.run
     if run is not None and _apply_changes(run) and not run.finished:
         run.resume()
+        _keep_live(run)
+
+
+def _keep_live(run: Run) -> None:
+    """Going on: in the store as running, and in the registry (it may have let go of a run
+    paused for long)."""
+    persist.save(run, st.session_state.run_meta, image=False)
+    if registry.entry() is None:
+        registry.register(run, st.session_state.run_meta)
 
 
 def _step() -> None:
@@ -64,6 +96,7 @@ def _step() -> None:
     if run is not None and _apply_changes(run) and not run.finished:
         st.session_state.step_until = run.evals + live.STEP_EVALS
         run.resume()
+        _keep_live(run)
 
 
 def _stop() -> None:
@@ -71,12 +104,16 @@ def _stop() -> None:
     if run is not None:
         run.stop()
         state.seats().leave(run.id)
+        persist.save(run, st.session_state.run_meta)
         live.remember(run)
 
 
 def _reset() -> None:
-    if st.session_state.run is not None:
-        state.seats().leave(st.session_state.run.id)
+    """Discard the session's run; a live one ends as stopped in the store (the Gallery keeps it)."""
+    run = st.session_state.run
+    if run is not None:
+        _end_replaced()
+        registry.unregister(run)
     st.session_state.run = None
     st.session_state.notice = ""
 

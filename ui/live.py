@@ -15,8 +15,9 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 from nst.config import MAX_STEPS
+from nst.store import CHECKPOINT_SECONDS
 from nst.viz import layer_figure, loss_figure
-from ui import state
+from ui import persist, registry, state
 
 TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long
 RUN_EVERY = 0.1  # seconds between ticks
@@ -43,8 +44,8 @@ def advance(run, limit: int | None = None) -> float:
 
 
 def _tick() -> None:
-    """Advance the run if it should be running and has a seat; at its end, rerun the app to
-    stop ticking."""
+    """Advance the run if it should be running and has a seat; checkpoint it when due; at its
+    end, save it and rerun the app to stop ticking."""
     run = st.session_state.run
     if not state.running():
         return
@@ -55,6 +56,19 @@ def _tick() -> None:
     st.session_state.queue_place = seats.ask(run.id)
     if st.session_state.queue_place:
         return
+    entry = registry.entry()
+    # Two tabs of one identity show the same run: one steps it at a time, the other skips.
+    if entry is not None and not entry.lock.acquire(blocking=False):
+        return
+    try:
+        _step_and_save(run, seats)
+    finally:
+        if entry is not None:
+            entry.lock.release()
+
+
+def _step_and_save(run, seats) -> None:
+    meta = st.session_state.run_meta
     t0 = time.perf_counter()
     until = st.session_state.get("step_until")
     opt = advance(run, None if until is None else until - run.evals)
@@ -63,11 +77,14 @@ def _tick() -> None:
         run.pause()  # the Step button's steps are done
         st.session_state.step_until = None
         seats.leave(run.id)
+        persist.save(run, meta)
         st.rerun(scope="app")
     if run.finished:
         seats.leave(run.id)
+        persist.save(run, meta)
         remember(run)
         st.rerun(scope="app")
+    persist.save(run, meta, due_only=True)
 
 
 def remember(run) -> None:
@@ -88,6 +105,7 @@ def remember(run) -> None:
             "changes": list(run.changes),
             "content": meta.get("content", "?"),
             "styles": meta.get("styles", []),
+            "store_id": meta.get("store_id"),
         }
     )
     del keep[:-12]
@@ -163,6 +181,9 @@ def _full_view() -> None:
         return
     st.progress(run.progress(), text=status_line(run))
     _seat_notice(run)
+    store = state.store()
+    if store is not None and store.stopped:
+        st.warning(store.stopped, icon=":material/database_off:")
     if run.status == "failed":
         st.error(run.message, icon=":material/error:")
     left, right = st.columns([3, 2])
@@ -223,11 +244,19 @@ def timing_summary() -> str | None:
         return None
     opt = sum(o for o, _ in stats)
     total = sum(t for _, t in stats)
-    return (
+    text = (
         f"Last {len(stats)} ticks: {total / len(stats):.2f} s each on the server, "
         f"{1 - opt / total:.0%} of it outside the optimization (drawing the image and charts, "
         "session state)."
     )
+    saved = st.session_state.checkpoint_ms
+    if saved:
+        ms = sum(saved) / len(saved)
+        text += (
+            f" A checkpoint to the run store (every {CHECKPOINT_SECONDS:g} s) took {ms:.0f} ms, "
+            f"{ms / 1000 / (total / len(stats)):.0%} of its tick."
+        )
+    return text
 
 
 def _compact_view() -> None:

@@ -155,11 +155,13 @@ def _uploader(label: str, base: str, multiple: bool) -> list[str]:
         try:
             if f.size > MAX_UPLOAD_MB * 1024 * 1024:
                 raise ImageInputError(f"{f.name}: file is larger than {MAX_UPLOAD_MB} MB")
-            img = load_image(f.getvalue(), max_side=2048, name=f.name)
+            data = f.getvalue()
+            img = load_image(data, max_side=2048, name=f.name)
         except ImageInputError as exc:
             errors.append(str(exc))
             continue
         st.session_state.uploads[name] = img
+        st.session_state.upload_bytes[name] = data  # the file as given, for the run store
         seen[f.file_id] = name
         added.append(name)
     if files:

@@ -6,7 +6,10 @@ import contextlib
 import ctypes
 import gc
 import os
+import re
+import secrets
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -15,6 +18,7 @@ from nst.estimate import Pace, measure
 from nst.image import load_image
 from nst.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
 from nst.samples import DEFAULT_PHOTO, DEFAULT_STYLE, PHOTOS, STYLES
+from nst.store import Store, default_home
 from ui.seats import Seats, capacity_from_environment
 
 DEFAULTS = {
@@ -23,6 +27,7 @@ DEFAULTS = {
     "content_name": DEFAULT_PHOTO,
     "style_names": [DEFAULT_STYLE],
     "uploads": {},  # name -> PIL image, valid uploads only
+    "upload_bytes": {},  # name -> the uploaded file's bytes, stored with a run as given
     "upload_seen": {},  # uploader key -> file ids already handled
     "upload_errors": {},  # uploader -> messages of its last rejected files
     "upload_generation": {},  # uploader -> times it was renewed to drop a rejected file
@@ -32,6 +37,9 @@ DEFAULTS = {
     "notice": "",
     "queue_place": 0,  # this run's place in the server's queue (0: optimizing or not waiting)
     "step_until": None,  # the Step button: pause when the run reaches this many steps
+    "owner": "",  # this browser's identity: the `id` in the page's URL
+    "store_said": set(),  # store messages already shown to this session
+    "checkpoint_ms": [],  # milliseconds of recent routine checkpoints (the timing line)
 }
 
 
@@ -73,6 +81,14 @@ def base_config() -> Config:
 @st.cache_data(max_entries=16, show_spinner=False)
 def sample_image(path: str):
     return load_image(path)
+
+
+def image_bytes(name: str) -> bytes | None:
+    """The file behind an input: the upload as it came, or the sample's file."""
+    if name in st.session_state.upload_bytes:
+        return st.session_state.upload_bytes[name]
+    path = PHOTOS.get(name) or STYLES.get(name)
+    return Path(path).read_bytes() if path else None
 
 
 def image_by_name(name: str):
@@ -138,3 +154,73 @@ def get_model(cfg: Config) -> tuple[VGGFeatures | None, str]:
         return _cached_model(cfg.model, cfg.weights, str(device)), ""
     except WeightsError as exc:
         return None, str(exc)
+
+
+# ---- runs that last: the store and this browser's identity ------------------------------------
+
+TOKEN = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _store(home: str) -> tuple[Store | None, str]:
+    try:
+        return Store(home), ""
+    except Exception as exc:  # noqa: BLE001 - any trouble: the dashboard goes on without storing
+        return None, f"Runs are not being stored: the run store in {home} could not be opened ({exc})."
+
+
+def store() -> Store | None:
+    """The run store shared by every session (NST_HOME), or None when it cannot be opened (said
+    once per session, and the dashboard goes on without storing)."""
+    found, problem = _store(str(default_home()))
+    if problem:
+        say_once(problem)
+    return found
+
+
+def say_once(text: str, toast: bool = False) -> None:
+    """A store message, shown once per session: a warning line, or a toast from inside the
+    ticking fragment (a warning there would vanish on the next tick)."""
+    said = st.session_state.store_said
+    if text in said:
+        return
+    said.add(text)
+    if toast:
+        st.toast(text, icon=":material/database:")
+    else:
+        st.warning(text, icon=":material/database:")
+
+
+def identify() -> str:
+    """This browser's identity: the `id` query parameter, made on the first visit and kept in the
+    URL (a reload keeps it; a page switch drops query parameters, so it is put back)."""
+    owner = st.session_state.owner
+    if not owner:
+        given = st.query_params.get("id", "")
+        owner = given if TOKEN.fullmatch(given) else secrets.token_urlsafe(12)
+        st.session_state.owner = owner
+    if st.query_params.get("id") != owner:
+        st.query_params["id"] = owner
+    return owner
+
+
+def gallery_shared() -> bool:
+    """NST_GALLERY=shared: the Gallery shows everyone's runs (others' read-only)."""
+    return os.environ.get("NST_GALLERY", "").strip().lower() == "shared"
+
+
+def through_entry() -> None:
+    """Make sure the entry script ran before this page. A page opened by its address as a fresh
+    server's first request runs alone: with a pages/ folder beside it, Streamlit starts in its old
+    pages-folder mode until st.navigation has run once. Leave that mode and run again, entry first
+    (the rerun keeps the page asked for)."""
+    if "owner" in st.session_state:
+        return
+    try:  # a Streamlit internal: guarded, and without it the page simply shows a hint
+        from streamlit.runtime.pages_manager import PagesManager
+
+        PagesManager.uses_pages_directory = False
+    except (ImportError, AttributeError):
+        st.info("Open the dashboard from its start page (the address without a page name).")
+        st.stop()
+    st.rerun()

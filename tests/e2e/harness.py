@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -34,6 +35,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+# A closed tab's run stays in the server for a reload this long (10 min by default): short here,
+# so that the memory of closed tabs is seen to come back.
+LIVE_KEEP_SECONDS = 20
+
 SERVER_PIDS: dict[str, int] = {}  # url -> pid of the streamlit process serving it
 
 
@@ -49,8 +54,11 @@ def free_port() -> int:
 
 
 def app_env() -> dict[str, str]:
-    """Real VGG-16 weights when present, else the untrained network by name."""
+    """Real VGG-16 weights when present, else the untrained network by name; a fresh run store
+    (NST_HOME), never the user's."""
     env = dict(os.environ)
+    env["NST_HOME"] = tempfile.mkdtemp(prefix="nst-e2e-home-")
+    env["NST_LIVE_KEEP_SECONDS"] = str(LIVE_KEEP_SECONDS)
     if REAL_WEIGHTS.is_file():
         env.update(NST_MODEL="vgg16", NST_WEIGHTS=str(REAL_WEIGHTS))
     else:

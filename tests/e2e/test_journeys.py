@@ -140,7 +140,7 @@ def _choose_content(page, name: str) -> None:
 def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
     import gc
 
-    from tests.e2e.harness import SERVER_PIDS, rss_mb
+    from tests.e2e.harness import LIVE_KEEP_SECONDS, SERVER_PIDS, rss_mb
 
     pid = SERVER_PIDS[app_url]
     warm = browser.new_context()  # one session first: the model and caches are loaded
@@ -178,10 +178,12 @@ def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
         for c in contexts:
             c.close()
     # Streamlit keeps a closed tab's session for the TTL (3 s here) and evicts it when another
-    # session is stored (a later tab closing); the app hands freed memory back to the system on
-    # a later script run (state.release_memory, at most every 5 s). So: two later visits.
-    for _ in range(2):
-        time.sleep(6)
+    # session is stored (a later tab closing); the server keeps a closed tab's run for a reload
+    # (LIVE_KEEP_SECONDS here) and lets it go when a later session starts; the app hands freed
+    # memory back to the system on a later script run (state.release_memory, at most every 5 s).
+    # So: two later visits, the first after the runs' keep.
+    for wait in (LIVE_KEEP_SECONDS + 1, 6):
+        time.sleep(wait)
         probe = browser.new_context()
         open_app(probe.new_page(), app_url)
         probe.close()
@@ -196,10 +198,15 @@ def test_four_sessions_run_apart_and_memory_returns(browser, app_url):
 
 def test_reload_mid_run_gives_a_working_app(page, app_url):
     start_run(page, app_url)
-    wait_steps(page, 2)
-    page.reload()  # a new session; the old one has no thread and expires with its tab
-    open_app(page, app_url)
+    n = wait_steps(page, 2)
+    page.reload()  # a new session; it takes over the run, which goes on (test_store_journeys)
+    page.wait_for_selector("[data-testid='stSidebar']", timeout=60_000)
+    wait_steps(page, n + 1)
     assert exceptions(page) == 0
+    click(page, "Stop")
+    page.wait_for_function("() => document.body.innerText.includes('stopped')", timeout=10000)
+    wait_idle(page)
     click(page, "Start")
+    page.wait_for_function("() => !document.body.innerText.includes('stopped')", timeout=20000)
     wait_steps(page, 2)
     assert exceptions(page) == 0

@@ -1,0 +1,307 @@
+"""The Sweep page's parts: the axes' widgets, the sweep they describe, its estimate, and the view
+of a sweep computed in the background (grid, loss chart, downloads, a cell's way to Stylize or
+Compare). The work itself is `nst.sweep`; the run store keeps every cell, so a page that is left
+or reloaded loses only its view.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from nst import sweep as sw
+from nst.config import Config
+from nst.store import Store
+from ui import sidebar, state
+from ui import stored as sr
+
+# The fields worth varying, each with values to start from (as parse_vary reads them).
+FIELDS = {
+    "beta": "1e3..1e6 log 4",
+    "alpha": "0.1,1,10",
+    "content_layer": "conv2_2,conv4_2",
+    "pooling": "max,avg",
+    "init": "content,noise",
+    "size": "128,256",
+    "tv_weight": "0,1e-4,1e-3",
+    "optimizer": "lbfgs,adam",
+    "convention": "seed,gatys2016",
+    **{f"w:{name}": "0,0.5,1" for name in sidebar.STYLE_LAYERS},
+}
+NONE = "(none)"
+LOG_FIELDS = {"beta", "alpha", "tv_weight"}
+POLL_SECONDS = 1.0
+MIN_COLUMNS = 4  # a narrow grid keeps its cells small
+SIDEBAR_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024)  # the sidebar's size slider
+
+
+def _reset_values(i: int) -> None:
+    field = st.session_state[f"swp_field_{i}"]
+    st.session_state[f"swp_values_{i}"] = FIELDS.get(field, "")
+
+
+def axis_inputs() -> tuple[list[sw.Axis], str]:
+    """Up to two axes from the widgets: (axes, "") or (the axes that parsed, one error line)."""
+    defaults = ("beta", NONE)
+    axes, problems = [], []
+    cols = st.columns(2)
+    for i, col in enumerate(cols):
+        options = list(FIELDS) if i == 0 else [NONE, *FIELDS]
+        if f"swp_field_{i}" not in st.session_state:
+            st.session_state[f"swp_field_{i}"] = defaults[i]
+            st.session_state[f"swp_values_{i}"] = FIELDS.get(defaults[i], "")
+        with col:
+            field = st.selectbox(
+                "Vary" if i == 0 else "and also vary",
+                options,
+                key=f"swp_field_{i}",
+                on_change=_reset_values,
+                args=(i,),
+                help="A setting of the sidebar's to vary; w:LAYER is one style layer's weight.",
+            )
+            if field == NONE:
+                continue
+            text = st.text_input(
+                "Values",
+                key=f"swp_values_{i}",
+                help="V1,V2,... or A..B log N or A..B lin N (e.g. 1e3..1e6 log 4).",
+            )
+        try:
+            axes.append(sw.parse_vary(f"{field}={text}"))
+        except ValueError as exc:
+            problems.append(f"{field}: {exc}")
+    return axes, "; ".join(problems)
+
+
+def inputs(content_name: str, style_names: list[str]) -> tuple[list[sw.Input], list[sw.Input]]:
+    """The sidebar's photo and paintings as the sweep takes them (bytes, and size as read)."""
+
+    def one(name: str) -> sw.Input:
+        return sw.Input(name, state.image_bytes(name) or b"", state.image_by_name(name).size)
+
+    return [one(content_name)], [one(n) for n in style_names]
+
+
+def build(cfg: Config, axes: list[sw.Axis]) -> tuple[sw.Sweep | None, str]:
+    """The sweep over the sidebar's inputs and config (each painting alone: no blend)."""
+    names = list(st.session_state.style_names)
+    if not names:
+        return None, "Choose at least one style image in the sidebar."
+    contents, styles = inputs(st.session_state.content_name, names)
+    try:
+        return sw.Sweep(contents, styles, cfg.replace(style_blend=None), axes), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def estimate_line(sweep: sw.Sweep, model, store: Store | None) -> tuple[sw.Estimate, str]:
+    pace = state.pace(model, sweep.base)
+    est = sweep.estimate(pace, store, sw.device_name(model.mean.device))
+    line = f"**{est.cells} cells**, about **{est.seconds:.0f} s** on this machine"
+    line += f" ({est.reused} already computed)"
+    return est, line
+
+
+def start(sweep: sw.Sweep, model, store: Store, est: sw.Estimate) -> None:
+    worker = sw.BackgroundWorker(
+        sweep, store, sw.LocalExecutor(model), owner=st.session_state.owner, estimate=est
+    )
+    worker.start()
+    st.session_state.swp_worker = worker
+    st.session_state.pop("swp_files", None)
+
+
+# ---- the view of a sweep --------------------------------------------------------------------
+
+
+def watch(worker: sw.BackgroundWorker) -> None:
+    """The grid as it fills: polled every POLL_SECONDS while the worker runs."""
+
+    ticking = worker.running
+
+    @st.fragment(run_every=POLL_SECONDS if ticking else None)
+    def view() -> None:
+        p = worker.progress()
+        _status(worker, p)
+        if p.results:
+            st.plotly_chart(loss_figure(worker.sweep, p.results), width="stretch", key="swp_chart")
+        _grid(worker.sweep, p.results)
+        if ticking and not p.running:
+            st.rerun()  # the whole page: stop ticking, show the downloads
+
+    view()
+    p = worker.progress()
+    if not p.running and p.results:
+        _downloads(worker, p.results)
+
+
+def _status(worker: sw.BackgroundWorker, p: sw.Progress) -> None:
+    if p.error:
+        st.error(f"The sweep failed: {p.error}")
+    text = f"{p.done}/{p.total} cells"
+    if p.running and p.seconds_left is not None:
+        text += f" · about {p.seconds_left:.0f} s left"
+    elif not p.running and p.done < p.total and not p.error:
+        text += " · stopped: Start again to compute the rest (the finished cells are kept)"
+    elif not p.running:
+        text += " · done"
+    st.progress(p.done / p.total if p.total else 1.0, text=text)
+    st.caption(worker.sweep.title())
+    if p.running and st.button("Stop", key="swp_stop"):
+        worker.stop()
+
+
+def _grid(sweep: sw.Sweep, results) -> None:
+    rows, cols = sweep.shape
+    by_place = {(r.spec.row, r.spec.col): r for r in results}
+    for row in range(rows):
+        columns = st.columns(max(cols, MIN_COLUMNS))[:cols]
+        for col, column in enumerate(columns):
+            with column:
+                r = by_place.get((row, col))
+                if r is None:
+                    st.caption("…")
+                    continue
+                label = r.spec.label.replace("\n", " · ") or r.spec.style.stem
+                caption = f"{label} · loss {sw.fmt(r.seed_loss)}"
+                st.image(str(r.image), caption=caption, width="stretch")
+                st.button(
+                    "Open in Stylize",
+                    key=f"swp_open_{r.spec.index}",
+                    on_click=_open_in_stylize,
+                    args=(r,),
+                    width="stretch",
+                )
+                st.button(
+                    "Add to Compare",
+                    key=f"swp_cmp_{r.spec.index}",
+                    on_click=_add_to_compare,
+                    args=(r,),
+                    width="stretch",
+                )
+
+
+def _open_in_stylize(r: sw.CellResult) -> None:
+    """Load the cell's inputs and config into the sidebar (a callback: before its widgets)."""
+    cfg = r.spec.config
+    if cfg.size not in SIDEBAR_SIZES:
+        near = min(SIDEBAR_SIZES, key=lambda s: abs(s - cfg.size))
+        st.session_state.swp_said = (
+            f"This cell's size, {cfg.size} px, is not one of the sidebar's: Stylize uses {near} px."
+        )
+        cfg = cfg.replace(size=near)
+    sidebar._put(cfg)
+    st.session_state.content_name = r.spec.content.name
+    st.session_state.style_names = [r.spec.style.name]
+    st.session_state.swp_goto = "pages/stylize.py"
+
+
+def _add_to_compare(r: sw.CellResult) -> None:
+    store = state.store()
+    try:
+        full = store.get_run(r.run_id, None)
+        with Image.open(r.image) as im:
+            snap = sr.snapshot(full, im.convert("RGB"))
+    except (AttributeError, KeyError, OSError) as exc:
+        st.session_state.swp_said = f"This cell could not be added to Compare: {exc}"
+        return
+    keep = st.session_state.finished_runs
+    keep[:] = [k for k in keep if k.get("store_id") != r.run_id]
+    keep.append(snap)
+    del keep[:-12]
+    st.session_state.swp_goto = "pages/compare.py"
+
+
+def follow() -> None:
+    """Go where a cell's button asked (a page switch is a whole-app rerun)."""
+    said = st.session_state.get("swp_said")
+    if said:
+        st.toast(said)
+        del st.session_state.swp_said
+    goto = st.session_state.pop("swp_goto", None)
+    if goto:
+        st.switch_page(goto, query_params={"id": st.session_state.owner})
+
+
+def _downloads(worker: sw.BackgroundWorker, results) -> None:
+    key = (id(worker), len(results))
+    files = st.session_state.get("swp_files")
+    if files is None or files[0] != key:
+        with tempfile.TemporaryDirectory(prefix="nst-sweep-") as tmp:
+            out = sw.write_outputs(worker.sweep, results, tmp)
+            files = (key, Path(out.sheet).read_bytes(), Path(out.csv).read_bytes())
+        st.session_state.swp_files = files
+    left, right = st.columns(2)
+    left.download_button(
+        "Download the sheet (PNG)",
+        files[1],
+        "sheet.png",
+        "image/png",
+        on_click="ignore",
+        key="swp_dl_sheet",
+        width="stretch",
+    )
+    right.download_button(
+        "Download the results (CSV)",
+        files[2],
+        "results.csv",
+        "text/csv",
+        on_click="ignore",
+        key="swp_dl_csv",
+        width="stretch",
+    )
+
+
+def loss_figure(sweep: sw.Sweep, results) -> go.Figure:
+    """Seed loss, content and style loss against the first varied value (a trace per value of
+    the second, and per photo x painting); a log axis for the weights."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("seed loss", "content loss", "style loss"))
+    if not sweep.axes:
+        return fig
+    first = sweep.axes[0]
+    groups: dict[str, list] = {}
+    for r in sorted(results, key=lambda r: first.values.index(r.spec.values[0][1])):
+        others = zip(sweep.axes[1:], r.spec.values[1:], strict=True)
+        rest = [f"{a.name}={sw.fmt(v)}" for a, (_, v) in others]
+        if len(sweep.contents) * len(sweep.styles) > 1:
+            rest.insert(0, f"{r.spec.content.stem} × {r.spec.style.stem}")
+        groups.setdefault(", ".join(rest) or "loss", []).append(r)
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in first.values)
+    for n, (name, rs) in enumerate(groups.items()):
+        x = [r.spec.values[0][1] if numeric else sw.fmt(r.spec.values[0][1]) for r in rs]
+        for col, attr in enumerate(("seed_loss", "content_loss", "style_loss"), start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[getattr(r, attr) for r in rs],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1 and len(groups) > 1,
+                    line={"color": _COLOURS[n % len(_COLOURS)]},
+                ),
+                row=1,
+                col=col,
+            )
+    positive = numeric and all(v > 0 for v in first.values)
+    log_x = positive and (first.field in LOG_FIELDS or _spread(first.values) >= 100)
+    fig.update_xaxes(title_text=first.name, type="log" if log_x else None)
+    if not numeric:
+        order = [sw.fmt(v) for v in first.values]
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+_COLOURS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#862e9c", "#c92a2a", "#1098ad")
+
+
+def _spread(values) -> float:
+    return max(values) / min(values) if min(values) > 0 else math.inf
