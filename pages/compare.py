@@ -35,8 +35,10 @@ if picked:
         col = cols[i % len(cols)]
         col.image(r["image"], width="stretch", caption=name)
         final = r["final"]
-        losses = (
-            f"loss {final.total:.3g} (content {final.content:.3g}, style {final.style:.3g})"
+        cfg = r["config"]
+        losses = (  # the total next to the weighted terms it adds up
+            f"loss {final.total:.3g} = α·content {cfg.alpha * final.content:.3g} "
+            f"+ β·style {cfg.beta * final.style:.3g}"
             if final
             else "no loss recorded"
         )

@@ -109,7 +109,9 @@ def seats() -> Seats:
         return Seats(0)
 
 
-@st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8)
+# Measured again every 10 minutes: a measurement taken while the server was busy starting (or
+# other runs were going) would otherwise skew every estimate for the server's life.
+@st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8, ttl=600)
 def _pace(arch: str, weights: str, device: str, precision: str, pooling: str, _model, _cfg) -> Pace:
     return measure(_model, _cfg)
 

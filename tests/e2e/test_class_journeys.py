@@ -77,7 +77,7 @@ def test_with_one_seat_a_second_run_waits_its_turn(browser):
             click(second, "Start")
             second.wait_for_function(
                 "() => document.body.innerText.includes('Waiting for a free seat: number 1')",
-                timeout=30_000,
+                timeout=90_000,
             )
             time.sleep(2)
             assert steps_done(second) == 0  # it waits: the seat is taken
