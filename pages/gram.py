@@ -15,7 +15,9 @@ st.title("Gram matrices")
 st.caption(
     "A Gram matrix records how often two channels fire together, summed over the whole "
     "image: it keeps textures and colours but forgets where things are. The style loss "
-    "is the difference between the output's Gram matrices and the painting's."
+    "is the difference between the output's Gram matrices and the painting's. The layers "
+    "are the seed's: convolution outputs before their ReLU, so a channel can be negative and "
+    "so can an entry (two channels of opposite sign)."
 )
 model = st.session_state.model
 if model is None:

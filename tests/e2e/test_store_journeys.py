@@ -14,9 +14,7 @@ from nst.store import Store
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.harness import (
     app_env,
-    chromium_available,
     click,
-    launch,
     open_app,
     served_app,
     wait_idle,
@@ -25,16 +23,10 @@ from tests.e2e.journeys import exceptions, set_steps, status_text, wait_steps
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    if not chromium_available():
-        pytest.skip("Chromium not found at /usr/bin/chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
+def chromium(browser):
+    """The session's browser (one Playwright per test session: a second one inside it fails)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
+    return browser
 
 
 def env(home, **extra) -> dict:
@@ -156,6 +148,7 @@ def test_two_identities_see_only_their_own_runs_unless_shared(chromium, tmp_path
         assert bob.get_by_role("button", name="Delete").count() == 0  # never someone else's
         if shared:
             assert "#1" in theirs and "someone else's" in theirs
+            bob.get_by_role("button", name="Compare").first.wait_for(timeout=30_000)
             assert bob.get_by_role("button", name="Compare").count() == 1
         else:
             assert "#1" not in theirs and "No stored runs yet" in theirs
