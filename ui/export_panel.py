@@ -84,8 +84,8 @@ def render() -> None:
     )
     st.caption(
         "Reproduce this run from the command line (uploads: use your file's path)."
-        f"{changed} It gives the same picture: exactly in fp32 on this machine; in bf16 "
-        "(the fast path) to about one level of 255."
+        f"{changed} It gives the same picture, to about one level of 255 (bf16 kernels round "
+        "a little differently from one process to the next)."
     )
     st.code(files["cli"], language="bash")
     summary = live.timing_summary()
