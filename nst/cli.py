@@ -14,7 +14,6 @@ import argparse
 import dataclasses
 import json
 import math
-import shutil
 import sys
 import time
 import types
@@ -25,10 +24,10 @@ from PIL import Image
 
 from nst import samples
 from nst.config import MAX_STEPS, PRESETS, Config, from_environment, parse_style_weights, preset
-from nst.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
+from nst.export import cli_command, gif_bytes, png_bytes
 from nst.image import ImageInputError, load_image
 from nst.model import WeightsError, layer_table, load_model, pick_device
-from nst.run import Event, Iterate, Record, Run
+from nst.run import Event, Iterate, Run
 from nst.store import LIVE, Store, StoredRun, default_home
 
 
@@ -496,20 +495,6 @@ def _list_runs(store: Store, as_json: bool) -> int:
     return 0
 
 
-def _changes(stored: StoredRun) -> list[tuple[int, dict]]:
-    """The stored changes as `Run.changes` has them: (step, {field: value}), oldest first."""
-    return sorted(((c["step"], c["changes"]) for c in stored.changes), key=lambda c: c[0])
-
-
-def _config_at(stored: StoredRun, step: float = math.inf) -> Config:
-    """The config the run had at `step` (by default its last): the one it started with, then
-    every change made up to that step."""
-    d = dict(stored.config)
-    for _, changed in (c for c in _changes(stored) if c[0] <= step):
-        d.update(changed)
-    return Config.from_dict(d)
-
-
 def _facts(stored: StoredRun) -> dict:
     d = dataclasses.asdict(stored)
     for key in ("thumbnail", "progress"):
@@ -536,7 +521,7 @@ def _show(store: Store, stored: StoredRun, as_json: bool) -> int:
             f"  style      {name}  [{store.image_path(h)}]"
             for name, h in zip(s.style_names, s.styles, strict=False)
         ),
-        f"  progress   {s.evals} of {_config_at(s).steps} steps, {s.seconds:.1f} s on "
+        f"  progress   {s.evals} of {s.config_at().steps} steps, {s.seconds:.1f} s on "
         f"{s.device or '?'}, final loss {loss}, {len(s.history)} loss records",
         f"  weights    {s.weights}",
         f"  image      {s.thumbnail or '(no checkpoint yet)'}",
@@ -544,11 +529,11 @@ def _show(store: Store, stored: StoredRun, as_json: bool) -> int:
         *(
             f"  change     at step {step}: "
             + ", ".join(f"{k}={json.dumps(v)}" for k, v in changed.items())
-            for step, changed in _changes(s)
+            for step, changed in s.timeline()
         ),
         *(f"  event      at step {e['step']}: {e['text']}" for e in s.events),
         "  reproduce  "
-        + cli_command(start, s.content_name, list(s.style_names), f"run{s.id}.png", _changes(s)),
+        + cli_command(start, s.content_name, list(s.style_names), f"run{s.id}.png", s.timeline()),
         "  config     " + start.to_json().replace("\n", "\n  "),
     ]
     print("\n".join(lines))
@@ -560,38 +545,17 @@ def _export(stored: StoredRun, folder: Path) -> int:
     if folder.exists() and not folder.is_dir():
         raise ValueError(f"{folder} is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
-    s = stored
-    name = "-".join(Path(n).stem for n in (s.content_name, *s.style_names))
-    stem = safe_filename(f"run{s.id}-{name}.png")
-    start, changes = Config.from_dict(s.config), _changes(s)
-    facts = {k: v for k, v in _facts(s).items() if k not in ("config", "changes", "image", "progress")}
+    files = stored.export_files()
     written = []
-    if s.thumbnail is not None and s.thumbnail.is_file():
-        meta = {
-            "weights": s.weights,
-            "device": s.device,
-            "evals": s.evals,
-            "seconds": round(s.seconds, 3),
-            "status": s.status,
-            "run": s.id,
-        }
-        with Image.open(s.thumbnail) as im:
-            data = png_bytes(im.convert("RGB"), start, meta, changes)
-        written.append(folder / f"{stem}.png")
-        written[-1].write_bytes(data)
-    trace = {
-        "config": _config_at(s).to_dict(),
-        "start_config": start.to_dict(),
-        "changes": [{"step": step, "set": c} for step, c in changes],
-        **facts,
-    }
-    written.append(folder / f"{stem}.json")
-    written[-1].write_text(json.dumps(trace, indent=1))
-    written.append(folder / f"{stem}.csv")
-    written[-1].write_text(history_csv([Record(**r) for r in s.history]))
-    if s.progress is not None and s.progress.is_file():
-        written.append(folder / f"{stem}.gif")
-        shutil.copyfile(s.progress, written[-1])
+    for ext, data in ((e, files[e]) for e in ("png", "json", "csv", "gif")):
+        if data is None:
+            continue
+        written.append(folder / f"{files['stem']}.{ext}")
+        if isinstance(data, str):
+            written[-1].write_text(data)
+        else:
+            written[-1].write_bytes(data)
+    s = stored
     print("\n".join(map(str, written)))
     if s.thumbnail is None:
         _warn(f"run {s.id} has no image yet (no checkpoint was written)")
@@ -608,8 +572,8 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
     checkpoint = s.thumbnail if s.thumbnail is not None and s.thumbnail.is_file() else None
     done = s.evals if checkpoint else 0
     seconds = s.seconds if checkpoint else 0.0
-    start, timeline = Config.from_dict(s.config), _changes(s)
-    cfg = _config_at(s, done)
+    start, timeline = Config.from_dict(s.config), s.timeline()
+    cfg = s.config_at(done)
     if done >= cfg.steps or (cfg.time_budget and seconds >= cfg.time_budget):
         raise UsageError(f"run {run_id} has no steps left to run ({done} of {cfg.steps} done)")
     if cfg.scale_count > 1:  # a checkpoint holds one image: the rest runs at the full size

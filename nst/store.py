@@ -36,7 +36,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from nst.export import CONFIG_KEY
+from nst.config import Config
+from nst.export import CONFIG_KEY, history_csv, png_bytes, safe_filename
 
 SOURCES = ("dashboard", "cli", "sweep")
 STATUSES = ("running", "paused", "done", "stopped", "failed", "interrupted")
@@ -148,6 +149,69 @@ class StoredRun(RunSummary):
     progress: Path | None  # the GIF
     cell_key: str | None = None  # a sweep cell's identity (nst.sweep)
     scores: dict | None = None  # a sweep cell's scores
+
+    def timeline(self) -> list[tuple[int, dict]]:
+        """The changes as `Run.changes` has them: (step, {field: value}), oldest first."""
+        return sorted(((int(c["step"]), dict(c["changes"])) for c in self.changes), key=lambda c: c[0])
+
+    def config_at(self, step: float = math.inf) -> Config:
+        """The config the run had at `step` (by default its last): the one it started with,
+        then every change made up to that step."""
+        d = dict(self.config)
+        for at, changed in self.timeline():
+            if at <= step:
+                d.update(changed)
+        return Config.from_dict(d)
+
+    def stem(self) -> str:
+        """A file-name stem for its exports: run12_tubingen_starry_night."""
+        names = (self.content_name, *self.style_names)
+        name = "_".join(Path(n.removeprefix("upload: ")).stem for n in names)
+        return safe_filename(f"run{self.id}_{name}")[:80]
+
+    def export_files(self) -> dict[str, bytes | str | None]:
+        """What the Stylize page's Export gives, for this stored run: the PNG with its start
+        config and changes embedded, the JSON trace, the loss history as CSV, the progress GIF
+        if stored. The Gallery and `python -m nst runs export` both write these."""
+        start, timeline = Config.from_dict(self.config), self.timeline()
+        png = None
+        if self.thumbnail is not None and self.thumbnail.is_file():
+            facts = {
+                "weights": self.weights,
+                "device": self.device,
+                "evals": self.evals,
+                "seconds": round(self.seconds, 3),
+                "status": self.status,
+                "run": self.id,
+            }
+            with Image.open(self.thumbnail) as im:
+                png = png_bytes(im.convert("RGB"), start, facts, timeline)
+        trace = {
+            "config": self.config_at().to_dict(),
+            "start_config": start.to_dict(),
+            "changes": [{"step": step, "set": c} for step, c in timeline],
+            "status": self.status,
+            "message": self.message,
+            "device": self.device,
+            "weights": self.weights,
+            "seconds": round(self.seconds, 4),
+            "evals": self.evals,
+            "final_loss": self.final_loss,
+            "content": self.content_name,
+            "styles": list(self.style_names),
+            "events": self.events,
+            "history": self.history,
+        }
+        from nst.run import Record  # the engine; the store itself does not need it
+
+        gif = self.progress.read_bytes() if self.progress and self.progress.is_file() else None
+        return {
+            "stem": self.stem(),
+            "png": png,
+            "json": json.dumps(trace, indent=1, default=str),
+            "csv": history_csv([Record(**r) for r in self.history]),
+            "gif": gif,
+        }
 
 
 def default_home() -> Path:

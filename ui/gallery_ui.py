@@ -198,7 +198,7 @@ def _downloads(r: RunSummary) -> None:
     full = _stored(r)
     if full is None:
         return
-    files = sr.export_files(full)
+    files = full.export_files()
     stem = files["stem"]
     kinds = [
         ("Image (PNG + config)", "png", "image/png"),
