@@ -33,7 +33,7 @@ if picked:
     captions = []
     for i, (r, name) in enumerate(zip(picked, chosen, strict=True)):
         col = cols[i % len(cols)]
-        col.image(r["image"], width="stretch", caption=name)
+        col.image(r["image"], width=r["image"].width, caption=name)  # actual pixels
         final = r["final"]
         cfg = r["config"]
         losses = (  # the total next to the weighted terms it adds up
