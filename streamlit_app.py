@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from nst import backend, cluster
 from ui import live, registry, sidebar, state
 
 # A local icon: an emoji or Material icon would be fetched from a font server (offline: none).
@@ -48,6 +49,8 @@ if model is not None and model.is_random:
     )
 if model is not None:
     st.sidebar.caption(f"Device: **{model.mean.device}** · {model.arch} · {model.weights_source}")
+    if backend.default() == "ray":
+        st.sidebar.caption(f"Runs and sweeps compute on the Ray cluster at **{cluster.address()}**.")
 
 if pg is not stylize:
     live.ticker(full=False)

@@ -659,12 +659,22 @@ def build_sweep_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--yes", action="store_true", help=f"run a grid of more than {MAX_CELLS} cells")
     p.add_argument("--quiet", action="store_true", help="no line per cell")
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default=None,
+        help="where the cells compute: local (this process, one after another) or ray (a Ray "
+        "cluster at NST_RAY_ADDRESS, else one started on this machine for the command); "
+        "default: ray when NST_RAY_ADDRESS is set, else local",
+    )
     _add_config_flags(p)
     return p
 
 
 def sweep_main(argv: list[str]) -> int:
+    from nst import backend
     from nst import sweep as sw
+    from nst.cluster import ClusterError
 
     try:
         args = build_sweep_parser().parse_args(argv)
@@ -682,9 +692,14 @@ def sweep_main(argv: list[str]) -> int:
         contents = sw.read_inputs(args.content)
         styles = [s for name in args.styles for s in sw.read_inputs(name)]
         plan = sw.Sweep(contents, styles, cfg, axes, limit=None if args.yes else sw.MAX_CELLS)
-        executor = sw.LocalExecutor()
-        model = executor.model_for(cfg)
+        local = sw.LocalExecutor()
+        model = local.model_for(cfg)  # for the estimate, and the cells if they compute here
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        executor = backend.executor(args.backend, model) if args.backend != "local" else local
+    except ClusterError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
     if model.is_random:
@@ -699,6 +714,9 @@ def sweep_main(argv: list[str]) -> int:
     pace = sw.measure_pace(plan, model) if plan.todo(store) else sw.Pace(0.0, 0.0)
     estimate = plan.estimate(pace, store, sw.device_name(model.mean.device))
     print(f"sweep: {estimate}", file=sys.stderr)
+    if executor.slots > 1 or executor.where != local.where:
+        at_once = f"{executor.slots} cell(s) at once"
+        print(f"sweep: computing on {executor.where}, {at_once}", file=sys.stderr)
     results: list = []
 
     def said(result) -> None:
@@ -716,6 +734,9 @@ def sweep_main(argv: list[str]) -> int:
         plan.run(store, executor, on_result=said, owner="cli")
     except KeyboardInterrupt:
         code = 130
+    except ClusterError as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+        code = 1
     outputs = sw.write_outputs(plan, results, out)
     print(sw.format_table(plan, results))
     computed, t2 = sum(not r.reused for r in results), time.perf_counter()
@@ -725,9 +746,9 @@ def sweep_main(argv: list[str]) -> int:
         f"{len(results) - computed} stored before",
         file=sys.stderr,
     )
-    if code == 130:
+    if code in (1, 130) and len(results) < len(plan):
         _warn(f"stopped after {len(results)} of {len(plan)} cells; run the same command to go on")
-    elif failed := [r for r in results if r.status != "done"]:
+    if code != 130 and (failed := [r for r in results if r.status != "done"]):
         print(f"nst: {len(failed)} cell(s) failed: {failed[0].message}", file=sys.stderr)
         code = 1
     store.close()

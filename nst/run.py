@@ -84,6 +84,20 @@ class Iterate:
 _RUN_IDS = itertools.count(1)
 
 
+def new_run_id() -> int:
+    """An id for a run of this process, never reused (id() of a dead run can be)."""
+    return next(_RUN_IDS)
+
+
+def evals_per_second(history: list[Record], window: int = 10) -> float:
+    """The pace of the last `window` evaluations of a history (0 when it can't be told)."""
+    recent = history[-window - 1 :]
+    if len(recent) < 2:
+        return 0.0
+    dt = recent[-1].seconds - recent[0].seconds
+    return (len(recent) - 1) / dt if dt > 0 else 0.0
+
+
 class Run:
     """One stylization: content + style images + Config -> an image, one evaluation at a time."""
 
@@ -130,7 +144,7 @@ class Run:
         self.weights_source = model.weights_source
         self._image_cache: tuple | None = None
         self._noticed = False
-        self.id = next(_RUN_IDS)  # never reused in this process (id() of a dead run can be)
+        self.id = new_run_id()
         self._bf16 = self.config.precision == "bf16" or (
             self.config.precision == "auto" and fast_bf16(self.device)
         )
@@ -273,11 +287,15 @@ class Run:
         return left
 
     def evals_per_second(self, window: int = 10) -> float:
-        recent = self.history[-window - 1 :]
-        if len(recent) < 2:
-            return 0.0
-        dt = recent[-1].seconds - recent[0].seconds
-        return (len(recent) - 1) / dt if dt > 0 else 0.0
+        return evals_per_second(self.history, window)
+
+    @property
+    def location(self) -> str:
+        """Where the run computes, as the page says it."""
+        return f"this server ({self.device})"
+
+    def close(self) -> None:
+        """Let go of what the run holds outside this object (nothing: see nst.cluster.RemoteRun)."""
 
     def metrics(self) -> dict:
         """Everything needed to judge and reproduce the run, JSON-ready."""

@@ -562,6 +562,12 @@ class Store:
             db.close()
             self._local.db = None
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- internals ---------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:

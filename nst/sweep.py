@@ -403,7 +403,7 @@ class Estimate:
 def measure_pace(sweep: Sweep, model: VGGFeatures) -> Pace:
     """This machine's pace for the sweep's runs, timed at up to 256 px (a few seconds on a CPU)."""
     side = max(32, min(256, max(c.config.size for c in sweep.cells())))
-    return measure(model, sweep.base.replace(size=side), sizes=(max(16, side // 2), side))
+    return measure(model, sweep.base.replace(size=side), sizes=(max(32, side // 2), side))
 
 
 def device_name(device: torch.device) -> str:
@@ -474,7 +474,11 @@ def compute_cell(
 
 class Executor(Protocol):
     """Computes cells and yields their outcomes as they are done, in any order; stops early
-    (dropping unfinished cells) once `stop` is set. The driver stores what it yields."""
+    (dropping unfinished cells) once `stop` is set. The driver stores what it yields.
+    `where` names where the cells compute; `slots` is how many it computes at once."""
+
+    where: str
+    slots: int
 
     def map(self, specs: Sequence[CellSpec], stop: threading.Event) -> Iterator[CellOutcome]: ...
 
@@ -482,6 +486,9 @@ class Executor(Protocol):
 class LocalExecutor:
     """One cell after another, in the calling thread. `model` (the dashboard's cached one) serves
     every cell of its architecture; other networks are loaded once per executor."""
+
+    where = "this machine"
+    slots = 1
 
     def __init__(self, model: VGGFeatures | None = None):
         self.model = model

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nst import backend
+from nst.cluster import ClusterError
 from nst.config import LIVE_FIELDS, field_help, field_label
 from nst.estimate import run_seconds
 from nst.image import ImageInputError
@@ -18,8 +20,8 @@ def _start() -> None:
     try:
         content = state.image_by_name(st.session_state.content_name)
         styles = [state.image_by_name(n) for n in names]
-        run = Run(model, content, styles, cfg)
-    except (ValueError, ImageInputError) as exc:
+        run = backend.new_run(model, content, styles, cfg)
+    except (ValueError, ImageInputError, ClusterError) as exc:
         st.session_state.notice = f"Could not start: {exc}"
         return
     begin(run, st.session_state.content_name, list(names))
@@ -48,6 +50,8 @@ def _end_replaced() -> None:
         state.seats().leave(old.id)
         old.stop()
         persist.save(old, st.session_state.run_meta)
+    if old is not None:
+        old.close()  # a run on a cluster frees its place there
 
 
 def _apply_changes(run: Run) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from nst.cluster import ClusterError
 from nst.compare import fmt
 from nst.image import ImageInputError, load_image
 from nst.store import ENDED, LIVE, RunSummary, Store
@@ -248,7 +249,7 @@ def _resume(store: Store, r: RunSummary) -> None:
             for n, h in zip(full.style_names, full.styles, strict=False)
         ]
         run = sr.resumed_run(full, model, content, styles)
-    except (KeyError, ValueError, ImageInputError, OSError) as exc:
+    except (KeyError, ValueError, ImageInputError, OSError, ClusterError) as exc:
         st.session_state.gal_said = f"Run #{full.id} could not be resumed: {exc}"
         st.rerun()
     controls.begin(run, full.content_name, list(full.style_names), store_id=full.id)

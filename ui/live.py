@@ -180,6 +180,7 @@ def _full_view() -> None:
         st.info("Choose a photo and a style in the sidebar (samples are ready), then press **Start**.")
         return
     st.progress(run.progress(), text=status_line(run))
+    st.caption(f"Computing on {run.location}.")
     _seat_notice(run)
     store = state.store()
     if store is not None and store.stopped:

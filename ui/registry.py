@@ -110,11 +110,11 @@ def sweep() -> None:
             del live[owner]
     store = state.store() if gone else None
     for _, e in gone:
-        if e.run.finished or store is None or e.meta.get("store_id") is None:
-            continue
-        # Whatever the store's trouble, the last routine checkpoint stays.
-        with e.lock, contextlib.suppress(Exception):
-            e.run.pause()
-            store.checkpoint(
-                e.meta["store_id"], e.run.image(), status="paused", **persist.fields(e.run)
-            )
+        if not (e.run.finished or store is None or e.meta.get("store_id") is None):
+            # Whatever the store's trouble, the last routine checkpoint stays.
+            with e.lock, contextlib.suppress(Exception):
+                e.run.pause()
+                store.checkpoint(
+                    e.meta["store_id"], e.run.image(), status="paused", **persist.fields(e.run)
+                )
+        e.run.close()  # a run on a cluster frees its place there

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+from nst import backend
 from nst.config import Config
 from nst.model import VGGFeatures
 from nst.run import Event, Record, Run
@@ -67,7 +68,7 @@ def resumed_run(
     and changes. The optimizer restarts: L-BFGS's curvature memory (Adam's moments) is not in a
     checkpoint."""
     cfg = resume_config(stored)
-    run = Run(model, content, styles, cfg)
+    run = backend.new_run(model, content, styles, cfg)
     with Image.open(stored.thumbnail) as im:
         run.start_from(im, stored.evals, stored.seconds)
     run.start_config = Config.from_dict(stored.config)

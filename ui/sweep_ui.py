@@ -15,7 +15,9 @@ import streamlit as st
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from nst import backend
 from nst import sweep as sw
+from nst.cluster import ClusterError
 from nst.config import Config
 from nst.store import Store
 from ui import sidebar, state
@@ -105,13 +107,18 @@ def estimate_line(sweep: sw.Sweep, model, store: Store | None) -> tuple[sw.Estim
     est = sweep.estimate(pace, store, sw.device_name(model.mean.device))
     line = f"**{est.cells} cells**, about **{est.seconds:.0f} s** on this machine"
     line += f" ({est.reused} already computed)"
+    if backend.default() == "ray":
+        line += "; the cells compute on the Ray cluster (NST_RAY_ADDRESS), several at once"
     return est, line
 
 
 def start(sweep: sw.Sweep, model, store: Store, est: sw.Estimate) -> None:
-    worker = sw.BackgroundWorker(
-        sweep, store, sw.LocalExecutor(model), owner=st.session_state.owner, estimate=est
-    )
+    try:
+        executor = backend.executor(model=model)
+    except ClusterError as exc:
+        st.error(f"The sweep could not start: {exc}")
+        return
+    worker = sw.BackgroundWorker(sweep, store, executor, owner=st.session_state.owner, estimate=est)
     worker.start()
     st.session_state.swp_worker = worker
     st.session_state.pop("swp_files", None)
