@@ -45,7 +45,9 @@ ADDRESS_ENV = "NST_RAY_ADDRESS"
 GPU_SHARE_ENV = "NST_RAY_GPU_SHARE"  # the part of a GPU each cell or run asks for
 CELL_RETRIES = 2  # a cell whose worker process dies is computed again, at most this often
 RUN_GPU_SHARE = 0.125  # a dashboard run: 8 sessions share a card unless NST_RAY_GPU_SHARE says
-START_SECONDS = 180.0  # to place a run's actor and load its network
+RUN_CPUS_ENV = "NST_RAY_RUN_CPUS"  # CPUs (threads) a dashboard run asks for; 1 by default
+PLACE_SECONDS = 20.0  # for the cluster to find room for a run's actor
+START_SECONDS = 180.0  # for the actor to load its network and make the run
 CALL_SECONDS = 300.0  # for one reply of a run's actor
 
 
@@ -112,7 +114,7 @@ def job_options() -> dict:
 
 def _worker_env() -> dict[str, str]:
     """What the workers need of this process's environment: the network's settings."""
-    names = ("NST_MODEL", "NST_WEIGHTS", "NST_OFFLINE", "TORCH_HOME")
+    names = ("NST_MODEL", "NST_WEIGHTS", "NST_OFFLINE")  # each node keeps its own TORCH_HOME
     env = {n: os.environ[n] for n in names if os.environ.get(n)}
     if "NST_WEIGHTS" in env:
         env["NST_WEIGHTS"] = weights_for_workers(env["NST_WEIGHTS"])
@@ -142,13 +144,22 @@ def describe() -> str:
     return f"Ray cluster of {nodes} node{'s' * (nodes != 1)}: {have['CPU']:g} CPUs{gpus}"
 
 
-def _asks(gpu_share: float) -> dict[str, float]:
-    """What one cell or run asks the scheduler for: part of a GPU when there are GPUs, else a CPU
-    (Ray then gives the worker one thread per CPU asked for)."""
+def run_cpus() -> float:
+    """CPUs a dashboard run asks for (NST_RAY_RUN_CPUS, default 1): on a CPU cluster, a class of
+    thirty on 32 cores wants 1; one user on a workstation wants all of them for one run."""
+    try:
+        return max(1.0, float(os.environ.get(RUN_CPUS_ENV) or 1))
+    except ValueError:
+        return 1.0
+
+
+def _asks(gpu_share: float, cpus: float = 1) -> dict[str, float]:
+    """What one cell or run asks the scheduler for: part of a GPU when there are GPUs, else
+    `cpus` CPUs (Ray then gives the worker as many threads)."""
     if resources()["GPU"]:
         share = float(os.environ.get(GPU_SHARE_ENV) or gpu_share)
         return {"num_gpus": min(1.0, max(0.01, share)), "num_cpus": 1}
-    return {"num_cpus": 1}
+    return {"num_cpus": cpus}
 
 
 @functools.lru_cache(maxsize=4)
@@ -186,7 +197,7 @@ class RayExecutor:
     dies), at most two per slot in flight so a stop cancels little. Outcomes come as cells end,
     in any order; the driver (Sweep.run) stores them."""
 
-    def __init__(self, where: str | None = None):
+    def __init__(self, where: str | None = None, retries: int = CELL_RETRIES):
         ray = connect(where)
         self._ray = ray
         self.where = describe()
@@ -196,31 +207,42 @@ class RayExecutor:
             self.slots = max(1, int(have["GPU"] / asks["num_gpus"]))
         else:
             self.slots = max(1, int(have["CPU"]))
-        self._task = ray.remote(max_retries=CELL_RETRIES)(_compute).options(**asks)
+        self.retries = retries
+        self._task = ray.remote(max_retries=retries)(_compute).options(**asks)
 
     def map(self, specs: Sequence[CellSpec], stop: threading.Event) -> Iterator[CellOutcome]:
         ray, queue, pending = self._ray, list(specs), {}
         try:
             while queue or pending:
-                if stop.is_set():
+                if stop.is_set():  # what is done already is kept; the rest is dropped
+                    done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+                    yield from (self._outcome(ref, pending.pop(ref)) for ref in done)
                     return
                 while queue and len(pending) < 2 * self.slots:
                     spec = queue.pop(0)
                     pending[self._task.remote(spec, weights_for_workers(spec.config.weights))] = spec
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
                 for ref in done:
-                    spec = pending.pop(ref)
-                    try:
-                        yield ray.get(ref)
-                    except ray.exceptions.RayError as exc:
-                        label = spec.label.replace("\n", ", ") or f"cell {spec.index}"
-                        raise ClusterError(
-                            f"the cluster could not compute {label} after {CELL_RETRIES} retries: "
-                            f"{_first_line(exc)}"
-                        ) from None
+                    yield self._outcome(ref, pending.pop(ref))
         finally:
             for ref in pending:  # stopped, or failed: the cells in flight are dropped
                 ray.cancel(ref, force=True)
+
+    def _outcome(self, ref, spec: CellSpec) -> CellOutcome:
+        ray = self._ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:  # the cell itself raised: not retried
+            cause = getattr(exc, "cause", None) or exc
+            raise ClusterError(f"{_label(spec)} failed on the cluster: {_first_line(cause)}") from None
+        except ray.exceptions.RayError as exc:  # its worker died more often than retried
+            raise ClusterError(
+                f"the cluster lost {_label(spec)} {self.retries + 1} time(s): {_first_line(exc)}"
+            ) from None
+
+
+def _label(spec: CellSpec) -> str:
+    return "cell " + (spec.label.replace("\n", ", ") or str(spec.index))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -253,10 +275,15 @@ class Snapshot:
 class _RunActor:
     """A Run in a Ray actor's process (the body of the actor)."""
 
-    def start(self, content, styles, config, weights, frame_every) -> tuple[str, dict] | str:
+    def start(self, content, styles, config, weights, frame_every, going_on=None):
+        """The run, going on from `going_on` = (image, evals, seconds) when given: (a snapshot,
+        facts of the worker), or the reason it can't start (a sentence)."""
         try:
             model = _model_for(config, weights)
             self.run = Run(model, content, styles, config, frame_every=frame_every)
+            if going_on is not None:  # a run that was let go: it goes on when asked
+                self.run.start_from(*going_on)
+                self.run.pause()
         except (ValueError, OSError) as exc:
             return f"{exc}"
         self._sent = {"records": 0, "events": 0, "changes": 0, "frame": -1}
@@ -317,9 +344,14 @@ class RemoteRun:
     nst.run.Run: the same attributes (history, events, changes, frames, config, status, evals,
     seconds, ...) and methods (step, pause, resume, stop, update, start_from, image, ...).
 
-    Every call waits for the actor's reply. The actor is let go by `close()`, when the run is
-    stopped, or when this object is garbage (a session that went away). If the actor is lost
-    (its node died) the run ends as failed with its last image kept."""
+    The actor holds a CPU (or part of a GPU) only while the run can go on: it is let go when the
+    run ends, by `close()` (a session that went away), or when this object is garbage. A run
+    whose actor was let go and is asked to go on (more steps, changed settings) gets a new actor
+    that starts from its last image (the optimizer's memory restarts, as after a change). If the
+    actor is lost (its node died) the run ends as failed with its last image kept.
+
+    ClusterError from the constructor when the cluster has no room (within PLACE_SECONDS) or
+    can't be reached; ValueError for settings the run can't take."""
 
     def __init__(
         self,
@@ -343,30 +375,13 @@ class RemoteRun:
         self.status, self.message = "ready", ""
         self.evals, self.seconds = 0, 0.0
         self.id = new_run_id()
-        ray = self._ray = connect(where)
-        actor = _actor_class(ray).options(**_asks(RUN_GPU_SHARE)).remote()
-        self._actor = actor
-        self._release = weakref.finalize(self, _release, ray, actor)
-        weights = weights_for_workers(self.config.weights)
-        ref = actor.start.remote(self.content_src, self.styles_src, self.config, weights, frame_every)
-        try:
-            reply = ray.get(ref, timeout=START_SECONDS)
-        except ray.exceptions.GetTimeoutError:
-            self.close()
-            raise ClusterError(
-                f"the Ray cluster found no room for this run within {START_SECONDS:.0f} s "
-                f"({describe()}): every slot is taken"
-            ) from None
-        except ray.exceptions.RayError as exc:
-            self.close()
-            said = _first_line(exc)
-            raise ClusterError(f"the run could not start on the Ray cluster: {said}") from None
-        if isinstance(reply, str):
-            self.close()
-            raise ValueError(reply)
-        snap, facts = reply
-        self.device, self.weights_source, self.node = facts["device"], facts["weights"], facts["node"]
-        self._take(snap)
+        self._ray = connect(where)
+        self._weights = weights_for_workers(self.config.weights)
+        self._frame_every = frame_every
+        self._held = False  # paused here: a reply that was on its way says nothing else
+        self._release = weakref.finalize(self, _release, None, None)
+        self._release.detach()  # no actor yet
+        self._open()
 
     # ---- as nst.run.Run ----------------------------------------------------------------
 
@@ -394,16 +409,22 @@ class RemoteRun:
         return self.evals - before
 
     def pause(self) -> None:
+        """At once, without waiting for the actor (a tick may be stepping it)."""
         if not self.finished:
-            self._ask("call", "pause")
+            self.status, self._held = "paused", True
+            self._tell("pause")
 
     def resume(self) -> None:
         if not self.finished:
-            self._ask("call", "resume")
+            self.status, self._held = "running", False
+            self._tell("resume")
 
     def stop(self) -> None:
         if not self.finished:
-            self._ask("call", "stop")
+            if self._release.alive:
+                self._ask("call", "stop")
+            else:
+                self.status = "stopped"
         self.close()  # a stopped run never steps again
 
     def update(self, config: Config) -> list[str]:
@@ -411,8 +432,10 @@ class RemoteRun:
         return result if isinstance(result, list) else []
 
     def start_from(self, image: Image.Image, evals: int = 0, seconds: float = 0.0) -> None:
-        self._ask("call", "start_from", image.convert("RGB"), evals, seconds)
         self.frames = Frames(1, self.frames.limit)
+        self._ask("call", "start_from", image.convert("RGB"), evals, seconds)
+        if self.status == "failed":
+            raise ClusterError(self.message)
 
     def image(self) -> Image.Image:
         return self._image.copy()
@@ -430,22 +453,70 @@ class RemoteRun:
         """Let go of the actor (its CPU or GPU share); what this object shows stays."""
         self._release()
 
-    # ---- the actor's replies -------------------------------------------------------------
+    # ---- the actor -----------------------------------------------------------------------
+
+    def _open(self) -> None:
+        """A new actor for this run: placed within PLACE_SECONDS, then the network loaded and
+        the run made, going on from the last image if the run has one."""
+        ray = self._ray
+        actor = _actor_class(ray).options(**_asks(RUN_GPU_SHARE, run_cpus())).remote()
+        release = weakref.finalize(self, _release, ray, actor)
+        try:
+            ray.get(actor.__ray_ready__.remote(), timeout=PLACE_SECONDS)
+        except ray.exceptions.GetTimeoutError:
+            release()
+            raise ClusterError(
+                f"the Ray cluster has no room for this run now ({describe()}, all in use): "
+                "try again when a run ends"
+            ) from None
+        except ray.exceptions.RayError as exc:
+            release()
+            raise ClusterError(f"the run could not start on the cluster: {_first_line(exc)}") from None
+        going_on = (self._image, self.evals, self.seconds) if self.evals else None
+        args = (self.content_src, self.styles_src, self.config, self._weights, self._frame_every)
+        try:
+            reply = ray.get(actor.start.remote(*args, going_on), timeout=START_SECONDS)
+        except ray.exceptions.RayError as exc:
+            release()
+            raise ClusterError(f"the run could not start on the cluster: {_first_line(exc)}") from None
+        if isinstance(reply, str):
+            release()
+            raise ValueError(reply)
+        snap, facts = reply
+        self._actor, self._release = actor, release
+        self.device, self.weights_source, self.node = facts["device"], facts["weights"], facts["node"]
+        if going_on is not None:
+            said = f"went on in a new Ray actor on node {self.node}; the optimizer restarts"
+            self.events.append(Event(self.evals, said))
+        self._take(snap)
+
+    def _tell(self, name: str) -> None:
+        """A call whose reply nobody waits for (an actor runs its caller's calls in order)."""
+        if self._release.alive:
+            self._actor.call.remote(name)
 
     def _ask(self, method: str, *args):
+        """Call the actor and take its reply; a run whose actor was let go gets a new one."""
         ray = self._ray
+        if self.status == "stopped":
+            return None  # never goes on
         if not self._release.alive:
-            raise ValueError("this run's Ray actor was let go: start a new run")
+            try:
+                self._open()
+            except (ClusterError, ValueError) as exc:
+                self._fail(f"the run could not go on: {exc}")
+                return None
         try:
             reply = ray.get(getattr(self._actor, method).remote(*args), timeout=CALL_SECONDS)
-        except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
-            self.status = "failed"
-            self.message = (
+        except ray.exceptions.RayTaskError as exc:  # the run itself raised
+            cause = getattr(exc, "cause", None) or exc
+            self._fail(f"the run failed on the cluster ({_first_line(cause)}); the last image is kept")
+            return None
+        except ray.exceptions.RayError as exc:  # the actor died, its node was lost, no reply
+            self._fail(
                 f"the Ray worker computing this run was lost ({_first_line(exc)}); "
                 "the last image is kept"
             )
-            self.events.append(Event(self.evals, self.message))
-            self.close()
             return None
         if method == "step":
             self._take(reply)
@@ -456,8 +527,15 @@ class RemoteRun:
             raise ValueError(error)
         return result
 
+    def _fail(self, message: str) -> None:
+        self.status, self.message = "failed", message
+        self.events.append(Event(self.evals, message))
+        self.close()
+
     def _take(self, snap: Snapshot) -> None:
-        self.status, self.message = snap.status, snap.message
+        held = self._held and snap.status in ("ready", "running")
+        self.status = "paused" if held else snap.status
+        self.message = snap.message
         self.evals, self.seconds, self.config = snap.evals, snap.seconds, snap.config
         self._size, self._progress, self._eta = snap.size, snap.progress, snap.eta
         self._image = snap.image
@@ -466,3 +544,5 @@ class RemoteRun:
         self.changes += snap.changes
         for step, frame in snap.frames:
             self.frames.add(step, frame)
+        if self.finished:
+            self.close()  # its place on the cluster is free; more steps get a new actor

@@ -8,7 +8,9 @@ ray-project/ray#26293); the cluster has no dashboard and lives only as long as t
 from __future__ import annotations
 
 import csv
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +30,8 @@ from nst import backend, cluster  # noqa: E402
 from nst.config import Config  # noqa: E402
 from nst.export import read_png_config  # noqa: E402
 from nst.image import load_image  # noqa: E402
+from nst.model import load_model  # noqa: E402
+from nst.run import Run  # noqa: E402
 from nst.samples import resolve  # noqa: E402
 from nst.store import Store  # noqa: E402
 from nst.sweep import LocalExecutor, Sweep, parse_vary, read_inputs, write_outputs  # noqa: E402
@@ -109,12 +113,17 @@ def _cell_workers() -> list[psutil.Process]:
     return found
 
 
-def test_a_worker_killed_mid_sweep_its_cell_is_retried_and_the_sweep_completes(ray_cluster, store):
+def _sweep_killing_a_worker(store, executor) -> tuple[list, list[int], Exception | None]:
+    """Run a 2x2 sweep and kill the first worker seen computing a cell, well inside the cell
+    (a cell takes seconds here). (results, killed pids, the sweep's exception)."""
     sweep = grid(CELL.replace(size=96, steps=60))
-    results, killed = [], []
+    results, killed, failed = [], [], []
 
     def work():
-        results.extend(sweep.run(store, backend.executor("ray")))
+        try:
+            results.extend(sweep.run(store, executor))
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            failed.append(exc)
 
     t = threading.Thread(target=work)
     t.start()
@@ -122,15 +131,31 @@ def test_a_worker_killed_mid_sweep_its_cell_is_retried_and_the_sweep_completes(r
     while not killed and time.monotonic() < deadline and t.is_alive():
         workers = _cell_workers()
         if workers:
-            time.sleep(0.3)  # well into the cell
+            time.sleep(0.3)
             workers[0].send_signal(signal.SIGKILL)
             killed.append(workers[0].pid)
         time.sleep(0.05)
     t.join(180)
     assert killed, "no worker was seen computing a cell"
-    assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
+    return results, killed, failed[0] if failed else None
+
+
+def test_a_worker_killed_mid_sweep_its_cell_is_retried_and_the_sweep_completes(ray_cluster, store):
+    results, killed, failed = _sweep_killing_a_worker(store, backend.executor("ray"))
+    assert failed is None
     assert len(results) == 4 and all(r.status == "done" for r in results)
     assert len(store.list_runs(None)) == 4  # each cell stored once: the killed one was not half-kept
+
+
+def test_without_retries_the_killed_worker_stops_the_sweep_and_the_rest_is_kept(ray_cluster, store):
+    """The control: the same kill with retries off loses the cell, so the test above shows the
+    retry; the cells done before are stored, and a rerun computes only the rest."""
+    results, killed, failed = _sweep_killing_a_worker(store, cluster.RayExecutor(retries=0))
+    assert isinstance(failed, cluster.ClusterError) and "lost cell" in str(failed)
+    kept = len(store.list_runs(None))
+    assert kept < 4
+    again = grid(CELL.replace(size=96, steps=60)).run(store, backend.executor("ray"))
+    assert sum(r.reused for r in again) == kept and len(store.list_runs(None)) == 4
 
 
 def _sweep_command(out, *extra) -> list[str]:
@@ -200,13 +225,72 @@ def test_a_remote_run_steps_pauses_changes_and_stops_in_its_actor(ray_cluster, p
     assert run.changes == [(5, {"beta": 1000.0})] and run.events[-1].step == 5
     with pytest.raises(ValueError, match="changing size needs a new run"):
         run.update(run.config.replace(size=128))
-    run.step(100)
-    assert run.status == "done" and run.evals == 30 and len(run.frames) >= 2
+    run.resume()
+    assert run.step(3) == 3 and run.status == "running"
     actor = run._actor
     run.stop()
-    assert run.status == "done"  # stop after the end changes nothing; the actor is freed
-    with pytest.raises(ray.exceptions.RayActorError):
+    assert run.status == "stopped" and run.evals == 8 and run.step(5) == 0
+    with pytest.raises(ray.exceptions.RayActorError):  # its place on the cluster is free
         ray.get(actor.step.remote(1), timeout=30)
+
+
+def test_a_remote_run_computes_what_a_local_run_computes(ray_cluster, photo_painting):
+    import torch
+
+    cfg = CELL.replace(steps=15)
+    remote = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], cfg)
+    while not remote.finished:
+        remote.step(4)  # in ticks, as the page steps it
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the actor, which asked for one CPU
+    try:
+        local = Run(load_model(cfg.model, cfg.weights), photo_painting[0], [photo_painting[1]], cfg)
+        local.step(100)
+    finally:
+        torch.set_num_threads(threads)
+    assert remote.status == local.status == "done" and remote.evals == local.evals == 15
+    assert [r.total for r in remote.history] == [r.total for r in local.history]
+    assert np.array_equal(np.asarray(remote.image()), np.asarray(local.image()))
+    assert [s for s, _ in remote.frames] == [s for s, _ in local.frames]
+
+
+def test_a_let_go_run_goes_on_in_a_new_actor_from_its_last_image(ray_cluster, photo_painting):
+    """As when the registry lets go of a run paused for long, and its user comes back."""
+    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=40))
+    run.step(6)
+    run.pause()
+    last, first_actor = np.asarray(run.image()), run._actor
+    run.close()
+    assert run.status == "paused" and np.array_equal(np.asarray(run.image()), last)
+    run.resume()
+    assert run.step(4) == 4 and run.evals == 10 and run._actor is not first_actor
+    assert "went on in a new Ray actor" in run.events[-1].text and run.events[-1].step == 6
+    run.stop()
+
+
+def test_a_finished_run_frees_its_place_and_more_steps_take_a_new_one(ray_cluster, photo_painting):
+    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=5))
+    run.step(10)
+    assert run.status == "done" and not run._release.alive
+    assert run.update(run.config.replace(steps=9)) == ["steps: 5 -> 9"]
+    assert run.status == "paused" and run._release.alive
+    run.resume()
+    run.step(10)
+    assert run.status == "done" and run.evals == 9 and not run._release.alive
+
+
+def test_a_full_cluster_says_so_at_once(ray_cluster, photo_painting, monkeypatch):
+    monkeypatch.setattr(cluster, "PLACE_SECONDS", 3.0)
+    monkeypatch.setenv(cluster.RUN_CPUS_ENV, "2")  # one run takes the whole 2-CPU cluster
+    first = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(cluster.ClusterError, match="no room for this run now"):
+            cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+        assert time.monotonic() - t0 < 15
+    finally:
+        first.close()
+    cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL).close()  # room again
 
 
 def test_a_lost_actor_fails_the_run_and_keeps_its_last_image(ray_cluster, photo_painting):
@@ -217,6 +301,18 @@ def test_a_lost_actor_fails_the_run_and_keeps_its_last_image(ray_cluster, photo_
     assert run.step(4) == 0
     assert run.status == "failed" and "was lost" in run.message and "last image is kept" in run.message
     assert np.array_equal(np.asarray(run.image()), last) and run.evals == 4
+
+
+def test_remote_runs_have_every_run_attribute_the_pages_use(ray_cluster, photo_painting):
+    used = set()
+    for path in [*ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"), ROOT / "streamlit_app.py"]:
+        used |= set(re.findall(r"\brun\.([a-z_]+)", path.read_text()))
+    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+    try:
+        missing = sorted(n for n in used if not hasattr(run, n))
+    finally:
+        run.close()
+    assert len(used) > 20 and missing == []
 
 
 def test_the_dashboard_runs_on_the_cluster_and_exports(ray_cluster, monkeypatch):
@@ -244,5 +340,5 @@ def test_the_dashboard_runs_on_the_cluster_and_exports(ray_cluster, monkeypatch)
     png = download_bytes(buttons["Image (PNG + config)"])
     cfg = read_png_config(png)
     assert cfg.size == 128 and cfg.steps == 40
-    with Image.open(__import__("io").BytesIO(png)) as im:
-        assert max(im.size) == 128
+    with Image.open(io.BytesIO(png)) as im:  # the file is the actor's last image
+        assert np.array_equal(np.asarray(im.convert("RGB")), np.asarray(run.image()))

@@ -20,6 +20,7 @@ def _start() -> None:
     try:
         content = state.image_by_name(st.session_state.content_name)
         styles = [state.image_by_name(n) for n in names]
+        _end_replaced()  # first: on a cluster, the old run's place is the new one's
         run = backend.new_run(model, content, styles, cfg)
     except (ValueError, ImageInputError, ClusterError) as exc:
         st.session_state.notice = f"Could not start: {exc}"
@@ -213,8 +214,11 @@ def _estimate() -> None:
         seconds *= busy + 1
         share = f", shared with {busy} other run{'s' if busy > 1 else ''} now"
     what = "a time budget of" if cfg.time_budget else "about"
+    where = "on this machine"
+    if backend.default() == "ray":
+        where, share = "at this server's pace", share + "; it computes on the Ray cluster"
     st.caption(
-        f"Start takes {what} {_duration(seconds)} on this machine{share} "
+        f"Start takes {what} {_duration(seconds)} {where}{share} "
         f"({cfg.steps if not cfg.time_budget else 'as many'} steps at {cfg.size} px)."
     )
 

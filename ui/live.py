@@ -14,6 +14,7 @@ import time
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from nst import backend
 from nst.config import MAX_STEPS
 from nst.store import CHECKPOINT_SECONDS
 from nst.viz import layer_figure, loss_figure
@@ -166,7 +167,7 @@ def _seat_notice(run) -> None:
             "yours starts by itself when a seat frees up.",
             icon=":material/hourglass_top:",
         )
-    elif state.running() and seats.busy() > 1:
+    elif state.running() and seats.busy() > 1 and backend.default() == "local":
         st.caption(
             f"{seats.busy()} runs share this machine right now: each goes at about "
             f"1/{seats.busy()} of its speed alone, and the time left counts that. "
