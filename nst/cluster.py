@@ -80,12 +80,36 @@ def connect(where: str | None = None):
             _answers(where)
             try:
                 if where == "local":
-                    ray.init(include_dashboard=False, **job_options())
+                    _start_local(ray)
                 else:
                     ray.init(address=where, **job_options())
             except Exception as exc:  # noqa: BLE001 - Ray's errors are many kinds; one sentence
                 raise ClusterError(f"could not join the Ray cluster at {where}: {exc}") from None
     return ray
+
+
+def _start_local(ray) -> None:
+    """A Ray instance of this machine, started from a thread that lives as long as the process:
+    Ray's own processes end with the thread that started them (a parent-death signal), and a
+    Streamlit script's thread ends with every rerun."""
+    if threading.current_thread() is threading.main_thread():
+        ray.init(include_dashboard=False, **job_options())
+        return
+    started, failed = threading.Event(), []
+
+    def keeper() -> None:
+        try:
+            ray.init(include_dashboard=False, **job_options())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            failed.append(exc)
+        started.set()
+        if not failed:
+            threading.Event().wait()  # as long as the process
+
+    threading.Thread(target=keeper, name="nst-ray-local", daemon=True).start()
+    started.wait()
+    if failed:
+        raise failed[0]
 
 
 def _answers(where: str, seconds: float = 3.0) -> None:

@@ -173,6 +173,9 @@ def test_a_reloaded_page_takes_over_the_live_run(home, monkeypatch):
     assert registry.get(me).run is run and run.status == "running"
     again = untrained_app(monkeypatch, me)  # a new session with the same URL: a reload
     assert again.session_state.run is run
+    # the sidebar shows the run's settings: nothing reads as changed
+    assert again.sidebar.number_input(key="cfg_steps").value == 500
+    assert again.session_state.config == run.config
     assert again.session_state.run_meta["store_id"] == first.session_state.run_meta["store_id"]
     evals = run.evals
     again.run()

@@ -233,7 +233,10 @@ def _inputs() -> None:
 def render() -> Config:
     """Draw the sidebar and return the Config it describes."""
     if "ui_strength" not in st.session_state:
-        _put(state.base_config())
+        # A reloaded page that took over its live run shows that run's settings, so nothing
+        # reads as changed; a new session starts from this machine's defaults.
+        run = st.session_state.get("run")
+        _put(run.config if run is not None else state.base_config())
         st.session_state["ui_preset"] = "default"
     with st.sidebar:
         st.subheader("Inputs")
