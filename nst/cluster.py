@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ GPU_SHARE_ENV = "NST_RAY_GPU_SHARE"  # the part of a GPU each cell or run asks f
 CELL_RETRIES = 2  # a cell whose worker process dies is computed again, at most this often
 RUN_GPU_SHARE = 0.125  # a dashboard run: 8 sessions share a card unless NST_RAY_GPU_SHARE says
 RUN_CPUS_ENV = "NST_RAY_RUN_CPUS"  # CPUs (threads) a dashboard run asks for; 1 by default
-PLACE_SECONDS = 20.0  # for the cluster to find room for a run's actor
+PLACE_SECONDS = 10.0  # for the cluster to find room for a run's actor
 START_SECONDS = 180.0  # for the actor to load its network and make the run
 CALL_SECONDS = 300.0  # for one reply of a run's actor
 
@@ -358,6 +359,26 @@ def _actor_class(ray):
     return ray.remote(max_restarts=0)(_RunActor)
 
 
+def _room_for(asks: dict[str, float], seconds: float = 3.0) -> bool:
+    """Whether the cluster has the CPUs and GPUs free that `asks` wants, by its reports over
+    the next `seconds` (they lag a little behind a place just freed)."""
+    ray, deadline = connect(), time.monotonic() + seconds
+    while True:
+        free = ray.available_resources()
+        if all(free.get(k, 0) >= asks.get(n, 0) for k, n in (("CPU", "num_cpus"), ("GPU", "num_gpus"))):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
+def _no_room() -> str:
+    return (
+        f"the Ray cluster has no room for this run now ({describe()}, all in use by other runs "
+        "and sweeps): try again when one ends"
+    )
+
+
 def _release(ray, actor) -> None:
     with contextlib.suppress(Exception):  # already gone, or the cluster is: nothing to free
         ray.kill(actor)
@@ -403,6 +424,7 @@ class RemoteRun:
         self._weights = weights_for_workers(self.config.weights)
         self._frame_every = frame_every
         self._held = False  # paused here: a reply that was on its way says nothing else
+        self._lock = threading.Lock()  # a tick and a click may reach the run from two threads
         self._release = weakref.finalize(self, _release, None, None)
         self._release.detach()  # no actor yet
         self._open()
@@ -434,21 +456,24 @@ class RemoteRun:
 
     def pause(self) -> None:
         """At once, without waiting for the actor (a tick may be stepping it)."""
-        if not self.finished:
-            self.status, self._held = "paused", True
-            self._tell("pause")
+        with self._lock:
+            if not self.finished:
+                self.status, self._held = "paused", True
+                self._tell("pause")
 
     def resume(self) -> None:
-        if not self.finished:
-            self.status, self._held = "running", False
-            self._tell("resume")
+        with self._lock:
+            if not self.finished:
+                self.status, self._held = "running", False
+                self._tell("resume")
 
     def stop(self) -> None:
-        if not self.finished:
-            if self._release.alive:
-                self._ask("call", "stop")
-            else:
+        """At once: the run ends with the image it shows now (a step already asked for, by a
+        tick in another thread, is dropped with the actor)."""
+        with self._lock:
+            if not self.finished:
                 self.status = "stopped"
+                self.frames.add(self.evals, self._image)
         self.close()  # a stopped run never steps again
 
     def update(self, config: Config) -> list[str]:
@@ -483,16 +508,16 @@ class RemoteRun:
         """A new actor for this run: placed within PLACE_SECONDS, then the network loaded and
         the run made, going on from the last image if the run has one."""
         ray = self._ray
-        actor = _actor_class(ray).options(**_asks(RUN_GPU_SHARE, run_cpus())).remote()
+        asks = _asks(RUN_GPU_SHARE, run_cpus())
+        if not _room_for(asks):
+            raise ClusterError(_no_room())
+        actor = _actor_class(ray).options(**asks).remote()
         release = weakref.finalize(self, _release, ray, actor)
         try:
             ray.get(actor.__ray_ready__.remote(), timeout=PLACE_SECONDS)
         except ray.exceptions.GetTimeoutError:
             release()
-            raise ClusterError(
-                f"the Ray cluster has no room for this run now ({describe()}, all in use): "
-                "try again when a run ends"
-            ) from None
+            raise ClusterError(_no_room()) from None
         except ray.exceptions.RayError as exc:
             release()
             raise ClusterError(f"the run could not start on the cluster: {_first_line(exc)}") from None
@@ -527,21 +552,21 @@ class RemoteRun:
         if not self._release.alive:
             try:
                 self._open()
-            except (ClusterError, ValueError) as exc:
-                self._fail(f"the run could not go on: {exc}")
+            except (ClusterError, ValueError) as exc:  # it waits, paused, to be tried again
+                with self._lock:
+                    self.status, self._held = "paused", True
+                    self.message = f"The run could not go on: {exc}. Press Resume to try again."
                 return None
+        actor = self._actor
         try:
-            reply = ray.get(getattr(self._actor, method).remote(*args), timeout=CALL_SECONDS)
-        except ray.exceptions.RayTaskError as exc:  # the run itself raised
-            cause = getattr(exc, "cause", None) or exc
-            self._fail(f"the run failed on the cluster ({_first_line(cause)}); the last image is kept")
+            reply = ray.get(getattr(actor, method).remote(*args), timeout=CALL_SECONDS)
+        except ray.exceptions.RayError as exc:
+            if actor is not self._actor or not self._release.alive:
+                return None  # let go meanwhile (stopped, replaced): not a loss
+            self._lost(exc)
             return None
-        except ray.exceptions.RayError as exc:  # the actor died, its node was lost, no reply
-            self._fail(
-                f"the Ray worker computing this run was lost ({_first_line(exc)}); "
-                "the last image is kept"
-            )
-            return None
+        if actor is not self._actor:
+            return None  # a reply from an actor let go meanwhile: news of nothing
         if method == "step":
             self._take(reply)
             return None
@@ -551,15 +576,34 @@ class RemoteRun:
             raise ValueError(error)
         return result
 
+    def _lost(self, exc: Exception) -> None:
+        ray = self._ray
+        if isinstance(exc, ray.exceptions.RayTaskError):  # the run itself raised
+            cause = getattr(exc, "cause", None) or exc
+            self._fail(f"the run failed on the cluster ({_first_line(cause)}); the last image is kept")
+        else:  # the actor died, its node was lost, or no reply in time
+            self._fail(
+                f"the Ray worker computing this run was lost ({_first_line(exc)}); "
+                "the last image is kept"
+            )
+
     def _fail(self, message: str) -> None:
         self.status, self.message = "failed", message
         self.events.append(Event(self.evals, message))
         self.close()
 
     def _take(self, snap: Snapshot) -> None:
+        with self._lock:
+            if self.status == "stopped":
+                return  # stopped here: a late reply doesn't bring it back
+            self._apply(snap)
+        if self.finished:
+            self.close()  # its place on the cluster is free; more steps get a new actor
+
+    def _apply(self, snap: Snapshot) -> None:
         held = self._held and snap.status in ("ready", "running")
         self.status = "paused" if held else snap.status
-        self.message = snap.message
+        self.message = snap.message  # what the run says (a trouble of the cluster's is over)
         self.evals, self.seconds, self.config = snap.evals, snap.seconds, snap.config
         self._size, self._progress, self._eta = snap.size, snap.progress, snap.eta
         self._image = snap.image
@@ -568,5 +612,3 @@ class RemoteRun:
         self.changes += snap.changes
         for step, frame in snap.frames:
             self.frames.add(step, frame)
-        if self.finished:
-            self.close()  # its place on the cluster is free; more steps get a new actor

@@ -185,3 +185,10 @@ def test_a_rejected_file_leaves_the_uploader_and_its_message_stays(at):
 def test_a_painting_of_another_shape_is_said(at):
     at.sidebar.multiselect(key="style_names").set_value(["the_scream"]).run()
     assert any("taller than the photo" in c.value for c in at.sidebar.caption)
+
+
+def test_start_takes_a_number_typed_without_enter(at):
+    """Clicking Start confirms the number being typed: the run gets it, not the one before."""
+    at.sidebar.number_input(key="cfg_steps").set_value(150)
+    at.button(key="btn_start").click().run()
+    assert at.session_state.run.config.steps == 150

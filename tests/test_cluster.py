@@ -384,3 +384,18 @@ def test_the_sweep_page_computes_its_cells_on_the_cluster(ray_cluster, monkeypat
     with Store(tmp_path) as s:  # stored by the page's driver, computed on a worker
         runs = [s.get_run(r.id, None) for r in s.list_runs(None)]
     assert len(runs) == 2 and all(" on " in r.device for r in runs)
+
+
+def test_stop_while_a_tick_is_stepping_ends_stopped_not_failed(ray_cluster, photo_painting):
+    """A click (Stop) and a tick reach the run from two threads: the tick's step, cut off with
+    the actor, is news of nothing."""
+    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(size=128, steps=500))
+    run.step(1)
+    tick = threading.Thread(target=run.step, args=(200,))
+    tick.start()
+    time.sleep(0.5)  # well inside the 200 steps
+    run.stop()
+    stopped_at = run.evals
+    tick.join(60)
+    assert run.status == "stopped" and run.message == "" and run.evals == stopped_at
+    assert run.frames[-1][0] == stopped_at and run.step(5) == 0

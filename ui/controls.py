@@ -11,11 +11,23 @@ from nst.estimate import run_seconds
 from nst.image import ImageInputError
 from nst.model import hub_checkpoint_path
 from nst.run import Run
-from ui import live, persist, registry, state
+from ui import live, persist, registry, sidebar, state
+
+
+def _widgets_config():
+    """The settings as the widgets hold them now. A callback runs before the script, so
+    `session_state.config` is the previous run's: a number typed and not yet confirmed with
+    Enter (the click on Start confirms it) would be missed."""
+    try:
+        return sidebar.read_config().validated()
+    except (ValueError, KeyError):
+        return st.session_state.config
 
 
 def _start() -> None:
-    cfg, model = st.session_state.config, st.session_state.model
+    cfg, model = _widgets_config(), st.session_state.model
+    if cfg is None:
+        return
     names = st.session_state.style_names
     try:
         content = state.image_by_name(st.session_state.content_name)
@@ -57,7 +69,7 @@ def _end_replaced() -> None:
 
 def _apply_changes(run: Run) -> bool:
     """Give the paused run the sidebar's settings; False if one needs a new run."""
-    cfg = st.session_state.config
+    cfg = _widgets_config()
     if cfg is None:
         return False
     live_cfg = run.config.replace(**{k: getattr(cfg, k) for k in LIVE_FIELDS})
@@ -210,7 +222,7 @@ def _estimate() -> None:
     share = ""
     if seats.capacity and busy >= seats.capacity:
         share = f" once a seat is free ({busy} running, {seats.waiting()} waiting)"
-    elif busy and model.mean.device.type == "cpu":
+    elif busy and model.mean.device.type == "cpu" and backend.default() == "local":
         seconds *= busy + 1
         share = f", shared with {busy} other run{'s' if busy > 1 else ''} now"
     what = "a time budget of" if cfg.time_budget else "about"

@@ -188,6 +188,8 @@ def _full_view() -> None:
         st.warning(store.stopped, icon=":material/database_off:")
     if run.status == "failed":
         st.error(run.message, icon=":material/error:")
+    elif run.status == "paused" and run.message:  # paused by a trouble: what to do
+        st.warning(run.message, icon=":material/pause_circle:")
     left, right = st.columns([3, 2])
     with left:
         a, b = st.columns(2)

@@ -159,7 +159,14 @@ def _status(worker: sw.BackgroundWorker, p: sw.Progress) -> None:
     elif not p.running:
         text += " · done"
     st.progress(p.done / p.total if p.total else 1.0, text=text)
-    st.caption(worker.sweep.title())
+    where = worker.executor.where if worker.executor is not None else "this machine"
+    caption = f"{worker.sweep.title()} · computing on {where}"
+    if p.running and worker.executor is not None and worker.executor.where != "this machine":
+        caption += (
+            ". Cells start as the cluster's CPUs (or GPUs) free up: a dashboard run holds one "
+            "while it lasts, so a busy class slows a sweep down"
+        )
+    st.caption(caption)
     if p.running and st.button("Stop", key="swp_stop"):
         worker.stop()
 
