@@ -228,7 +228,8 @@ def _estimate() -> None:
     what = "a time budget of" if cfg.time_budget else "about"
     where = "on this machine"
     if backend.default() == "ray":
-        where, share = "at this server's pace", share + "; it computes on the Ray cluster"
+        where = "at this server's pace"
+        share += "; it computes on the Ray cluster, where a run with fewer cores takes longer"
     st.caption(
         f"Start takes {what} {_duration(seconds)} {where}{share} "
         f"({cfg.steps if not cfg.time_budget else 'as many'} steps at {cfg.size} px)."

@@ -76,16 +76,25 @@ def render() -> None:
                 width="stretch",
                 key=f"dl_{key}",
             )
-    changed = (
-        f" It replays the {len(run.changes)} change{'s' if len(run.changes) > 1 else ''} made "
-        "during the run at the steps they were made (`--change`)."
-        if run.changes
-        else ""
-    )
+    if len(run.changes) == 1:
+        changed = f" It replays the change made at step {run.changes[0][0]} (`--change`)."
+    elif run.changes:
+        n = len(run.changes)
+        changed = f" It replays the {n} changes made during the run, each at its step (`--change`)."
+    else:
+        changed = ""
+    if run.status == "stopped" and run.evals < run.steps:
+        same = (
+            f" This run was stopped at step {run.evals} of {run.steps}: the command goes on to "
+            f"step {run.steps}, so its picture is further on than this one."
+        )
+    else:
+        same = (
+            " It gives the same picture, to about one level of 255 (bf16 kernels round a little "
+            "differently from one process to the next)."
+        )
     st.caption(
-        "Reproduce this run from the command line (uploads: use your file's path)."
-        f"{changed} It gives the same picture, to about one level of 255 (bf16 kernels round "
-        "a little differently from one process to the next)."
+        f"Reproduce this run from the command line (uploads: use your file's path).{changed}{same}"
     )
     st.code(files["cli"], language="bash")
     summary = live.timing_summary()
