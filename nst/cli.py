@@ -222,6 +222,16 @@ def _open_store() -> Store:
     return store
 
 
+def _store_or_say() -> Store | None:
+    """The run store for a command that needs it, or None after one line saying why not."""
+    try:
+        return _open_store()
+    except Exception as exc:  # noqa: BLE001 - any trouble opening it: one line, not a traceback
+        where = default_home()
+        print(f"nst: error: the run store in {where} could not be opened: {exc}", file=sys.stderr)
+        return None
+
+
 class _Recorder:
     """Keeps a run in the store as it goes: checkpoints when due, the last one at the end.
     Store trouble becomes a one-line warning and the run goes on unsaved, never a failed run."""
@@ -427,11 +437,8 @@ def runs_main(argv: list[str]) -> int:
     except UsageError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
-    try:
-        store = _open_store()
-    except Exception as exc:  # noqa: BLE001 - any trouble opening it: one line, not a traceback
-        where = default_home()
-        print(f"nst: error: the run store in {where} could not be opened: {exc}", file=sys.stderr)
+    store = _store_or_say()
+    if store is None:
         return 1
     try:
         if args.command == "list":
@@ -692,29 +699,25 @@ def sweep_main(argv: list[str]) -> int:
         contents = sw.read_inputs(args.content)
         styles = [s for name in args.styles for s in sw.read_inputs(name)]
         plan = sw.Sweep(contents, styles, cfg, axes, limit=None if args.yes else sw.MAX_CELLS)
-        local = sw.LocalExecutor()
-        model = local.model_for(cfg)  # for the estimate, and the cells if they compute here
+        model = sw.LocalExecutor().model_for(cfg)  # for the estimate, and local cells
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
     try:
-        executor = backend.executor(args.backend, model) if args.backend != "local" else local
+        executor = backend.executor(args.backend, model)
     except ClusterError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
     if model.is_random:
         _warn("untrained (random) weights: the results are not real style transfer")
-    try:
-        store = _open_store()
-    except Exception as exc:  # noqa: BLE001 - any trouble opening it: one line, not a traceback
-        where = default_home()
-        print(f"nst: error: the run store in {where} could not be opened: {exc}", file=sys.stderr)
+    store = _store_or_say()
+    if store is None:
         return 1
     t0 = time.perf_counter()
     pace = sw.measure_pace(plan, model) if plan.todo(store) else sw.Pace(0.0, 0.0)
     estimate = plan.estimate(pace, store, sw.device_name(model.mean.device))
     print(f"sweep: {estimate}", file=sys.stderr)
-    if executor.slots > 1 or executor.where != local.where:
+    if executor.slots > 1 or executor.where != sw.LocalExecutor.where:
         at_once = f"{executor.slots} cell(s) at once"
         print(f"sweep: computing on {executor.where}, {at_once}", file=sys.stderr)
     results: list = []
