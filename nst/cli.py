@@ -73,7 +73,16 @@ def parse_change(text: str) -> tuple[int, str, object]:
         raise ValueError(f"--change {text!r}: no setting named {name!r}")
     convert = _field_type(fields[name])
     try:
-        parsed = None if name == "time_budget" and float(value) == 0 else convert(value)
+        if (
+            name == "time_budget"
+            and value.strip()
+            and float(value) == 0
+            or name == "beta"
+            and not value.strip()
+        ):
+            parsed = None
+        else:
+            parsed = convert(value)
     except (ValueError, argparse.ArgumentTypeError) as exc:
         raise ValueError(f"--change {text!r}: {exc}") from None
     return int(step), name, parsed
@@ -161,6 +170,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     }
     if given.get("time_budget") == 0:
         given["time_budget"] = None
+    if "style_strength" in given and "beta" not in given:
+        given["beta"] = None  # a strength asked for is used, whatever β the preset has
     if given.get("time_budget") and "steps" not in given:
         given["steps"] = MAX_STEPS  # a budget alone means the time: the steps must not end it
     cfg = base.replace(**given).validated()
@@ -361,6 +372,7 @@ def stylize(argv: list[str]) -> int:
             "evals": run.evals,
             "seconds": round(run.seconds, 3),
             "status": run.status,
+            "beta": run.beta,  # the style weight the strength gave (or the exact β)
         }
         path.write_bytes(png_bytes(run.image(), run.start_config, meta, run.changes))
 

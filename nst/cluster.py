@@ -39,6 +39,7 @@ from PIL import Image
 from nst.config import Config
 from nst.export import Frames
 from nst.model import VGGFeatures, load_model, pick_device
+from nst.objective import Reference
 from nst.run import Event, Record, Run, evals_per_second, new_run_id
 from nst.sweep import CellOutcome, CellSpec, compute_cell
 
@@ -295,6 +296,7 @@ class Snapshot:
     events: list[Event] = field(default_factory=list)
     changes: list[tuple[int, dict]] = field(default_factory=list)
     frames: list[tuple[int, Image.Image]] = field(default_factory=list)
+    reference: Reference | None = None  # the style strength's calibration (nst.objective)
 
 
 class _RunActor:
@@ -346,6 +348,7 @@ class _RunActor:
             run.events[sent["events"] :],
             run.changes[sent["changes"] :],
             frames,
+            run.reference,
         )
         sent.update(records=len(run.history), events=len(run.events), changes=len(run.changes))
         if frames:
@@ -420,6 +423,7 @@ class RemoteRun:
         self.status, self.message = "ready", ""
         self.evals, self.seconds = 0, 0.0
         self.id = new_run_id()
+        self.reference: Reference | None = None  # the actor's, from its first reply
         self._ray = connect(where)
         self._weights = weights_for_workers(self.config.weights)
         self._frame_every = frame_every
@@ -442,6 +446,13 @@ class RemoteRun:
     @property
     def size(self) -> tuple[int, int]:
         return self._size
+
+    @property
+    def beta(self) -> float:
+        """The style weight β the run optimizes with now (its exact β, or its strength's)."""
+        if self.config.beta is not None or self.reference is None:
+            return self.config.beta if self.config.beta is not None else float("nan")
+        return self.reference.beta(self.config)
 
     @property
     def location(self) -> str:
@@ -605,6 +616,7 @@ class RemoteRun:
         self.status = "paused" if held else snap.status
         self.message = snap.message  # what the run says (a trouble of the cluster's is over)
         self.evals, self.seconds, self.config = snap.evals, snap.seconds, snap.config
+        self.reference = snap.reference or self.reference
         self._size, self._progress, self._eta = snap.size, snap.progress, snap.eta
         self._image = snap.image
         self.history += snap.records

@@ -13,6 +13,7 @@ SHOWN = [
     "size",
     "steps",
     "time_budget",
+    "style_strength",
     "alpha",
     "beta",
     "style_weights",  # one row per layer
@@ -38,6 +39,7 @@ SHOWN = [
 # other pictures).
 LOSS_SCALE = {
     "size": "image size",
+    "style_strength": "style strength",
     "alpha": "α",
     "beta": "β",
     "style_weights": "style layer weights",
@@ -66,6 +68,24 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
+def weights_text(beta: float | None, strength: float | None, alpha: float | None = 1.0) -> str:
+    """How a run weighed style: "strength 4" (β from the strength), or "β 1e+05" (exact), with
+    α where it is not 1 (it matters only beside an exact β)."""
+    nb = "\u00a0"
+    if beta is None:
+        return f"strength{nb}{fmt(strength)}" if strength is not None else ""
+    text = f"β{nb}{fmt(beta)}"
+    return text if alpha in (None, 1.0) else f"α{nb}{fmt(alpha)} {text}"
+
+
+def record_beta(record, config) -> float:
+    """The β a record was scored with: recorded with it, else the config's exact β (NaN for
+    a record older than the strength, whose β was not kept)."""
+    if getattr(record, "beta", None) is not None:
+        return record.beta
+    return config.beta if config.beta is not None else float("nan")
+
+
 def label(number: int, run: dict) -> str:
     """A name that tells runs apart: "#3 cat + swirls · β 1e+06 · 256 px · 200 steps" (each
     value joined to its name by a no-break space, so a wrapped caption keeps them together)."""
@@ -73,7 +93,8 @@ def label(number: int, run: dict) -> str:
     styles = ", ".join(run.get("styles") or []) or "?"
     nb = "\u00a0"
     return (
-        f"#{number} {run.get('content', '?')} + {styles} · β{nb}{fmt(cfg.beta)} · "
+        f"#{number} {run.get('content', '?')} + {styles} · "
+        f"{weights_text(cfg.beta, cfg.style_strength, cfg.alpha)} · "
         f"{cfg.size}{nb}px · {run.get('evals', 0)}{nb}steps"
     )
 
@@ -88,7 +109,7 @@ def changes_text(changes: list | None) -> str:
 
 
 def _name(field: str) -> str:
-    return {"alpha": "α", "beta": "β"}.get(field, field)
+    return {"alpha": "α", "beta": "β", "style_strength": "strength"}.get(field, field)
 
 
 def _rows_of(cfg) -> dict[str, Any]:
@@ -98,6 +119,8 @@ def _rows_of(cfg) -> dict[str, Any]:
         if key == "style_weights":
             for layer, w in d["style_weights"].items():
                 out[f"weight {layer}"] = w
+        elif key == "beta" and d["beta"] is None:
+            out[key] = "from the strength"
         elif key in d:
             out[key] = d[key]
     return out
@@ -114,6 +137,8 @@ def settings_table(runs: list[dict], names: list[str]) -> list[dict[str, str]]:
         default = 0.0 if key in layer_keys else None  # a layer a run did not use weighs 0
         cells = [fmt(v.get(key, default)) for v in values]
         table.append(_row(key, names, cells))
+    used = [fmt(record_beta(r["final"], r["config"])) if r.get("final") else "–" for r in runs]
+    table.append(_row("β used (last step)", names, used))
     changed = [changes_text(r.get("changes")) for r in runs]
     if any(changed):
         table.append(_row("changed mid-run", names, [c or "–" for c in changed]))

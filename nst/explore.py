@@ -15,11 +15,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from nst import fonts
-from nst.config import CONTENT_LAYER
+from nst.config import CONTENT_LAYER, Config
 from nst.image import (
     deprocess,
     fit_style,
-    preprocess,
     resize_long_side,
     resize_to,
     to_tensor,
@@ -34,11 +33,13 @@ from nst.losses import (
     style_loss,
 )
 from nst.model import VGGFeatures, fast_bf16, layer_table
+from nst.objective import strength_beta
 from nst.optim import BoxLBFGS
 
 CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
 STYLE_RECON_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
-TRADEOFF_RATIOS = [1e-8, 1e-7, 1e-6, 1e-5]  # alpha/beta: the paper's Fig. 3 look on these weights
+# style strengths of the trade-off grid (Fig. 3's columns, style-heavy first as in the paper)
+TRADEOFF_STRENGTHS = [5.0, 4.0, 3.0, 2.0]
 
 
 # ---- feature maps -------------------------------------------------------------------------
@@ -136,45 +137,6 @@ def gram_distances(
     return out
 
 
-# ---- gradients ----------------------------------------------------------------------------
-
-
-def gradient_maps(
-    model: VGGFeatures,
-    image: Image.Image,
-    content: Image.Image,
-    style: Image.Image,
-    style_weights: dict[str, float],
-    content_layer: str = CONTENT_LAYER,
-    pooling: str = "max",
-    convention: str = "seed",
-) -> dict[str, np.ndarray]:
-    """|d term / d pixel| summed over colour, for each style layer's term and the content term.
-
-    Shows where in the picture each layer pushes: shallow style layers everywhere in fine grain,
-    deep ones on larger regions, the content layer on edges and objects.
-    """
-    dev = model.mean.device
-    size = image.size
-    x = preprocess(image, dev).requires_grad_(True)
-    layers = list(dict.fromkeys([*style_weights, content_layer]))
-    with torch.no_grad():
-        c_t = model(to_tensor(resize_to(content, size), dev), [content_layer], pooling=pooling)[
-            content_layer
-        ]
-        s_f = model(to_tensor(resize_to(style, size), dev), list(style_weights), pooling=pooling)
-        grams = {k: gram_matrix(v) for k, v in s_f.items()}
-    feats = model(x, layers, pooling=pooling, normalized=True)
-    terms = layer_style_losses(style_weights, feats, grams, convention)
-    terms[f"content {content_layer}"] = content_loss(feats[content_layer], c_t, convention)
-    out = {}
-    names = list(terms)
-    for i, name in enumerate(names):
-        (grad,) = torch.autograd.grad(terms[name], x, retain_graph=i < len(names) - 1)
-        out[name] = grad[0].abs().sum(0).cpu().numpy()
-    return out
-
-
 # ---- reconstructions ----------------------------------------------------------------------
 
 
@@ -195,7 +157,7 @@ def reconstruct(
     style: Image.Image | None,
     content_layer: str | None,
     style_layers: list[str],
-    ratio: float | None = None,
+    strength: float | None = None,
     size: int = 128,
     steps: int = 60,
     seed: int = 0,
@@ -205,7 +167,8 @@ def reconstruct(
     """An image optimized from white noise to match content at one layer and/or style.
 
     With only `content_layer`: a content reconstruction; with only `style_layers`: a style
-    reconstruction (equal weights); with both, `ratio` = alpha/beta (Gatys et al. Fig. 3).
+    reconstruction (equal weights); with both, the balance of Gatys et al. Fig. 3 given as a
+    style strength (Config.style_strength), calibrated on these inputs as a run calibrates it.
     """
     dev = model.mean.device
     base = content or style
@@ -219,6 +182,7 @@ def reconstruct(
         out = model(img, names, pooling=pooling, normalized=normalized, **dtype)
         return {k: v.float() for k, v in out.items()}
 
+    sw = {name: 1.0 / len(style_layers) for name in style_layers}
     with torch.no_grad():
         c_t = None
         if content_layer:
@@ -231,8 +195,16 @@ def reconstruct(
             sf = feats_of(to_tensor(painting, dev), style_layers, False)
             grams = {k: gram_matrix(v) * ratio_px for k, v in sf.items()}
     x = white_noise(w, h, seed, dev).requires_grad_(True)
-    sw = {name: 1.0 / len(style_layers) for name in style_layers}
-    alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (ratio, 1.0)
+    alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (1.0, 1.0)
+    if content_layer and style_layers:
+        with torch.no_grad():
+            photo_f = feats_of(to_tensor(resize_to(content, (w, h)), dev), style_layers, False)
+            style_ref = float(style_loss(sw, photo_f, grams, convention))
+            painting_c = feats_of(to_tensor(resize_to(style, (w, h)), dev), [content_layer], False)
+            content_ref = float(content_loss(painting_c[content_layer], c_t, convention))
+        beta = strength_beta(
+            strength if strength is not None else Config.style_strength, content_ref, style_ref
+        )
 
     def objective() -> torch.Tensor:
         feats = feats_of(x, layers, True)
@@ -278,13 +250,13 @@ def tradeoff_jobs(content_layer: str = CONTENT_LAYER) -> list[tuple[int, int, st
     jobs = []
     for r in range(len(STYLE_RECON_LAYERS)):
         subset = STYLE_RECON_LAYERS[: r + 1]
-        for c, ratio in enumerate(TRADEOFF_RATIOS):
+        for c, strength in enumerate(TRADEOFF_STRENGTHS):
             jobs.append(
                 (
                     r,
                     c,
-                    f"{subset[-1]} · α/β={ratio:g}",
-                    {"content_layer": content_layer, "style_layers": subset, "ratio": ratio},
+                    f"{subset[-1]} · strength {strength:g}",
+                    {"content_layer": content_layer, "style_layers": subset, "strength": strength},
                 )
             )
     return jobs

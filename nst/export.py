@@ -7,6 +7,7 @@ alone is enough to reproduce the image (`read_png_config`).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -185,6 +186,27 @@ def cli_command(
         for name, value in changed.items():
             args += ["--change", f"{step}:{name}={_cli_value(name, value)}"]
     return " ".join(shlex.quote(a) for a in args)
+
+
+def run_trace(run) -> dict:
+    """A run's JSON trace: the config now and at the start, every change, the β used, status,
+    where it ran and every record. Read from what both run kinds (nst.run.Run and the Ray-held
+    nst.cluster.RemoteRun) show a page."""
+    return {
+        "config": run.config.to_dict(),
+        "start_config": run.start_config.to_dict(),
+        "changes": [{"step": step, "set": c} for step, c in run.changes],
+        "beta": run.beta,
+        "status": run.status,
+        "message": run.message,
+        "device": str(run.device),
+        "weights": run.weights_source,
+        "seconds": round(run.seconds, 4),
+        "evals": run.evals,
+        "final_loss": run.history[-1].total if run.history else None,
+        "events": [dataclasses.asdict(e) for e in run.events],
+        "history": [dataclasses.asdict(r) for r in run.history],
+    }
 
 
 def safe_filename(name: str, default: str = "nst") -> str:

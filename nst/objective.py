@@ -8,10 +8,18 @@ against them with the seed's vocabulary, called by name through `nst.losses` so 
     total_loss(content_loss(...), style_loss(...), alpha, beta)  (+ tv_weight * tv_loss)
 
 It knows nothing of optimizers, schedules or history: a `Run` holds one per scale.
+
+The style strength (Config.style_strength) gives β through a `Reference`, measured once per run
+on the photo and the paintings: beta = alpha * 10**(strength - STRENGTH_ORIGIN) * C_ref / S_ref,
+where C_ref is the content loss of "the painting put in the photo's place" and S_ref the style
+loss of "the photo left as it is". At STRENGTH_ORIGIN the two weigh the same. The bounded L-BFGS
+is free of the loss's scale, so only this ratio shapes the picture; a raw β's useful range moves
+by decades with the pair, the size and the convention, the strength's does not.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +27,7 @@ from PIL import Image
 
 from nst import losses
 from nst.config import Config
-from nst.image import fit_style, luminance_image, match_colors, to_tensor
+from nst.image import fit_style, luminance_image, match_colors, resize_long_side, resize_to, to_tensor
 from nst.model import VGGFeatures
 
 
@@ -33,6 +41,45 @@ class Parts:
     layers: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+# The strength at which the two distances weigh the same. Measured (bench/strength.py): the
+# written image leaves the photo about 2.5 decades below that balance and stops changing about
+# 3.5 above, on every pair tried at 128-512 px; the slider's 0 sits at the first.
+STRENGTH_ORIGIN = 2.5
+
+# px: the reference is measured at this long side (or the output's, if smaller), whatever the
+# run's size and schedule: a preview and its print, or a run and its resume, get the same β.
+REFERENCE_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The two distances that calibrate the style strength, in the units of the output's size.
+
+    content: the content loss of the paintings (blend-weighted) put in the photo's place.
+    style:   each style layer's unweighted style loss of the photo itself.
+    """
+
+    content: float
+    style: dict[str, float]
+
+    def beta(self, config: Config) -> float:
+        """The β a config asks for: its exact β, else the one its style strength gives."""
+        if config.beta is not None:
+            return config.beta
+        s = sum(w * self.style[name] for name, w in config.style_weights if w)
+        return config.alpha * strength_beta(config.style_strength, self.content, s)
+
+    def to_dict(self) -> dict:
+        return {"content": self.content, "style": dict(self.style)}
+
+
+def strength_beta(strength: float, content_ref: float, style_ref: float) -> float:
+    """β/α for a style strength, given the two reference distances (see `Reference`)."""
+    if not (style_ref > 0 and content_ref > 0):
+        return 10 ** (strength - STRENGTH_ORIGIN)  # degenerate inputs: no calibration
+    return 10 ** (strength - STRENGTH_ORIGIN) * content_ref / style_ref
+
+
 class Objective:
     """Config + photo + paintings at one size -> loss(x) for normalized images x of that size.
 
@@ -43,6 +90,7 @@ class Objective:
         styles: the paintings as given (fitted to this scale here).
         bf16: run the network in bf16 (the losses are summed in fp32 either way).
         balance: multipliers (content, style) that give a coarse scale the full size's balance.
+        reference: the run's calibration of the style strength (measured here when not given).
     """
 
     def __init__(
@@ -53,12 +101,26 @@ class Objective:
         styles: list[Image.Image],
         bf16: bool,
         balance: tuple[float, float] = (1.0, 1.0),
+        reference: Reference | None = None,
     ):
         self.model, self.config, self.content, self.bf16 = model, config, content, bf16
         self.balance = balance
         self.device = model.mean.device
+        self.sources = styles
         self.styles = [self._prepare(s) for s in styles]
         self.content_target, self.grams = self._targets()
+        self.reference = reference or self._reference()
+
+    @property
+    def beta(self) -> float:
+        """The β this objective weighs the style loss with."""
+        return self.reference.beta(self.config)
+
+    def _reference(self) -> Reference:
+        """The Reference of this objective's photo, in this objective's units."""
+        ref = measure_reference(self.model, self.config, self.content, self.sources, self.bf16)
+        kc, ks = self.balance
+        return Reference(kc * ref.content, {n: ks * v for n, v in ref.style.items()})
 
     def _prepare(self, style: Image.Image) -> Image.Image:
         """The painting as this scale asks for it: fitted to the photo, colour-preserved."""
@@ -117,9 +179,38 @@ class Objective:
         layers: dict[str, torch.Tensor] = {}
         s = losses.style_loss(dict(cfg.style_weights), feats, self.grams, cfg.convention, layers)
         kc, ks = self.balance
-        total = losses.total_loss(kc * c, ks * s, cfg.alpha, cfg.beta)
+        total = losses.total_loss(kc * c, ks * s, cfg.alpha, self.beta)
         tv = losses.tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
         if cfg.tv_weight:
             total = total + cfg.tv_weight * tv
         parts = Parts(c.detach(), s.detach(), tv.detach(), {k: v.detach() for k, v in layers.items()})
         return total, parts
+
+
+@torch.no_grad()
+def measure_reference(
+    model: VGGFeatures, config: Config, content: Image.Image, styles: list[Image.Image], bf16: bool
+) -> Reference:
+    """The Reference of `content` at its size, measured at REFERENCE_SIDE (cheap at any size)."""
+    cfg = config
+    small = resize_long_side(content, REFERENCE_SIDE) if max(content.size) > REFERENCE_SIDE else content
+    r = (small.size[0] * small.size[1]) / (content.size[0] * content.size[1])
+    # the reference size's units -> the output's: the seed's style term grows with the pixel
+    # count, Gatys 2016's content term does too (as nst.run balances its scales)
+    balance = {"seed": (1.0, 1 / r), "gatys2016": (1 / r, 1.0)}.get(cfg.convention, (1.0, 1.0))
+    at = Objective(model, cfg, small, styles, bf16, balance, Reference(1.0, {}))
+    kc, ks = at.balance
+    layers = [n for n, _ in cfg.style_weights]
+    feats = at.features(to_tensor(at.content, at.device), layers, normalized=False)
+    style = losses.layer_style_losses(dict.fromkeys(layers, 1.0), feats, at.grams, cfg.convention)
+    blend = cfg.style_blend or (1.0,) * len(styles)
+    c = 0.0
+    for weight, painting in zip(blend, styles, strict=True):
+        if weight == 0:
+            continue
+        x = to_tensor(resize_to(painting.convert("RGB"), at.content.size), at.device)
+        f = at.features(x, [cfg.content_layer], normalized=False)[cfg.content_layer]
+        c += weight * float(losses.content_loss(f, at.content_target, cfg.convention))
+    c /= float(sum(blend))
+    terms = {n: ks * float(v) for n, v in style.items()}
+    return Reference(kc * c, {n: v if math.isfinite(v) else 0.0 for n, v in terms.items()})

@@ -41,11 +41,13 @@ from nst.image import (
     white_noise,
 )
 from nst.model import VGGFeatures, fast_bf16
-from nst.objective import Objective, Parts
+from nst.objective import Objective, Parts, measure_reference
 from nst.optim import BoxAdam, BoxLBFGS, make_optimizer, project
 from nst.schedule import Scale, Schedule
 
 FINAL_STATES = ("done", "stopped", "failed")
+# Settings that change the targets the style strength is calibrated on: a change re-measures it.
+REFERENCE_FIELDS = {"style_blend", "preserve_color", "content_layer", "convention", "pooling"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Record:
     style_layers: dict[str, float]
     tv: float
     seconds: float  # optimizing time so far, model loading and drawing excluded
+    beta: float | None = None  # the style weight of this evaluation (None: records made before it)
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,14 @@ class Run:
             self.config.precision == "auto" and fast_bf16(self.device)
         )
         self._final_size = resize_long_side(self.content_src, self.config.size, "content image").size
+        # The style strength's calibration, measured once: every scale and change shares it.
+        self.reference = measure_reference(
+            model,
+            self.config,
+            resize_to(self.content_src, self._final_size),
+            self.styles_src,
+            self._bf16,
+        )
         # The sizes are fixed for the run; changed settings move only where each scale ends.
         self._scales = Schedule(self._final_size, self.config)
         self._scale_index = -1
@@ -164,6 +175,11 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.status in FINAL_STATES
+
+    @property
+    def beta(self) -> float:
+        """The style weight β the run optimizes with now (its exact β, or its strength's)."""
+        return self.reference.beta(self.config)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -233,7 +249,18 @@ class Run:
             for name in changed
         ]
         self.changes.append((self.evals, {name: config.to_dict()[name] for name in changed}))
+        beta_before = self.beta
         self.config = config
+        if set(changed) & REFERENCE_FIELDS:
+            self.reference = measure_reference(
+                self.model,
+                config,
+                resize_to(self.content_src, self._final_size),
+                self.styles_src,
+                self._bf16,
+            )
+        if config.beta is None and self.beta != beta_before:
+            texts.append(f"β: {beta_before:.3g} -> {self.beta:.3g}")
         self._scales.replan(config)
         self._objective = self._make_objective()
         self._optimizer = self._make_optimizer()  # a changed objective makes old curvature stale
@@ -301,6 +328,8 @@ class Run:
         """Everything needed to judge and reproduce the run, JSON-ready."""
         return {
             "config": self.config.to_dict(),
+            "beta": self.beta,  # the style weight the strength gave (or the exact β)
+            "reference": self.reference.to_dict(),
             "start_config": self.start_config.to_dict(),
             "changes": [{"step": step, "set": c} for step, c in self.changes],
             "status": self.status,
@@ -379,7 +408,13 @@ class Run:
         r = (w * h) / (self._content_img.size[0] * self._content_img.size[1])
         balance = {"seed": (1.0, r), "gatys2016": (r, 1.0)}.get(self.config.convention, (1.0, 1.0))
         return Objective(
-            self.model, self.config, self._content_img, self.styles_src, self._bf16, balance
+            self.model,
+            self.config,
+            self._content_img,
+            self.styles_src,
+            self._bf16,
+            balance,
+            self.reference,
         )
 
     def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
@@ -461,6 +496,7 @@ class Run:
             dict(zip(layer_names, layers, strict=True)),
             tv,
             self.seconds,
+            self._objective.beta,
         )
         self.history.append(rec)
         if self.callback:

@@ -16,7 +16,7 @@ from nst.image import deprocess, preprocess, resize_long_side, resize_to
 from nst.losses import content_loss, gram_matrix, style_loss, total_loss
 from nst.model import VGGFeatures
 
-SEED = Config()  # the seed's objective: layers, weights, alpha, beta are the defaults
+SEED = Config(alpha=1.0, beta=1e5)  # the seed's objective: its layers and weights are the defaults
 
 
 class SeedScore:
@@ -51,6 +51,12 @@ class SeedScore:
         (a low total loss bought by copying the painting shows here)."""
         img = deprocess(self._at_size(x))
         return float(self.terms(preprocess(img, self.model.mean.device))[0])
+
+    @torch.no_grad()
+    def content_term_of(self, img: Image.Image) -> float:
+        """The content loss of an RGB picture (a written file, read back) at this size."""
+        x = preprocess(resize_to(img.convert("RGB"), self.size), self.model.mean.device)
+        return float(self.terms(x)[0])
 
     def _at_size(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().float()

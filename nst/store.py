@@ -126,7 +126,10 @@ class RunSummary:
     content_name: str
     style_names: tuple[str, ...]
     size: int | None  # the config's long side, px
-    beta: float | None
+    beta: float | None  # the exact β, None where the style strength gave it
+    style_strength: float | None
+    alpha: float | None
+    convention: str | None
     final_loss: float | None
     evals: int
     seconds: float
@@ -184,6 +187,8 @@ class StoredRun(RunSummary):
                 "status": self.status,
                 "run": self.id,
             }
+            if self.history and self.history[-1].get("beta") is not None:
+                facts["beta"] = self.history[-1]["beta"]
             with Image.open(self.thumbnail) as im:
                 png = png_bytes(im.convert("RGB"), start, facts, timeline)
         trace = {
@@ -668,7 +673,10 @@ class Store:
 
 
 _SELECT = (
-    "SELECT *, json_extract(config, '$.size') AS size, json_extract(config, '$.beta') AS beta FROM runs"
+    "SELECT *, json_extract(config, '$.size') AS size, json_extract(config, '$.beta') AS beta, "
+    "json_extract(config, '$.style_strength') AS style_strength, "
+    "json_extract(config, '$.alpha') AS alpha, json_extract(config, '$.convention') AS convention "
+    "FROM runs"
 )
 
 

@@ -60,7 +60,7 @@ from nst.store import Store
 MAX_CELLS = 400  # a larger grid runs only when confirmed (`limit=None`; the CLI's --yes)
 INPUT_SIDE = 2048  # px: inputs are read no larger, as the CLI and the dashboard read them
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-SYMBOLS = {"alpha": "α", "beta": "β"}
+SYMBOLS = {"alpha": "α", "beta": "β", "style_strength": "strength"}
 # results.csv: after row, col, content, style and the varied values; then the cell's file
 COLUMNS = ("seed_loss", "content_loss", "style_loss", "run_loss", "seconds", "evals", "status")
 COLUMNS += ("reused", "run_id")
@@ -89,6 +89,8 @@ class Axis:
         if self.field.startswith("w:"):
             weights = {**dict(cfg.style_weights), self.field[2:]: value}
             return cfg.replace(style_weights=tuple(weights.items()))
+        if self.field == "style_strength":  # a strength asked for is used: no exact β over it
+            return cfg.replace(style_strength=value, beta=None)
         return cfg.replace(**{self.field: value})
 
 
@@ -296,7 +298,10 @@ class Sweep:
             return inputs[0].stem if len(inputs) == 1 else f"{len(inputs)} images"
 
         b = self.base
+        varied = {a.field for a in self.axes}
         budget = f"{b.time_budget:g} s" if b.time_budget else f"{b.steps} steps"
+        if varied & {"steps", "time_budget"}:
+            budget = "steps varied" if "steps" in varied else "seconds varied"
         net = f"{b.model}, UNTRAINED weights" if b.weights == "random" else b.model
         return f"{names(self.contents)} × {names(self.styles)} · {b.size} px · {budget} · {net}"
 
@@ -455,6 +460,7 @@ def compute_cell(
         return CellOutcome(spec.index, "stopped", "", b"", {}, run.seconds, run.evals, [], device, "")
     meta = {"weights": run.weights_source, "device": device, "evals": run.evals}
     meta |= {"seconds": round(run.seconds, 3), "status": run.status, "cell": spec.label}
+    meta["beta"] = run.beta
     png = png_bytes(run.image(), cfg, meta)
     with Image.open(io.BytesIO(png)) as im:  # scored as written: the file, read back
         written = im.convert("RGB")

@@ -101,6 +101,11 @@ def _mark_events(fig: go.Figure, events: list[Event]) -> None:
         )
 
 
+def _beta(record: Record, beta: float) -> float:
+    """The β a record was made with (records made before β was recorded: the run's now)."""
+    return record.beta if getattr(record, "beta", None) is not None else beta
+
+
 def loss_figure(
     history: list[Record],
     alpha: float,
@@ -134,7 +139,7 @@ def loss_figure(
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=_series([beta * r.style for r in pts]),
+            y=_series([_beta(r, beta) * r.style for r in pts]),
             name="β·style",
             mode="lines",
             line={"color": "#e45756"},
@@ -170,7 +175,7 @@ def layer_figure(
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=_series([beta * r.style_layers.get(name, 0.0) for r in pts]),
+                y=_series([_beta(r, beta) * r.style_layers.get(name, 0.0) for r in pts]),
                 name=name,
                 mode="lines",
                 line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]},
@@ -314,5 +319,49 @@ def heatmap_row(maps: dict[str, np.ndarray], title: str = "", height: int = 280)
                 "colorbar": {"thickness": 12, "tickformat": ".3~g", "nticks": 5},
             },
         }
+    )
+    return fig
+
+
+def gradient_figure(maps: dict[str, np.ndarray], height: int = 230) -> go.Figure:
+    """Where each loss term pushes the pixels: maps side by side, each scaled to its own
+    strongest pixel (the terms differ by decades), on one colour scale from 0 to 1."""
+    names = list(maps)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.015)
+    for i, name in enumerate(names, start=1):
+        z = np.sqrt(np.asarray(maps[name], dtype=np.float64))  # sqrt: faint regions stay visible
+        z = z / z.max() if z.max() > 0 else z
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                coloraxis="coloraxis",
+                name=name,
+                hovertemplate="%{z:.2f} of its strongest<extra>" + name + "</extra>",
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_yaxes(
+            autorange="reversed", scaleanchor="x" if i == 1 else f"x{i}", row=1, col=i, **_BARE_AXIS
+        )
+        fig.update_xaxes(row=1, col=i, **_BARE_AXIS)
+    fig.update_annotations(font_size=11)
+    fig.update_layout(
+        height=height,
+        margin={"l": 4, "r": 4, "t": 24, "b": 4},
+        coloraxis={
+            "colorscale": "Magma",
+            "cmin": 0,
+            "cmax": 1,
+            "colorbar": {
+                "thickness": 10,
+                "title": {
+                    "text": "√|grad|, of<br>its strongest",
+                    "side": "right",
+                    "font": {"size": 10},
+                },
+                "tickvals": [0, 0.5, 1],
+            },
+        },
     )
     return fig

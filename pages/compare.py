@@ -17,10 +17,13 @@ runs = gallery_ui.compared_runs()
 if not runs:
     st.info("No finished runs yet: finish or stop a run on the Stylize page.")
     st.stop()
-labels = [compare.label(i + 1, r) for i, r in enumerate(runs)]
+# A run's number is its id in the run store, as the Gallery shows it (this session's position
+# where no store is open).
+numbers_all = [r.get("store_id") or i + 1 for i, r in enumerate(runs)]
+labels = [compare.label(n, r) for n, r in zip(numbers_all, runs, strict=True)]
 chosen = st.multiselect("Runs", labels, default=labels[-4:], key="cmp_runs")
-numbers = [labels.index(c) + 1 for c in chosen]
-picked = [runs[n - 1] for n in numbers]
+numbers = [numbers_all[labels.index(c)] for c in chosen]
+picked = [runs[labels.index(c)] for c in chosen]
 if picked:
     differs = compare.loss_differences(picked)
     if differs:
@@ -38,7 +41,7 @@ if picked:
         cfg = r["config"]
         losses = (  # the total next to the weighted terms it adds up
             f"loss {final.total:.3g} = α·content {cfg.alpha * final.content:.3g} "
-            f"+ β·style {cfg.beta * final.style:.3g}"
+            f"+ β·style {compare.record_beta(final, cfg) * final.style:.3g}"
             if final
             else "no loss recorded"
         )

@@ -18,15 +18,16 @@ st.caption(
 model = st.session_state.model
 if model is None:
     st.stop()
-srcs = ex.sources()
-ex.caption_network()
+v = ex.view()
+srcs = v.images()
+ex.caption_view(v)
 c1, c2, c3 = st.columns([1, 1, 1])
 source = c1.radio(
     "Image",
     list(srcs),
     horizontal=True,
     key="fm_source",
-    help="Look inside the photo, the painting, or the run's current output.",
+    help="Look inside the photo, the painting(s) as the run matches them, or the run's current output.",
 )
 layer = c2.selectbox(
     "Layer",
@@ -55,7 +56,10 @@ st.image(
 
 stats = explore.channel_stats(fmap)
 channel = st.selectbox(
-    "Channel", top, key="fm_channel", help="Pick a channel for a large view and its statistics."
+    "Channel",
+    top,
+    key=f"fm_channel_{source}_{layer}_{rank}",  # another image ranks anew: its top channel first
+    help="Pick a channel for a large view and its statistics.",
 )
 left, right = st.columns([3, 2])
 left.plotly_chart(

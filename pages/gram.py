@@ -3,8 +3,6 @@
 import numpy as np
 import streamlit as st
 
-from nst import explore
-from nst.config import SEED_STYLE_WEIGHTS
 from nst.viz import gram_distance_figure
 from ui import explore_ui as ex
 from ui import state
@@ -22,12 +20,10 @@ st.caption(
 model = st.session_state.model
 if model is None:
     st.stop()
-cfg = st.session_state.config
-weights = dict(cfg.style_weights) if cfg else dict(SEED_STYLE_WEIGHTS)
-layers = [n for n, w in weights.items() if w > 0]
-srcs = ex.sources()
-ex.caption_network()
-target_name = "output" if "output" in srcs else "content"
+v = ex.view()
+ex.caption_view(v)
+layers = [n for n, w in v.config.style_weights if w > 0]
+target_name = v.target_name
 
 c1, c2, c3 = st.columns(3)
 layer = c1.selectbox("Style layer", layers, key="gm_layer")
@@ -44,52 +40,50 @@ by = c3.selectbox(
     "Choose channels by",
     ["variance", "energy"],
     key="gm_by",
-    help="variance: channels whose activation varies most in the painting; "
-    "energy: the largest diagonal entries G_ii.",
+    help="variance: channels whose activation varies most in the painting(s); "
+    "energy: the largest diagonal entries G_ii of the target.",
 )
-style_f = ex.features(srcs["style"], [layer])[layer]
-target_f = ex.features(srcs[target_name], [layer])[layer]
-idx = explore.top_gram_channels(style_f, k, by)
-m = style_f.shape[1] * style_f.shape[2]
-gs = explore.gram_np(style_f)[np.ix_(idx, idx)] / m
-gt = explore.gram_np(target_f)[np.ix_(idx, idx)] / m
+target_gram, image_gram, m = v.grams(layer)
+idx = v.gram_channels(layer, k, by)
+gs = target_gram[np.ix_(idx, idx)] / m
+gt = image_gram[np.ix_(idx, idx)] / m
 lim = float(max(np.abs(gs).max(), np.abs(gt).max(), 1e-12))
+many = len(v.objective.styles) > 1
+style_title = "target: the paintings, blended" if many else "target: the painting"
 cols = st.columns(3)
-cols[0].plotly_chart(
-    ex.heatmap(gs, "style image", -lim, lim, "RdBu_r"), width="stretch", key="gm_style"
-)
+cols[0].plotly_chart(ex.heatmap(gs, style_title, -lim, lim, "RdBu_r"), width="stretch", key="gm_style")
 cols[1].plotly_chart(
     ex.heatmap(gt, f"{target_name}", -lim, lim, "RdBu_r"), width="stretch", key="gm_target"
 )
 cols[2].plotly_chart(
-    ex.heatmap(gt - gs, f"{target_name} − style", -lim, lim, "RdBu_r"), width="stretch", key="gm_diff"
+    ex.heatmap(gt - gs, f"{target_name} − target", -lim, lim, "RdBu_r"),
+    width="stretch",
+    key="gm_diff",
 )
 st.caption(
-    f"Entries are G/M (M = {m} positions), all three on one colour scale. Where the "
-    "difference is white, the output already has the painting's statistics."
+    f"Entries are G/M (M = {m} positions), all three on one colour scale. The target is the "
+    "Gram matrix the run matches"
+    + (" (each painting's, weighted by its blend)" if many else "")
+    + ", at the size it optimizes now. Where the difference is white, the "
+    f"{target_name} already has the painting's statistics."
 )
 
 
 @st.fragment(run_every=2.0 if state.running() else None)
 def distances() -> None:
-    srcs_now = ex.sources()
-    tname = "output" if "output" in srcs_now else "content"
-    feats_t = ex.features(srcs_now[tname], layers)
-    feats_s = ex.features(srcs_now["style"], layers)
-    grams = {n: explore.gram_np(feats_s[n]) for n in layers}
-    rows = explore.gram_distances(
-        {n: weights[n] for n in layers}, feats_t, grams, cfg.convention if cfg else "seed"
-    )
+    now = ex.view()
+    rows = now.layer_shares()
     fig = gram_distance_figure(
         [r.layer for r in rows],
         [r.distance for r in rows],
         [r.share for r in rows],
-        f"Per layer, {tname} vs style",
+        f"Per layer, {now.target_name} vs target",
     )
     st.plotly_chart(fig, width="stretch", key="gm_bars")
     st.caption(
-        "Which layers still differ most from the painting, and which dominate the style loss "
-        "(a layer's weight times its distance). Updates while a run goes on."
+        "Which layers still differ most from the target, and which dominate the style loss "
+        "(a layer's weight times its distance, in the run's convention: the shares of the "
+        "Stylize page's chart). Updates while a run goes on."
     )
 
 

@@ -1,12 +1,11 @@
 """Layer lab: what each layer contributes, shown rather than told."""
 
-import numpy as np
 import streamlit as st
 
 from nst import explore
-from nst.config import CONTENT_LAYER, CONVENTIONS, SEED_STYLE_WEIGHTS
+from nst.config import CONVENTIONS
 from nst.model import layer_table
-from nst.viz import layer_share_figure
+from nst.viz import gradient_figure, layer_share_figure
 from ui import explore_ui as ex
 from ui import state
 
@@ -16,11 +15,10 @@ st.title("Layer lab")
 model = st.session_state.model
 if model is None:
     st.stop()
-cfg = st.session_state.config
-weights = dict(cfg.style_weights) if cfg else dict(SEED_STYLE_WEIGHTS)
-style_weights = {n: w for n, w in weights.items() if w > 0}
-srcs = ex.sources()
-ex.caption_network()
+v = ex.view()
+cfg = v.config
+style_weights = {n: w for n, w in cfg.style_weights if w > 0}
+ex.caption_view(v)
 run = st.session_state.run
 
 tabs = st.tabs(["During the run", "Reconstructions", "Style vs content", "Conventions & names"])
@@ -34,31 +32,12 @@ with tabs[0]:
         st.plotly_chart(layer_share_figure(run.history), width="stretch", key="lab_share")
     else:
         st.info("Start a run on the Stylize page to see each layer's share over time.")
-    target = srcs.get("output", srcs["content"])
-    small = target.copy()
-    small.thumbnail((192, 192))
-    grads = explore.gradient_maps(
-        model,
-        small,
-        srcs["content"],
-        srcs["style"],
-        style_weights,
-        cfg.content_layer if cfg else CONTENT_LAYER,
-        convention=cfg.convention if cfg else "seed",
-        pooling=ex.network().pooling,
-    )
     st.caption(
-        "Gradient magnitude each term sends to the image "
-        f"({'current output' if 'output' in srcs else 'the photo'}, 192 px): bright "
-        "where changing a pixel would change that term most."
+        f"Gradient each term of the run's objective sends to the {v.target_name} (192 px): bright "
+        "where changing a pixel would change that term most. Each map is scaled to its own "
+        "strongest pixel; the terms' sizes differ by decades."
     )
-    cols = st.columns(len(grads))
-    for col, (name, g) in zip(cols, grads.items(), strict=True):
-        col.plotly_chart(
-            ex.heatmap(np.sqrt(g), name, colorscale="Magma", height=200, showscale=False),
-            width="stretch",
-            key=f"lab_g_{name}",
-        )
+    st.plotly_chart(gradient_figure(v.gradient_maps()), width="stretch", key="lab_grads")
 
 PAPER = (
     "As in the paper: L-BFGS from faint white noise, average pooling, its loss "
@@ -99,9 +78,8 @@ with tabs[3]:
     c1, c2 = st.columns(2)
     src_conv = c1.selectbox("From convention", list(CONVENTIONS), key="lab_conv")
     size = c2.select_slider("Image size (long side)", [128, 256, 512, 1024], 256, key="lab_size")
-    alpha = cfg.alpha if cfg else 1.0
-    beta = cfg.beta if cfg else 1e5
-    cw, ch = srcs["content"].size  # the photo's own aspect, as a run at this size gets it
+    alpha, beta = cfg.alpha, v.objective.beta
+    cw, ch = v.objective.content.size  # the photo's own aspect, as a run at this size gets it
     w, h = (size, max(1, round(size * ch / cw))) if cw >= ch else (max(1, round(size * cw / ch)), size)
     rows = []
     for conv in CONVENTIONS:
@@ -114,7 +92,7 @@ with tabs[3]:
             model.arch,
             w,
             h,
-            cfg.content_layer if cfg else CONTENT_LAYER,
+            cfg.content_layer,
         )
         rows.append(
             {

@@ -75,10 +75,12 @@ def test_gram_page_shows_three_heatmaps_on_one_scale_and_layer_bars(at):
 def test_layer_lab_shows_gradients_converter_and_layer_names(at):
     at.switch_page("pages/lab.py").run()
     assert not errors(at)
-    grads = [s for s in charts(at) if s["data"][0]["type"] == "heatmap"]
-    titles = [g["layout"]["title"]["text"] for g in grads]
-    assert titles[:5] == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
-    assert "content conv4_2" in titles
+    grads = next(s for s in charts(at) if s["data"][0]["type"] == "heatmap")
+    titles = [t["name"] for t in grads["data"]]
+    assert titles == ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1", "content conv4_2"]
+    scale = grads["layout"]["coloraxis"]  # one colour scale, with its bar, for every map
+    assert {t["coloraxis"] for t in grads["data"]} == {"coloraxis"} and "colorbar" in scale
+    assert (scale["cmin"], scale["cmax"]) == (0, 1)
     frames = at.dataframe
     assert len(frames) == 2
     conventions = frames[0].value
@@ -129,12 +131,13 @@ def test_compare_page_lists_finished_runs(at):
     chosen = at.multiselect(key="cmp_runs").value
     assert len(chosen) == 2 and len(set(chosen)) == 2  # every run its own label
     first = chosen[0].replace("\u00a0", " ")
-    assert first.startswith("#1 ") and "128 px" in first and "β 1e+05" in first
+    store_ids = [r["store_id"] for r in at.session_state.finished_runs]
+    assert first.startswith(f"#{store_ids[0]} ") and "128 px" in first and "strength 4" in first
     table = at.dataframe[0].value
     settings = list(table["setting"])
     assert "weight conv1_1" in settings and "weight conv5_1" in settings
     assert "content_layer" in settings and "changed mid-run" not in settings
-    assert table.set_index("setting").loc["beta", "#1"] == "1e+05"
+    assert table.set_index("setting").loc["style_strength", f"#{store_ids[0]}"] == "4"
     assert not [w for w in at.warning if "comparable" in w.value]  # same sizes and weights
     assert any(b.label == "Download a sheet of these (PNG)" for b in at.get("download_button"))
 
@@ -184,3 +187,32 @@ def test_a_crash_in_a_page_does_not_discard_the_run(at, monkeypatch):
     at.switch_page("pages/stylize.py").run()
     assert at.session_state.run is run and run.history  # ... and the run is still there
     assert not errors(at)
+
+
+def test_gram_page_shows_a_blended_runs_own_objective(at):
+    """Two paintings blended, used whole at a larger scale: the Gram page's shares per layer are
+    the run's last record's, and its target is the blend."""
+    at.select_slider(key="cfg_size").set_value(128)
+    at.number_input(key="cfg_steps").set_value(50)
+    at.multiselect(key="style_names").set_value(["starry_night", "the_scream"]).run()
+    at.slider(key="blend_the_scream").set_value(0.3)
+    at.selectbox(key="cfg_style_fit").set_value("whole")
+    at.number_input(key="cfg_style_scale").set_value(1.5).run()
+    at.button(key="btn_start").click().run()
+    at.run()
+    at.button(key="btn_pause").click().run()
+    run = at.session_state.run
+    assert run.config.style_blend == (1.0, 0.3) and run.config.style_fit == "whole"
+    at.switch_page("pages/gram.py").run()
+    assert not errors(at)
+    assert any("Showing this run" in c.value for c in at.caption)
+    specs = charts(at)
+    heat = [s for s in specs if s["data"][0]["type"] == "heatmap"]
+    assert heat[0]["layout"]["title"]["text"] == "target: the paintings, blended"
+    bars = [s for s in specs if s["data"][0]["type"] == "bar"][0]
+    recorded = run.history[-1].style_layers
+    total = sum(recorded.values())
+    shares = dict(zip(bars["data"][1]["x"], bars["data"][1]["y"], strict=True))
+    assert set(shares) == set(recorded)
+    for layer, term in recorded.items():
+        assert shares[layer] == pytest.approx(term / total, rel=0.01)

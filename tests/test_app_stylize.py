@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.export import read_png_config
+from nst.export import read_png_config, read_png_meta
 from tests.apptest import download_bytes, errors, untrained_app
 
 
@@ -76,12 +76,14 @@ def test_loss_chart_data_grows(at):
 def test_changed_setting_while_paused_applies_and_is_marked(at):
     start(at)
     at.button(key="btn_pause").click().run()
-    at.sidebar.slider(key="ui_strength").set_value(7.0).run()
-    assert any("style strength" in i.value and "beta" not in i.value for i in at.info)
+    before = at.session_state.run.beta
+    at.sidebar.slider(key="cfg_style_strength").set_value(5.0).run()
+    assert any("Style strength" in i.value for i in at.info)
     at.button(key="btn_resume").click().run()
     run = at.session_state.run
-    assert run.config.beta == pytest.approx(1e7)
-    assert run.events and "beta" in run.events[-1].text
+    assert run.config.style_strength == 5.0 and run.config.beta is None
+    assert run.beta == pytest.approx(before * 10)  # one unit: ten times the style weight
+    assert run.events and "style_strength" in run.events[-1].text and "β" in run.events[-1].text
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["shapes"]  # the change is a line on the curves
 
@@ -108,7 +110,7 @@ def test_good_upload_becomes_the_content(at):
 
 def test_download_png_carries_the_widgets_config(at):
     at.sidebar.slider(key="sw_conv1_1").set_value(0.5)
-    at.sidebar.slider(key="ui_strength").set_value(4.0)
+    at.sidebar.slider(key="cfg_style_strength").set_value(2.5)
     at.run()
     start(at)
     at.run()
@@ -122,7 +124,9 @@ def test_download_png_carries_the_widgets_config(at):
     }
     png = download_bytes(buttons["Image (PNG + config)"])
     cfg = read_png_config(png)
-    assert cfg.size == 128 and cfg.steps == 200 and cfg.beta == pytest.approx(1e4)
+    assert cfg.size == 128 and cfg.steps == 200 and cfg.style_strength == 2.5 and cfg.beta is None
+    meta = read_png_meta(png)
+    assert meta["beta"] == pytest.approx(at.session_state.run.beta)  # the β the strength gave
     assert dict(cfg.style_weights)["conv1_1"] == 0.5
     assert any("python -m nst tubingen starry_night" in c.value for c in at.code)
     gif = Image.open(io.BytesIO(download_bytes(buttons["Progress (GIF)"])))
@@ -148,12 +152,20 @@ def test_the_limit_is_steps_or_seconds_and_the_widgets_say_which(at):
     assert cfg.time_budget is None and cfg.steps == 200  # the steps set before come back
 
 
-def test_a_strength_between_slider_steps_survives_the_round_trip(at):
-    at.session_state["ui_beta"] = (1.0, 37_000.0)  # as a loaded config leaves it
-    at.run()
+def test_an_exact_beta_overrides_the_strength_and_clearing_it_gives_the_slider_back(at):
+    at.sidebar.number_input(key="cfg_beta").set_value(37_000.0).run()
     assert at.session_state.config.beta == 37_000.0
-    at.sidebar.slider(key="ui_strength").set_value(6.0).run()
-    assert at.session_state.config.beta == 1e6
+    assert at.sidebar.slider(key="cfg_style_strength").disabled
+    assert any("overrides the style strength" in c.value for c in at.sidebar.caption)
+    at.sidebar.number_input(key="cfg_beta").set_value(None).run()
+    assert at.session_state.config.beta is None
+    assert not at.sidebar.slider(key="cfg_style_strength").disabled
+
+
+def test_the_seed_preset_is_the_seeds_exact_objective(at):
+    at.sidebar.selectbox(key="ui_preset").set_value("seed").run()
+    cfg = at.session_state.config
+    assert cfg.alpha == 1.0 and cfg.beta == 1e5 and cfg.convention == "seed"
 
 
 def _png(color, size=(80, 60)) -> bytes:

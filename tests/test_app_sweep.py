@@ -19,12 +19,12 @@ def at(tmp_path, monkeypatch):
     return app
 
 
-def test_page_renders_with_a_beta_sweep_and_its_estimate(at):
-    assert at.selectbox(key="swp_field_0").value == "beta"
-    assert at.text_input(key="swp_values_0").value == "1e3..1e6 log 4"
+def test_page_renders_with_a_strength_sweep_over_its_range_and_its_estimate(at):
+    assert at.selectbox(key="swp_field_0").value == "style_strength"
+    assert at.text_input(key="swp_values_0").value == "0..6 lin 7"
     assert not at.error
     line = " ".join(m.value for m in at.markdown)
-    assert "**4 cells**" in line and "on this machine (0 already computed)" in line
+    assert "**7 cells**" in line and "on this machine (0 already computed)" in line
     assert at.button(key="swp_start").disabled is False
 
 
@@ -35,14 +35,15 @@ def test_choosing_a_field_fills_in_its_values(at):
 
 
 def test_bad_values_show_one_error_and_keep_the_text(at):
-    at.text_input(key="swp_values_0").set_value("1e3..oops log 4").run()
-    assert len(at.error) == 1 and "beta" in at.error[0].value
-    assert at.text_input(key="swp_values_0").value == "1e3..oops log 4"
+    at.text_input(key="swp_values_0").set_value("0..oops lin 4").run()
+    assert len(at.error) == 1 and "style_strength" in at.error[0].value
+    assert at.text_input(key="swp_values_0").value == "0..oops lin 4"
     assert not [b for b in at.button if b.key == "swp_start"]
 
 
 def test_a_tiny_sweep_fills_its_grid_and_offers_the_downloads(at):
     at.sidebar.number_input(key="cfg_steps").set_value(3).run()
+    at.selectbox(key="swp_field_0").set_value("beta").run()
     at.text_input(key="swp_values_0").set_value("1e3,1e5").run()
     at.selectbox(key="swp_field_1").set_value("size").run()
     at.text_input(key="swp_values_1").set_value("64").run()

@@ -90,7 +90,7 @@ def test_show_lists_config_and_changes_and_a_deleted_run_is_gone(home, tmp_path)
     stylize(tmp_path, "--change", "2:beta=3e5")
     (run,) = listed()
     shown = nst("runs", "show", str(run["id"]))
-    assert shown.returncode == 0 and '"beta": 100000.0' in shown.stdout
+    assert shown.returncode == 0 and '"style_strength": 4.0' in shown.stdout
     assert "at step 2: beta=300000.0" in shown.stdout
     p = nst("runs", "delete", str(run["id"]))
     assert p.returncode == 0, p.stderr

@@ -155,13 +155,21 @@ def buttons() -> None:
         and bool(st.session_state.style_names)
     )
     paused = run is not None and not running and not run.finished
-    # label, action, disabled, help
-    table = [
+    # A paused run goes on with Resume; Start is for a change it can't take (a new size,
+    # photo, start...), so a stray click does not replace the run being taught with.
+    need_reset = pending_changes(run)[1] if paused else []
+    table = [  # label, action, disabled, help
         (
             "Start",
             _start,
-            not ready or running,
-            "Start a new run with the sidebar's inputs and settings.",
+            not ready or running or (paused and not need_reset),
+            "Start a new run with the sidebar's inputs and settings."
+            + (
+                " While a run is paused, Resume goes on with it; Start is for changes that "
+                "need a new run (the paused one is kept in the Gallery)."
+                if paused
+                else ""
+            ),
         ),
         ("Pause", _pause, not running, "Pause: change settings, then resume."),
         ("Resume", _resume, not paused, "Go on, with any changed settings from here."),
@@ -203,7 +211,7 @@ def buttons() -> None:
 
 def _names(fields: list[str]) -> str:
     """Settings by the names the sidebar shows them under."""
-    labels = {"beta": "style strength", "alpha": "content weight (α)", "style_weights": "layer weights"}
+    labels = {"beta": "exact β", "alpha": "content weight (α)", "style_weights": "layer weights"}
     return ", ".join(labels.get(f, field_label(f)) for f in fields)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 
 import numpy as np
@@ -14,8 +15,8 @@ from PIL import Image
 from nst import explore
 from nst.config import Config
 from nst.estimate import grid_seconds
-from nst.image import resize_long_side
 from nst.samples import DEFAULT_STYLE
+from nst.view import View
 from ui import state
 
 EXPLORE_SIZE = 256  # long side of images looked into
@@ -27,21 +28,50 @@ def digest(img: Image.Image) -> str:
 
 
 def sources() -> dict[str, Image.Image]:
-    """content, style and (when there is a run) output images, at the exploring size."""
+    """The images a view looks into: the photo at the view's scale, each painting as the
+    objective uses it (after shape, scale and colour preservation) and the run's output."""
+    return view().images()
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _inputs_view(
+    model_key: str, config_json: str, photo_key: str, painting_keys: tuple, _model, _photo, _paintings
+):
+    """A view of the sidebar's inputs, shared by sessions with the same inputs (read-only)."""
+    return View.of_inputs(_model, Config.from_dict(json.loads(config_json)), _photo, _paintings)
+
+
+def view() -> View:
+    """What the explore pages look into: the run's own objective where there is a run, else
+    the sidebar's settings on its photo and paintings."""
+    run = st.session_state.run
+    model = st.session_state.model
+    if run is not None:
+        return View.of_run(run, model)
+    cfg = network()
     content = state.image_by_name(st.session_state.content_name)
     names = st.session_state.style_names or [DEFAULT_STYLE]
-    style = state.image_by_name(names[0])
-    out = {"content": content, "style": style}
-    run = st.session_state.run
-    if run is not None:
-        out["output"] = run.image()
-        size = out["output"].size
-        out["content"] = content.resize(size, Image.Resampling.LANCZOS)
-        out["style"] = style.resize(size, Image.Resampling.LANCZOS)
-    else:
-        out["content"] = resize_long_side(content, EXPLORE_SIZE)
-        out["style"] = style.resize(out["content"].size, Image.Resampling.LANCZOS)
-    return out
+    paintings = [state.image_by_name(n) for n in names]
+    if cfg.style_blend is not None and len(cfg.style_blend) != len(paintings):
+        cfg = cfg.replace(style_blend=None)
+    return _inputs_view(
+        f"{model.arch}:{model.weights_source}",
+        cfg.to_json(),
+        digest(content),
+        tuple(digest(p) for p in paintings),
+        model,
+        content,
+        paintings,
+    )
+
+
+def caption_view(v: View) -> None:
+    """Say whose objective the page shows."""
+    cfg = v.config
+    st.caption(
+        f"Showing {v.origin}: its photo, its paintings as the run matches them, "
+        f"{cfg.convention} losses, {cfg.pooling} pooling, β = {v.objective.beta:.3g}."
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -52,7 +82,11 @@ def _features(
 
 
 def network() -> Config:
-    """The sidebar's settings, whose network (pooling, losses) the pages look into."""
+    """The settings whose network (pooling, losses) the pages look into: the run's where there
+    is one, else the sidebar's."""
+    run = st.session_state.run
+    if run is not None:
+        return run.config
     return st.session_state.config or Config()
 
 
@@ -135,8 +169,8 @@ def grid(
     """A grid of reconstructions: says how long it will take (from this machine's measured
     pace, then from the cells done), fills in as it computes, can be stopped, and can be
     downloaded as one image. `pooling`: the sidebar's unless given."""
-    srcs = sources()
-    content, style = srcs["content"], srcs["style"]
+    v = view()
+    content, style = v.objective.content, v.objective.palette()
     model = st.session_state.model
     pooling = pooling or network().pooling
     key = (name, model.arch, model.weights_source, digest(content), digest(style), size, steps, pooling)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
-from nst.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
+from nst.export import cli_command, gif_bytes, history_csv, png_bytes, run_trace, safe_filename
 from nst.samples import DEFAULT_PHOTO
 from ui import live, state
 
@@ -26,13 +28,14 @@ def _files(run) -> dict:
             "evals": run.evals,
             "seconds": round(run.seconds, 3),
             "status": run.status,
+            "beta": run.beta,
         }
         cache.clear()
         cache.update(
             key=key,
             stem=stem[:80] or "nst",
             png=png_bytes(run.image(), run.start_config, facts, run.changes),
-            json=run.config.to_json(),
+            json=json.dumps(run_trace(run), indent=1, default=str),
             csv=history_csv(run.history),
             gif=gif_bytes([f for _, f in run.frames] + [run.image().resize(run.frames[-1][1].size)])
             if run.frames

@@ -11,7 +11,7 @@ import streamlit as st
 from PIL import Image
 
 from nst.cluster import ClusterError
-from nst.compare import fmt
+from nst.compare import weights_text
 from nst.image import ImageInputError, load_image
 from nst.store import ENDED, LIVE, RunSummary, Store
 from ui import controls, persist, registry, state
@@ -52,7 +52,8 @@ def _facts(r: RunSummary) -> str:
     loss = f"loss {r.final_loss:.3g}" if r.final_loss is not None else "no loss yet"
     parts = [
         f"{r.size} px" if r.size else "",
-        f"β {fmt(r.beta)}" if r.beta is not None else "",
+        weights_text(r.beta, r.style_strength, r.alpha),
+        f"{r.convention} losses" if r.convention not in (None, "seed") else "",
         f"**{r.status}**",
         f"{r.evals} steps",
         loss,

@@ -215,12 +215,12 @@ def _full_view() -> None:
         cfg = run.config
         c1, c2 = st.columns(2)
         c1.plotly_chart(
-            loss_figure(run.history, cfg.alpha, cfg.beta, cfg.tv_weight, run.events),
+            loss_figure(run.history, cfg.alpha, run.beta, cfg.tv_weight, run.events),
             width="stretch",
             key="chart_loss",
         )
         c2.plotly_chart(
-            layer_figure(run.history, cfg.beta, run.events), width="stretch", key="chart_layers"
+            layer_figure(run.history, run.beta, run.events), width="stretch", key="chart_layers"
         )
 
 

@@ -8,7 +8,6 @@ widgets back into a Config, so the dashboard and the CLI share one definition.
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 
 import streamlit as st
@@ -19,11 +18,18 @@ from nst.image import ImageInputError, load_image, shape_note
 from nst.model import layer_table
 from ui import state
 
-SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")}
+SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")} - {
+    "style_strength"
+}
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
 MAX_UPLOAD_MB = 25
 LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_limit's options
 DEFAULT_SECONDS = 30.0
+
+
+def key_of(name: str) -> str:
+    """The session-state key of a Config field's widget."""
+    return _key(name)
 
 
 def _key(name: str) -> str:
@@ -42,28 +48,14 @@ def _put(cfg: Config) -> None:
             value = st.session_state.get(_key(f.name)) or Config.steps
         st.session_state[_key(f.name)] = value
     st.session_state["ui_limit"] = LIMITS[1] if cfg.time_budget else LIMITS[0]
-    # β is kept exactly (a loaded config survives the round trip); the slider shows it rounded.
-    st.session_state["ui_beta"] = (cfg.alpha, cfg.beta)
-    st.session_state["ui_strength"] = _strength(cfg.alpha, cfg.beta)
     weights = dict(cfg.style_weights)
     for name in STYLE_LAYERS:
         st.session_state[f"sw_{name}"] = float(weights.get(name, 0.0))
 
 
-def _strength(alpha: float, beta: float) -> float:
-    """log10(β/α), to the slider's step of 0.25."""
-    return round(math.log10(max(beta, 1e-12) / max(alpha, 1e-12)) * 4) / 4
-
-
-def _strength_moved() -> None:
-    alpha = st.session_state[_key("alpha")]
-    st.session_state["ui_beta"] = (alpha, alpha * 10 ** st.session_state["ui_strength"])
-
-
-def _beta(alpha: float) -> float:
-    """The exact β: as set by the slider or a loaded config, scaled with α when α moved."""
-    set_alpha, beta = st.session_state["ui_beta"]
-    return beta if alpha == set_alpha or set_alpha == 0 else beta * alpha / set_alpha
+def put_config(cfg: Config) -> None:
+    """Show `cfg` in the sidebar's widgets (a preset, a loaded run, a sweep's cell)."""
+    _put(cfg)
 
 
 def _apply_preset() -> None:
@@ -77,13 +69,14 @@ def read_config() -> Config:
     for f in dataclasses.fields(Config):
         if f.name in SPECIAL:
             continue
-        values[f.name] = st.session_state[_key(f.name)]
+        values[f.name] = (
+            st.session_state.get(_key(f.name)) if f.name == "beta" else st.session_state[_key(f.name)]
+        )
     if st.session_state.get("ui_limit") == LIMITS[1]:  # the time, whatever the steps
         values["steps"] = MAX_STEPS
         values["time_budget"] = float(values["time_budget"] or DEFAULT_SECONDS)
     else:
         values["time_budget"] = None
-    values["beta"] = _beta(values["alpha"])
     values["style_weights"] = tuple((n, float(st.session_state[f"sw_{n}"])) for n in STYLE_LAYERS)
     names = st.session_state.style_names
     if len(names) > 1:
@@ -107,6 +100,17 @@ def _widget(f: dataclasses.Field, container) -> None:
         container.selectbox(label, convs, key=key, help=meta["help"])
     elif "choices" in meta:
         container.selectbox(label, list(meta["choices"]), key=key, help=meta["help"])
+    elif f.name == "style_strength":
+        lo, hi = meta["min"], meta["max"]
+        container.slider(
+            label,
+            float(lo),
+            float(hi),
+            step=meta["step"],
+            key=key,
+            help=meta["help"],
+            disabled=st.session_state.get(_key("beta")) is not None,
+        )
     elif f.name == "size":
         container.select_slider(
             label, [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024], key=key, help=meta["help"]
@@ -123,6 +127,17 @@ def _widget(f: dataclasses.Field, container) -> None:
             help=meta["help"],
         )
     else:
+        if f.name == "beta":  # empty (None) means "from the strength"; never the minimum, 0
+            container.number_input(
+                label,
+                min_value=0.0,
+                value=None,
+                format="%g",
+                key=key,
+                help=meta["help"],
+                placeholder="from the style strength",
+            )
+            return
         container.number_input(
             label,
             min_value=float(meta["min"]) if "min" in meta else None,
@@ -232,7 +247,9 @@ def _inputs() -> None:
 
 def render() -> Config:
     """Draw the sidebar and return the Config it describes."""
-    if "ui_strength" not in st.session_state:
+    # The widgets' keys go when a script run ends before drawing them: the strength slider's
+    # missing says so, and the widgets are filled again.
+    if _key("style_strength") not in st.session_state:
         # A reloaded page that took over its live run shows that run's settings, so nothing
         # reads as changed; a new session starts from this machine's defaults.
         run = st.session_state.get("run")
@@ -265,17 +282,14 @@ def render() -> Config:
             "(coarse-to-fine: small sizes first) whatever the steps.",
         )
         _widget(fields["steps" if limit == LIMITS[0] else "time_budget"], st)
-        st.slider(
-            "Style strength (log₁₀ β/α)",
-            0.0,
-            12.0,
-            step=0.25,
-            key="ui_strength",
-            on_change=_strength_moved,
-            help=field_help("beta"),
-        )
-        alpha = st.session_state[_key("alpha")]
-        st.caption(f"α = {alpha:g}, β = {_beta(alpha):.4g}")
+        _widget(fields["style_strength"], st)
+        beta = st.session_state.get(_key("beta"))  # an empty number input may leave no key
+        if beta is not None:
+            st.caption(
+                f"An exact β = {beta:.4g} (α = {st.session_state[_key('alpha')]:g}) is set under "
+                "*Optimization and picture*: it overrides the style strength. Clear it to use "
+                "the slider."
+            )
         with st.expander("Layers"):
             st.caption(
                 "Weight per style layer: shallow layers carry colour and fine grain, "
@@ -293,8 +307,6 @@ def render() -> Config:
                 continue
             if f.metadata["group"] in groups:
                 _widget(f, groups[f.metadata["group"]])
-            elif f.name == "alpha":
-                _widget(f, groups["advanced"])
     try:
         return read_config().validated()
     except ValueError as exc:

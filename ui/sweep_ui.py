@@ -25,8 +25,8 @@ from ui import stored as sr
 
 # The fields worth varying, each with values to start from (as parse_vary reads them).
 FIELDS = {
-    "beta": "1e3..1e6 log 4",
-    "alpha": "0.1,1,10",
+    "style_strength": "0..6 lin 7",
+    "beta": "1e-2..1e2 log 5",
     "content_layer": "conv2_2,conv4_2",
     "pooling": "max,avg",
     "init": "content,noise",
@@ -37,7 +37,14 @@ FIELDS = {
     **{f"w:{name}": "0,0.5,1" for name in sidebar.STYLE_LAYERS},
 }
 NONE = "(none)"
-LOG_FIELDS = {"beta", "alpha", "tv_weight"}
+SEED_LOSS_NOTE = (
+    "Every cell is judged the same way, so cells compare: its written 8-bit PNG scored by the "
+    "seed's objective (α = 1, β = 1e5, the seed's layers and weights, at the cell's size), "
+    "whatever settings made it. That is the *seed loss*; a run's own loss uses its own β and "
+    "convention, so it reads differently. The content term says how much of the photo's layout "
+    "is left (higher: less), the style term how far its Grams are from the painting's."
+)
+LOG_FIELDS = {"beta", "tv_weight"}
 POLL_SECONDS = 1.0
 MIN_COLUMNS = 4  # a narrow grid keeps its cells small
 SIDEBAR_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024)  # the sidebar's size slider
@@ -50,7 +57,7 @@ def _reset_values(i: int) -> None:
 
 def axis_inputs() -> tuple[list[sw.Axis], str]:
     """Up to two axes from the widgets: (axes, "") or (the axes that parsed, one error line)."""
-    defaults = ("beta", NONE)
+    defaults = ("style_strength", NONE)
     axes, problems = [], []
     cols = st.columns(2)
     for i, col in enumerate(cols):
@@ -174,6 +181,7 @@ def _status(worker: sw.BackgroundWorker, p: sw.Progress) -> None:
 def _grid(sweep: sw.Sweep, results) -> None:
     rows, cols = sweep.shape
     by_place = {(r.spec.row, r.spec.col): r for r in results}
+    st.caption(SEED_LOSS_NOTE)
     for row in range(rows):
         columns = st.columns(max(cols, MIN_COLUMNS))[:cols]
         for col, column in enumerate(columns):
@@ -183,7 +191,7 @@ def _grid(sweep: sw.Sweep, results) -> None:
                     st.caption("…")
                     continue
                 label = r.spec.label.replace("\n", " · ") or r.spec.style.stem
-                caption = f"{label} · loss {sw.fmt(r.seed_loss)}"
+                caption = f"{label} · seed loss {sw.fmt(r.seed_loss)}"
                 st.image(str(r.image), caption=caption, width="stretch")
                 st.button(
                     "Open in Stylize",
@@ -210,7 +218,7 @@ def _open_in_stylize(r: sw.CellResult) -> None:
             f"This cell's size, {cfg.size} px, is not one of the sidebar's: Stylize uses {near} px."
         )
         cfg = cfg.replace(size=near)
-    sidebar._put(cfg)
+    sidebar.put_config(cfg)
     st.session_state.content_name = r.spec.content.name
     st.session_state.style_names = [r.spec.style.name]
     st.session_state.swp_goto = "pages/stylize.py"
@@ -275,7 +283,8 @@ def _downloads(worker: sw.BackgroundWorker, results) -> None:
 def loss_figure(sweep: sw.Sweep, results) -> go.Figure:
     """Seed loss, content and style loss against the first varied value (a trace per value of
     the second, and per photo x painting); a log axis for the weights."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("seed loss", "content loss", "style loss"))
+    titles = ("seed loss of the PNG", "its content term", "its style term")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles)
     if not sweep.axes:
         return fig
     first = sweep.axes[0]

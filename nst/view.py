@@ -1,0 +1,170 @@
+"""What the exploration pages look into: the run's own objective, or the sidebar's inputs.
+
+A `View` holds one `Objective` (the photo at the run's current scale, the paintings after blend,
+shape, scale and colour preservation, the run's layers, weights, convention and β) and the image
+it scores. With a run, that is the run's objective now and the image its last record scored, so a
+page's per-layer numbers are the run's; with no run, an objective built from the sidebar's inputs
+at a small size, scoring the photo. The Gram matrices, Feature maps and Layer lab pages all read
+one, so none of them describes another objective than the run's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nst import losses
+from nst.config import Config
+from nst.image import preprocess, resize_long_side, resize_to
+from nst.model import VGGFeatures
+from nst.objective import Objective
+
+EXPLORE_SIDE = 256  # px: the long side of a view with no run
+
+
+@dataclass(frozen=True)
+class LayerShare:
+    """One style layer of a view, as the run's chart records it."""
+
+    layer: str
+    weight: float
+    term: float  # w_l * E_l in the run's convention, before beta: the run's record's number
+    share: float  # of the style loss
+    distance: float  # root-mean-square Gram difference per position (G / M)
+
+
+class View:
+    """An objective and the image it scores, with the numbers the pages show."""
+
+    def __init__(self, objective: Objective, x: torch.Tensor, output: Image.Image | None, origin: str):
+        self.objective, self.x, self.output, self.origin = objective, x, output, origin
+
+    @classmethod
+    def of_run(cls, run, model: VGGFeatures) -> View:
+        """The run's objective at the scale it is at, scoring its newest recorded image.
+
+        A run computed elsewhere (nst.cluster) has no objective here: the same one is built from
+        its inputs, settings and calibration, and scores its latest image."""
+        w, h = run.size
+        origin = f"this run, at {w}x{h} px"
+        objective = getattr(run, "objective_now", None)
+        if objective is not None:
+            return cls(objective, run.result_tensor(), run.image(), origin)
+        output = run.image()
+        content = resize_to(run.content_src, (w, h))
+        objective = Objective(
+            model, run.config, content, run.styles_src, False, reference=run.reference
+        )
+        return cls(objective, preprocess(output, model.mean.device), output, origin)
+
+    @classmethod
+    def of_inputs(
+        cls, model: VGGFeatures, config: Config, photo: Image.Image, paintings: list[Image.Image]
+    ) -> View:
+        """No run: the sidebar's settings on its photo and paintings, at EXPLORE_SIDE."""
+        content = resize_long_side(photo.convert("RGB"), min(EXPLORE_SIDE, config.size))
+        styles = [p.convert("RGB") for p in paintings]
+        objective = Objective(model, config, content, styles, bf16=False)
+        x = preprocess(content, model.mean.device)
+        return cls(objective, x, None, "the sidebar's inputs (no run yet)")
+
+    # ---- what the pages show ------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self.objective.config
+
+    @property
+    def target_name(self) -> str:
+        return "output" if self.output is not None else "content"
+
+    def images(self) -> dict[str, Image.Image]:
+        """content (at this scale), each painting as the objective uses it, and the output."""
+        out = {"content": self.objective.content}
+        blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
+        many = len(self.objective.styles) > 1
+        for i, (style, weight) in enumerate(zip(self.objective.styles, blend, strict=True)):
+            out[f"style {i + 1} (blend {weight:g})" if many else "style"] = style
+        if self.output is not None:
+            out["output"] = self.output
+        return out
+
+    @torch.no_grad()
+    def layer_shares(self) -> list[LayerShare]:
+        """Each weighted style layer's term and share, as the objective scores the view's image."""
+        _, parts = self.objective(self.x)
+        terms = {k: float(v) for k, v in parts.layers.items()}
+        total = sum(terms.values()) or 1.0
+        feats = self.objective.features(self.x, list(terms), normalized=True)
+        weights = dict(self.config.style_weights)
+        rows = []
+        for layer, term in terms.items():
+            f = feats[layer].float()
+            m = f.shape[-1] * f.shape[-2]
+            c = f.shape[-3]
+            g = f.reshape(c, -1) @ f.reshape(c, -1).t()
+            diff = (g - self.objective.grams[layer].float()) / m
+            rows.append(
+                LayerShare(layer, weights[layer], term, term / total, float(diff.pow(2).mean().sqrt()))
+            )
+        return rows
+
+    @torch.no_grad()
+    def grams(self, layer: str) -> tuple[np.ndarray, np.ndarray, int]:
+        """(the target Gram of the paintings after blend, the view's image's Gram, M) at `layer`.
+
+        The target is the one the objective matches (rescaled to this scale's pixel count)."""
+        f = self.objective.features(self.x, [layer], normalized=True)[layer].float()
+        c, m = f.shape[-3], f.shape[-1] * f.shape[-2]
+        g = (f.reshape(c, -1) @ f.reshape(c, -1).t()).double().cpu().numpy()
+        return self.objective.grams[layer].double().cpu().numpy(), g, m
+
+    def gradient_maps(self, side: int = 192) -> dict[str, np.ndarray]:
+        """|d term / d pixel| summed over colour, per weighted style layer and for the content
+        term, of the run's own objective at the view's image (shrunk to `side` px at most, the
+        targets with it): where in the picture each term pushes the pixels."""
+        obj = self.objective
+        x = self.x.detach()
+        if max(x.shape[-2:]) > side:
+            h, w = x.shape[-2:]
+            k = side / max(h, w)
+            size = (max(1, round(h * k)), max(1, round(w * k)))
+            x = torch.nn.functional.interpolate(x, size=size, mode="area")
+            photo = resize_to(obj.content, (size[1], size[0]))
+            obj = Objective(
+                obj.model, obj.config, photo, obj.sources, obj.bf16, reference=obj.reference
+            )
+        x = x.clone().requires_grad_(True)
+        cfg = obj.config
+        feats = obj.features(x, cfg.layers_used, normalized=True)
+        weights = {n: w for n, w in cfg.style_weights if w}
+        terms = losses.layer_style_losses(weights, feats, obj.grams, cfg.convention)
+        terms[f"content {cfg.content_layer}"] = losses.content_loss(
+            feats[cfg.content_layer], obj.content_target, cfg.convention
+        )
+        out = {}
+        names = list(terms)
+        for i, name in enumerate(names):
+            (grad,) = torch.autograd.grad(terms[name], x, retain_graph=i < len(names) - 1)
+            out[name] = grad[0].abs().sum(0).float().cpu().numpy()
+        return out
+
+    def gram_channels(self, layer: str, k: int, by: str = "variance") -> list[int]:
+        """k channels that carry most of the target style: by variance (G_ii/M minus the squared
+        mean, blend-weighted over the paintings) or energy (the target Gram's diagonal)."""
+        target, _, m = self.grams(layer)
+        if by == "energy":
+            score = np.diag(target)
+        else:
+            blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
+            score = np.zeros(target.shape[0])
+            for style, weight in zip(self.objective.styles, blend, strict=True):
+                if weight:
+                    x = preprocess(style, self.x.device)
+                    f = self.objective.features(x, [layer], normalized=True)[layer].float()[0]
+                    flat = f.reshape(f.shape[0], -1).double().cpu().numpy()
+                    score += weight * flat.var(1)
+        return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
