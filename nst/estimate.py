@@ -15,6 +15,7 @@ from PIL import Image
 
 from nst.config import Config
 from nst.model import VGGFeatures, layer_table
+from nst.objective import REFERENCE_SIDE
 from nst.schedule import Schedule
 
 REFERENCE = "conv5_1"  # depths are fractions of a pass down to this layer
@@ -83,6 +84,9 @@ def run_seconds(pace: Pace, config: Config, content_size: tuple[int, int], arch:
     d = depth(arch, config.layers_used)
     plan = Schedule(output_size(content_size, config.size), config)
     seconds, done = 0.0, 0
+    if config.beta is None:  # the style strength's reference: about two passes at <= 256 px
+        w, h = output_size(content_size, min(config.size, REFERENCE_SIDE))
+        seconds += 2 * pace.per_eval(w * h, d)
     for s in plan.scales:
         evals = max(0, min(config.steps, s.end_step) - done) + 1  # +1: the targets at this size
         seconds += evals * pace.per_eval(s.width * s.height, d)

@@ -254,9 +254,11 @@ def explain_settings() -> None:
     """What β and the layer weights do to the picture, for the class."""
     with st.expander("What the settings do to the picture"):
         st.markdown(
-            """- **Style strength** (log₁₀ β/α): how much the painting's textures count against
-  the photo's layout. Low: the photo with a tint and a little grain. High: the painting's strokes
-  and colours everywhere, the photo's outlines fading. Each step of 1 is ten times the weight.
+            """- **Style strength** (0 to 6): how far the picture goes from the photo to the
+  painting. 0: the photo in the painting's colours. 6: the painting's strokes everywhere, and more
+  style would change nothing. Each step of 1 is ten times the style weight β, counted from this
+  run's own balance (the painting's distance from the photo's layout against the photo's distance
+  from the painting's style), so a value means the same for any photo, painting and size.
 - **Layer weights**: which sizes of texture the painting gives. `conv1_1` and `conv2_1` carry
   colour and fine grain; `conv3_1` small strokes; `conv4_1` and `conv5_1` large strokes and
   swirls. Set a layer to 0 to remove its textures (the Layer lab shows each layer alone).
