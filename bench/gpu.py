@@ -80,8 +80,8 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = True  # as load_model leaves them for nst
         torch.backends.cudnn.allow_tf32 = True
         for label, cfg in (
-            ("nst default (bf16, coarse to fine)", Config(size=size, device="cuda")),
-            ("nst default, one scale", Config(size=size, device="cuda", scales=1)),
+            ("nst default (bf16, coarse to fine)", Config(size=size, device="cuda", beta=1e5)),
+            ("nst default, one scale", Config(size=size, device="cuda", scales=1, beta=1e5)),
         ):
             snaps, ev = nst_run(m, content, style, cfg, ours_s, checks)
             series[label] = ([(t, sc(x)) for t, x in snaps], ev)

@@ -68,7 +68,7 @@ def parse_change(text: str) -> tuple[int, str, object]:
     name = name.strip().replace("-", "_")
     fields = {f.name: f for f in dataclasses.fields(Config)}
     if not (sep and eq and step.strip().isdigit()):
-        raise ValueError(f"--change {text!r}: write STEP:FIELD=VALUE, e.g. 8:beta=1e6")
+        raise ValueError(f"--change {text!r}: write STEP:FIELD=VALUE, e.g. 8:style_strength=5")
     if name not in fields:
         raise ValueError(f"--change {text!r}: no setting named {name!r}")
     convert = _field_type(fields[name])
@@ -317,6 +317,8 @@ def _drive(run: Run, changes: list[tuple[int, dict]], after_step) -> None:
         due: dict = {}
         while changes and changes[0][0] <= run.evals:
             due.update(changes.pop(0)[1])
+        if "style_strength" in due and "beta" not in due:
+            due["beta"] = None  # a strength asked for is used, as on the command line's start
         if due:
             run.update(Config.from_dict({**run.config.to_dict(), **due}))
         if run.finished:
@@ -652,7 +654,7 @@ def build_sweep_parser() -> argparse.ArgumentParser:
 
     p = _Parser(
         prog="python -m nst sweep",
-        # the photos and paintings first: --vary takes the words after it (beta=1e3..1e6 log 4)
+        # the photos and paintings first: --vary takes the words after it (style_strength=0..6 lin 7)
         usage="%(prog)s CONTENT STYLE [STYLE ...] -o DIR [--vary FIELD=VALUES ...] [--yes] "
         "[--quiet] [settings]",
         description="The same stylization over photos x paintings x a grid of settings: "
@@ -661,7 +663,7 @@ def build_sweep_parser() -> argparse.ArgumentParser:
         "file) and DIR/cells/*.png (config embedded). Cells are kept in the run store: a rerun "
         "computes only the cells not computed before, so a stopped sweep resumes.",
         epilog="VALUES: a list (pooling=max,avg; content_layer=conv2_2,conv4_2), a range "
-        "(beta=1e3..1e6 log 4; size=128..512 lin 4), or one style layer's weight "
+        "(style_strength=0..6 lin 7; size=128..512 lin 4), or one style layer's weight "
         "(w:conv4_1=0,0.5,1). The last --vary runs across the sheet; the others and several "
         "photos or paintings run down; with no --vary, paintings across and photos down.",
     )

@@ -37,6 +37,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst.config import Config
+from nst.contract import FINAL
 from nst.export import Frames
 from nst.model import VGGFeatures, load_model, pick_device
 from nst.objective import Reference
@@ -441,7 +442,7 @@ class RemoteRun:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "stopped", "failed")
+        return self.status in FINAL
 
     @property
     def size(self) -> tuple[int, int]:

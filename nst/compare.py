@@ -103,7 +103,10 @@ def changes_text(changes: list | None) -> str:
     """E.g. "step 40: β 1e+06; step 90: steps 200"; "" for a run left alone."""
     parts = []
     for step, fields in changes or []:
-        what = ", ".join(f"{_name(k)} {fmt(v)}" for k, v in fields.items())
+        what = ", ".join(
+            f"{_name(k)} {'from the strength' if k == 'beta' and v is None else fmt(v)}"
+            for k, v in fields.items()
+        )
         parts.append(f"step {step}: {what}")
     return "; ".join(parts)
 

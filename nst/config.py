@@ -6,12 +6,14 @@ changed here changes everywhere.
 
 Presets:
   * ``default``   the project's choice for the best image per second of compute (bounded L-BFGS
-                  from the photo recoloured to the painting's palette, the seed's objective).
+                  from the photo recoloured to the painting's palette, the seed's loss
+                  functions, β from the style strength).
   * ``seed``      the course project this started from, exactly: Adam lr 0.003 on the normalized
                   image, 3000 steps, content init, images at most 500 px.
   * ``gatys2016`` Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural
                   Networks", CVPR 2016: their loss normalization, average pooling, equal style
-                  weights, L-BFGS from white noise, alpha/beta = 1e-3.
+                  weights, L-BFGS from white noise; their alpha/beta = 1e-3 becomes 1e-6 on
+                  torchvision's weights (see the preset).
 """
 
 from __future__ import annotations
@@ -222,7 +224,8 @@ class Config:
     convention: str = _f(
         "seed",
         "How the losses are normalized: the seed's, Gatys 2016's, or the "
-        "PyTorch tutorial's normalized Gram. Changes the scale of beta.",
+        "PyTorch tutorial's normalized Gram. Changes the scale of an exact β; the style "
+        "strength is calibrated in each convention and means the same in all.",
         choices=CONVENTIONS,
         live=True,
         label="Loss convention",

@@ -84,9 +84,9 @@ def run_seconds(pace: Pace, config: Config, content_size: tuple[int, int], arch:
     d = depth(arch, config.layers_used)
     plan = Schedule(output_size(content_size, config.size), config)
     seconds, done = 0.0, 0
-    if config.beta is None:  # the style strength's reference: about two passes at <= 256 px
-        w, h = output_size(content_size, min(config.size, REFERENCE_SIDE))
-        seconds += 2 * pace.per_eval(w * h, d)
+    # the style strength's reference, measured by every run: about two passes at <= 256 px
+    w, h = output_size(content_size, min(config.size, REFERENCE_SIDE))
+    seconds += 2 * pace.per_eval(w * h, d)
     for s in plan.scales:
         evals = max(0, min(config.steps, s.end_step) - done) + 1  # +1: the targets at this size
         seconds += evals * pace.per_eval(s.width * s.height, d)

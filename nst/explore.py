@@ -2,7 +2,7 @@
 
 The computations behind the exploration pages, testable without Streamlit. The reconstructions
 follow Gatys, Ecker & Bethge 2016, Fig. 1 (content from one layer, style from growing subsets of
-layers, each optimized from white noise) and Fig. 3 (style subsets against alpha/beta).
+layers, each optimized from white noise) and Fig. 3 (style subsets against the style-content balance, as style strengths).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from nst.optim import BoxLBFGS
 CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
 STYLE_RECON_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
 # style strengths of the trade-off grid (Fig. 3's columns, style-heavy first as in the paper)
-TRADEOFF_STRENGTHS = [5.0, 4.0, 3.0, 2.0]
+TRADEOFF_STRENGTHS = [4.0, 3.0, 2.0, 1.0]
 
 
 # ---- feature maps -------------------------------------------------------------------------

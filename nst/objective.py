@@ -47,7 +47,9 @@ class Parts:
 STRENGTH_ORIGIN = 2.5
 
 # px: the reference is measured at this long side (or the output's, if smaller), whatever the
-# run's size and schedule: a preview and its print, or a run and its resume, get the same β.
+# run's size and schedule: a preview and its print get the same balance of the two terms (β
+# itself scales with the pixel count, as the seed's style term does), a run and its resume the
+# same β.
 REFERENCE_SIDE = 256
 
 
@@ -66,11 +68,19 @@ class Reference:
         """The β a config asks for: its exact β, else the one its style strength gives."""
         if config.beta is not None:
             return config.beta
-        s = sum(w * self.style[name] for name, w in config.style_weights if w)
+        s = sum(w * self.style.get(name, 0.0) for name, w in config.style_weights if w)
         return config.alpha * strength_beta(config.style_strength, self.content, s)
 
     def to_dict(self) -> dict:
         return {"content": self.content, "style": dict(self.style)}
+
+
+def scale_balance(convention: str, full_pixels: int, pixels: int) -> tuple[float, float]:
+    """(content, style) multipliers that give an objective of `pixels` the balance it has at
+    `full_pixels`: the seed's style term grows with the pixel count (unnormalized Gram), Gatys
+    2016's content term does too (a sum); the normalized convention's terms do not."""
+    r = full_pixels / pixels
+    return {"seed": (1.0, r), "gatys2016": (r, 1.0)}.get(convention, (1.0, 1.0))
 
 
 def strength_beta(strength: float, content_ref: float, style_ref: float) -> float:
@@ -118,7 +128,7 @@ class Objective:
 
     def _reference(self) -> Reference:
         """The Reference of this objective's photo, in this objective's units."""
-        ref = measure_reference(self.model, self.config, self.content, self.sources, self.bf16)
+        ref = measure_reference(self.model, self.config, self.content, self.sources)
         kc, ks = self.balance
         return Reference(kc * ref.content, {n: ks * v for n, v in ref.style.items()})
 
@@ -189,20 +199,22 @@ class Objective:
 
 @torch.no_grad()
 def measure_reference(
-    model: VGGFeatures, config: Config, content: Image.Image, styles: list[Image.Image], bf16: bool
+    model: VGGFeatures, config: Config, content: Image.Image, styles: list[Image.Image]
 ) -> Reference:
     """The Reference of `content` at its size, measured at REFERENCE_SIDE (cheap at any size)."""
     cfg = config
     small = resize_long_side(content, REFERENCE_SIDE) if max(content.size) > REFERENCE_SIDE else content
-    r = (small.size[0] * small.size[1]) / (content.size[0] * content.size[1])
-    # the reference size's units -> the output's: the seed's style term grows with the pixel
-    # count, Gatys 2016's content term does too (as nst.run balances its scales)
-    balance = {"seed": (1.0, 1 / r), "gatys2016": (1 / r, 1.0)}.get(cfg.convention, (1.0, 1.0))
-    at = Objective(model, cfg, small, styles, bf16, balance, Reference(1.0, {}))
+    # in the output's units, as nst.run balances a coarser scale
+    balance = scale_balance(
+        cfg.convention, content.size[0] * content.size[1], small.size[0] * small.size[1]
+    )
+    # fp32 whatever the run's precision: bf16 rounds differently between machines, and a run,
+    # its reproduction and its resume must get the same β (it is cheap at this size)
+    at = Objective(model, cfg, small, styles, False, balance, Reference(1.0, {}))
     kc, ks = at.balance
     layers = [n for n, _ in cfg.style_weights]
     feats = at.features(to_tensor(at.content, at.device), layers, normalized=False)
-    style = losses.layer_style_losses(dict.fromkeys(layers, 1.0), feats, at.grams, cfg.convention)
+    style = {n: losses.style_loss({n: 1.0}, feats, at.grams, cfg.convention) for n in layers}
     blend = cfg.style_blend or (1.0,) * len(styles)
     c = 0.0
     for weight, painting in zip(blend, styles, strict=True):

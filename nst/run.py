@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nst.config import LIVE_FIELDS, Config
+from nst.contract import FINAL, Status
 from nst.export import Frames
 from nst.image import (
     combine_luminance,
@@ -41,11 +42,11 @@ from nst.image import (
     white_noise,
 )
 from nst.model import VGGFeatures, fast_bf16
-from nst.objective import Objective, Parts, measure_reference
+from nst.objective import Objective, Parts, measure_reference, scale_balance
 from nst.optim import BoxAdam, BoxLBFGS, make_optimizer, project
 from nst.schedule import Scale, Schedule
 
-FINAL_STATES = ("done", "stopped", "failed")
+FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.
 REFERENCE_FIELDS = {"style_blend", "preserve_color", "content_layer", "convention", "pooling"}
 
@@ -140,7 +141,7 @@ class Run:
         # the count bounded.
         every = 2 if self.config.time_budget else max(1, self.config.steps // 30)
         self.frames = Frames(frame_every or every, max_frames)
-        self.status = "ready"
+        self.status = str(Status.READY)
         self.message = ""
         self.seconds = 0.0
         self.evals = 0
@@ -154,11 +155,7 @@ class Run:
         self._final_size = resize_long_side(self.content_src, self.config.size, "content image").size
         # The style strength's calibration, measured once: every scale and change shares it.
         self.reference = measure_reference(
-            model,
-            self.config,
-            resize_to(self.content_src, self._final_size),
-            self.styles_src,
-            self._bf16,
+            model, self.config, resize_to(self.content_src, self._final_size), self.styles_src
         )
         # The sizes are fixed for the run; changed settings move only where each scale ends.
         self._scales = Schedule(self._final_size, self.config)
@@ -245,19 +242,16 @@ class Run:
         ):
             raise ValueError(f"{len(self.styles_src)} style images need as many blend weights")
         texts = [
-            f"{name}: {_fmt(getattr(self.config, name))} -> {_fmt(getattr(config, name))}"
+            f"{name}: {_fmt(name, getattr(self.config, name))} -> {_fmt(name, getattr(config, name))}"
             for name in changed
         ]
         self.changes.append((self.evals, {name: config.to_dict()[name] for name in changed}))
         beta_before = self.beta
         self.config = config
-        if set(changed) & REFERENCE_FIELDS:
+        new_layers = {n for n, _ in config.style_weights} - set(self.reference.style)
+        if set(changed) & REFERENCE_FIELDS or new_layers:
             self.reference = measure_reference(
-                self.model,
-                config,
-                resize_to(self.content_src, self._final_size),
-                self.styles_src,
-                self._bf16,
+                self.model, config, resize_to(self.content_src, self._final_size), self.styles_src
             )
         if config.beta is None and self.beta != beta_before:
             texts.append(f"β: {beta_before:.3g} -> {self.beta:.3g}")
@@ -405,8 +399,8 @@ class Run:
     def _make_objective(self) -> Objective:
         """The current scale's objective under the current config."""
         w, h = self._final_size
-        r = (w * h) / (self._content_img.size[0] * self._content_img.size[1])
-        balance = {"seed": (1.0, r), "gatys2016": (r, 1.0)}.get(self.config.convention, (1.0, 1.0))
+        cw, ch = self._content_img.size
+        balance = scale_balance(self.config.convention, w * h, cw * ch)
         return Objective(
             self.model,
             self.config,
@@ -532,7 +526,9 @@ class Run:
         self.frames.add(self.evals, self.image())
 
 
-def _fmt(v) -> str:
+def _fmt(name: str, v) -> str:
+    if v is None:
+        return {"beta": "from the strength", "time_budget": "no limit"}.get(name, "none")
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, tuple) and v and isinstance(v[0], tuple):

@@ -37,12 +37,13 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from nst.config import Config
+from nst.contract import FINAL
 from nst.export import CONFIG_KEY, history_csv, png_bytes, safe_filename
 
 SOURCES = ("dashboard", "cli", "sweep")
 STATUSES = ("running", "paused", "done", "stopped", "failed", "interrupted")
 LIVE = ("running", "paused")
-ENDED = ("done", "stopped", "failed")  # what `finish` accepts (nst.run.FINAL_STATES)
+ENDED = tuple(str(s) for s in sorted(FINAL))  # what `finish` accepts: nst.contract.FINAL
 CHECKPOINT_SECONDS = 5.0  # a live run reaches the disk at least this often (see `due`)
 STALE_SECONDS = 600.0  # a live run of another machine silent this long is taken as gone
 KEEP_RECORDS = 200  # loss records a pruned run keeps: first, last and evenly between
@@ -191,8 +192,10 @@ class StoredRun(RunSummary):
                 facts["beta"] = self.history[-1]["beta"]
             with Image.open(self.thumbnail) as im:
                 png = png_bytes(im.convert("RGB"), start, facts, timeline)
+        last_beta = self.history[-1].get("beta") if self.history else None
         trace = {
             "config": self.config_at().to_dict(),
+            "beta": last_beta,  # the β of the last record: the strength's, or the exact one
             "start_config": start.to_dict(),
             "changes": [{"step": step, "set": c} for step, c in timeline],
             "status": self.status,

@@ -4,7 +4,7 @@ A sweep is content photo(s) x painting(s) x a grid over Config fields. `parse_va
 axis of the grid:
 
   FIELD=V1,V2,...      the values, written as the field's flag takes them (pooling=max,avg)
-  FIELD=A..B log N     N numbers from A to B, evenly spaced on a log scale (beta=1e3..1e6 log 4)
+  FIELD=A..B log N     N numbers from A to B, evenly spaced on a log scale (beta=1e-2..1e2 log 5)
   FIELD=A..B lin N     N numbers from A to B, evenly spaced (size=128..512 lin 4; whole for ints)
   w:LAYER=V1,V2,...    one style layer's weight, the others keeping theirs (w:conv4_1=0,0.5,1)
 
@@ -108,7 +108,7 @@ def parse_vary(text: str) -> Axis:
     if not name.startswith("w:"):
         name = name.replace("-", "_")
     if not eq or not name:
-        raise ValueError("write FIELD=VALUES, e.g. beta=1e3..1e6 log 4 or pooling=max,avg")
+        raise ValueError("write FIELD=VALUES, e.g. style_strength=0..6 lin 7 or pooling=max,avg")
     kind = _kind(name)
     if m := _RANGE.match(spec):
         values = _range(name, kind, *m.groups())

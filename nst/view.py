@@ -20,7 +20,7 @@ from nst import losses
 from nst.config import Config
 from nst.image import preprocess, resize_long_side, resize_to
 from nst.model import VGGFeatures
-from nst.objective import Objective
+from nst.objective import Objective, measure_reference, scale_balance
 
 EXPLORE_SIDE = 256  # px: the long side of a view with no run
 
@@ -39,8 +39,17 @@ class LayerShare:
 class View:
     """An objective and the image it scores, with the numbers the pages show."""
 
-    def __init__(self, objective: Objective, x: torch.Tensor, output: Image.Image | None, origin: str):
+    def __init__(
+        self,
+        objective: Objective,
+        x: torch.Tensor,
+        output: Image.Image | None,
+        origin: str,
+        photo: Image.Image | None = None,
+    ):
         self.objective, self.x, self.output, self.origin = objective, x, output, origin
+        self.photo = photo or objective.content  # the photo as given
+        self._memo: dict = {}  # numbers already computed for this view (it never changes)
 
     @classmethod
     def of_run(cls, run, model: VGGFeatures) -> View:
@@ -52,24 +61,33 @@ class View:
         origin = f"this run, at {w}x{h} px"
         objective = getattr(run, "objective_now", None)
         if objective is not None:
-            return cls(objective, run.result_tensor(), run.image(), origin)
+            return cls(objective, run.result_tensor(), run.image(), origin, run.content_src)
         output = run.image()
         content = resize_to(run.content_src, (w, h))
         objective = Objective(
             model, run.config, content, run.styles_src, False, reference=run.reference
         )
-        return cls(objective, preprocess(output, model.mean.device), output, origin)
+        return cls(objective, preprocess(output, model.mean.device), output, origin, run.content_src)
 
     @classmethod
     def of_inputs(
         cls, model: VGGFeatures, config: Config, photo: Image.Image, paintings: list[Image.Image]
     ) -> View:
         """No run: the sidebar's settings on its photo and paintings, at EXPLORE_SIDE."""
-        content = resize_long_side(photo.convert("RGB"), min(EXPLORE_SIDE, config.size))
+        photo = photo.convert("RGB")
+        final = resize_long_side(photo, config.size)
+        content = resize_long_side(photo, min(EXPLORE_SIDE, config.size))
         styles = [p.convert("RGB") for p in paintings]
-        objective = Objective(model, config, content, styles, bf16=False)
+        reference = measure_reference(model, config, final, styles)
+        # in the units of a run at the sidebar's size, as nst.run balances a coarser scale
+        balance = scale_balance(
+            config.convention, final.size[0] * final.size[1], content.size[0] * content.size[1]
+        )
+        objective = Objective(model, config, content, styles, False, balance, reference)
         x = preprocess(content, model.mean.device)
-        return cls(objective, x, None, "the sidebar's inputs (no run yet)")
+        w, h = final.size
+        origin = f"the sidebar's inputs (no run yet; β as a {w}x{h} run gets it)"
+        return cls(objective, x, None, origin, photo)
 
     # ---- what the pages show ------------------------------------------------------------
 
@@ -94,22 +112,26 @@ class View:
 
     @torch.no_grad()
     def layer_shares(self) -> list[LayerShare]:
-        """Each weighted style layer's term and share, as the objective scores the view's image."""
-        _, parts = self.objective(self.x)
-        terms = {k: float(v) for k, v in parts.layers.items()}
+        """Each weighted style layer's term and share, as the objective scores the view's image
+        (the run's `style_loss` per layer: the numbers of its last record)."""
+        if "shares" in self._memo:
+            return self._memo["shares"]
+        cfg, obj = self.config, self.objective
+        weights = {n: w for n, w in cfg.style_weights if w}
+        feats = obj.features(self.x, list(weights), normalized=True)
+        per_layer: dict[str, torch.Tensor] = {}
+        losses.style_loss(weights, feats, obj.grams, cfg.convention, per_layer)
+        terms = {k: float(v) for k, v in per_layer.items()}
         total = sum(terms.values()) or 1.0
-        feats = self.objective.features(self.x, list(terms), normalized=True)
-        weights = dict(self.config.style_weights)
         rows = []
         for layer, term in terms.items():
             f = feats[layer].float()
-            m = f.shape[-1] * f.shape[-2]
-            c = f.shape[-3]
+            c, m = f.shape[-3], f.shape[-1] * f.shape[-2]
             g = f.reshape(c, -1) @ f.reshape(c, -1).t()
-            diff = (g - self.objective.grams[layer].float()) / m
-            rows.append(
-                LayerShare(layer, weights[layer], term, term / total, float(diff.pow(2).mean().sqrt()))
-            )
+            diff = (g - obj.grams[layer].float()) / m
+            distance = float(diff.pow(2).mean().sqrt())
+            rows.append(LayerShare(layer, weights[layer], term, term / total, distance))
+        self._memo["shares"] = rows
         return rows
 
     @torch.no_grad()
@@ -117,10 +139,13 @@ class View:
         """(the target Gram of the paintings after blend, the view's image's Gram, M) at `layer`.
 
         The target is the one the objective matches (rescaled to this scale's pixel count)."""
-        f = self.objective.features(self.x, [layer], normalized=True)[layer].float()
-        c, m = f.shape[-3], f.shape[-1] * f.shape[-2]
-        g = (f.reshape(c, -1) @ f.reshape(c, -1).t()).double().cpu().numpy()
-        return self.objective.grams[layer].double().cpu().numpy(), g, m
+        key = ("grams", layer)
+        if key not in self._memo:
+            f = self.objective.features(self.x, [layer], normalized=True)[layer].float()
+            c, m = f.shape[-3], f.shape[-1] * f.shape[-2]
+            g = (f.reshape(c, -1) @ f.reshape(c, -1).t()).double().cpu().numpy()
+            self._memo[key] = (self.objective.grams[layer].double().cpu().numpy(), g, m)
+        return self._memo[key]
 
     def gradient_maps(self, side: int = 192) -> dict[str, np.ndarray]:
         """|d term / d pixel| summed over colour, per weighted style layer and for the content
@@ -153,18 +178,28 @@ class View:
         return out
 
     def gram_channels(self, layer: str, k: int, by: str = "variance") -> list[int]:
-        """k channels that carry most of the target style: by variance (G_ii/M minus the squared
-        mean, blend-weighted over the paintings) or energy (the target Gram's diagonal)."""
-        target, _, m = self.grams(layer)
-        if by == "energy":
-            score = np.diag(target)
-        else:
-            blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
-            score = np.zeros(target.shape[0])
-            for style, weight in zip(self.objective.styles, blend, strict=True):
-                if weight:
-                    x = preprocess(style, self.x.device)
-                    f = self.objective.features(x, [layer], normalized=True)[layer].float()[0]
-                    flat = f.reshape(f.shape[0], -1).double().cpu().numpy()
-                    score += weight * flat.var(1)
-        return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
+        """k channels that carry most of the target style: by variance (blend-weighted over the
+        paintings as the objective uses them) or energy (the target Gram's diagonal)."""
+        key = ("channels", layer, by)
+        if key not in self._memo:
+            target, _, _ = self.grams(layer)
+            if by == "energy":
+                score = np.diag(target)
+            else:
+                blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
+                score = np.zeros(target.shape[0])
+                with torch.no_grad():
+                    for style, weight in zip(self.objective.styles, blend, strict=True):
+                        if weight:
+                            x = preprocess(style, self.x.device)
+                            f = self.objective.features(x, [layer], normalized=True)[layer]
+                            flat = f.float()[0].reshape(f.shape[1], -1).double().cpu().numpy()
+                            score += weight * flat.var(1)
+            self._memo[key] = [int(i) for i in np.argsort(-score, kind="stable")]
+        return self._memo[key][:k]
+
+    def sources(self) -> tuple[Image.Image, Image.Image]:
+        """The photo and the most weighted painting as given (before any fitting): what the
+        paper's grids reconstruct from, at their own settings."""
+        blend = self.config.style_blend or (1.0,) * len(self.objective.sources)
+        return self.photo, self.objective.sources[blend.index(max(blend))]

@@ -62,12 +62,23 @@ with tabs[1]:
 with tabs[2]:
     st.caption(
         "Gatys et al. 2016, Fig. 3: rows use style layers up to the one named, columns "
-        "the ratio α/β. Left, the painting's textures alone; right, the photo's layout comes "
-        "through. The paper's columns read 1e-5 to 1e-2: its VGG-19 was rescaled so every "
-        "filter's mean activation is one. Torchvision's weights are not, and the same pictures "
-        f"come about a thousand times lower, at 1e-8 to 1e-5. {PAPER}"
+        "the style strength (the sidebar's control, calibrated on these images as a run is). "
+        "Left, the painting's textures alone; right, the photo's layout comes through. The "
+        "paper's columns are α/β from 1e-5 to 1e-2, on its VGG-19 rescaled so every filter's "
+        "mean activation is one; a raw α/β does not carry over to other weights, a strength "
+        "does. From white noise the photo needs a lower strength to come back than from the "
+        f"photo itself. {PAPER}"
     )
-    ex.grid("tradeoff", explore.tradeoff_jobs(), 5, 4, 128, 50, "Style layers vs α/β", pooling="avg")
+    ex.grid(
+        "tradeoff",
+        explore.tradeoff_jobs(),
+        5,
+        4,
+        128,
+        50,
+        "Style layers vs style strength",
+        pooling="avg",
+    )
 
 with tabs[3]:
     st.caption(

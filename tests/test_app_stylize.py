@@ -118,7 +118,7 @@ def test_download_png_carries_the_widgets_config(at):
     buttons = {b.label: b for b in at.get("download_button")}
     assert set(buttons) >= {
         "Image (PNG + config)",
-        "Config (JSON)",
+        "Run trace (JSON)",
         "Loss history (CSV)",
         "Progress (GIF)",
     }

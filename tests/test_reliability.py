@@ -1,5 +1,6 @@
 """Odd and hostile input, failing runs, many users: each gets a result or one clear message."""
 
+import contextlib
 import gc
 import io
 import struct
@@ -19,7 +20,7 @@ from PIL import Image
 
 from nst.config import Config
 from nst.export import safe_filename
-from nst.image import ImageInputError, load_image, resize_long_side
+from nst.image import MAX_ASPECT, MIN_SIDE, ImageInputError, load_image, resize_long_side
 from nst.run import Run
 from tests.conftest import ROOT
 
@@ -195,10 +196,23 @@ def test_random_valid_images_of_every_mode_load_as_rgb(mode, w, h, fmt, seed):
     except (OSError, ValueError, KeyError):
         return  # that format cannot store that mode; nothing to load
     try:
-        out = load_image(data, max_side=64)
-    except ImageInputError:
+        with Image.open(io.BytesIO(data)) as check:  # the file as Pillow itself reads it
+            check.load()
+        readable = True
+    except (OSError, ValueError):
+        readable = False
+    if not readable:  # a file Pillow can't decode may be refused, with one clear message
+        with contextlib.suppress(ImageInputError):
+            load_image(data, max_side=64)
         return
-    assert out.mode == "RGB" and max(out.size) <= 64
+    long_, short = max(w, h), min(w, h)
+    shrunk_short = round(short * 64 / long_)
+    if long_ > 64 and (long_ / short > MAX_ASPECT or shrunk_short < MIN_SIDE):
+        with pytest.raises(ImageInputError, match="elongated|short side"):  # a shape it can't use
+            load_image(data, max_side=64)
+        return
+    out = load_image(data, max_side=64)  # a valid image of a usable shape is never refused
+    assert out.mode == "RGB" and max(out.size) <= 64 and min(out.size) >= 1
 
 
 def test_out_of_memory_ends_the_step_not_the_session(random_model, cat, swirls, monkeypatch):

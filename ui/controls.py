@@ -144,7 +144,13 @@ def pending_changes(run: Run) -> tuple[list[str], list[str]]:
     if len(run.styles_src) != len(st.session_state.style_names):
         changed = [k for k in changed if k != "style_blend"]
     live_ = [k for k in changed if k in LIVE_FIELDS]
-    return live_, [k for k in changed if k not in LIVE_FIELDS]
+    need_new = [k for k in changed if k not in LIVE_FIELDS]
+    meta = st.session_state.run_meta or {}
+    if meta.get("content", st.session_state.content_name) != st.session_state.content_name:
+        need_new.append("photo")
+    if list(meta.get("styles", st.session_state.style_names)) != list(st.session_state.style_names):
+        need_new.append("paintings")
+    return live_, need_new
 
 
 def buttons() -> None:
@@ -211,7 +217,13 @@ def buttons() -> None:
 
 def _names(fields: list[str]) -> str:
     """Settings by the names the sidebar shows them under."""
-    labels = {"beta": "exact β", "alpha": "content weight (α)", "style_weights": "layer weights"}
+    labels = {
+        "beta": "exact β",
+        "alpha": "content weight (α)",
+        "style_weights": "layer weights",
+        "photo": "the photo",
+        "paintings": "the paintings",
+    }
     return ", ".join(labels.get(f, field_label(f)) for f in fields)
 
 

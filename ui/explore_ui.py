@@ -19,18 +19,11 @@ from nst.samples import DEFAULT_STYLE
 from nst.view import View
 from ui import state
 
-EXPLORE_SIZE = 256  # long side of images looked into
 GRIDS_KEPT = 24  # finished grids kept for every session (a few MB of thumbnails each at most)
 
 
 def digest(img: Image.Image) -> str:
     return hashlib.sha1(img.tobytes() + str(img.size).encode()).hexdigest()
-
-
-def sources() -> dict[str, Image.Image]:
-    """The images a view looks into: the photo at the view's scale, each painting as the
-    objective uses it (after shape, scale and colour preservation) and the run's output."""
-    return view().images()
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -46,8 +39,14 @@ def view() -> View:
     the sidebar's settings on its photo and paintings."""
     run = st.session_state.run
     model = st.session_state.model
-    if run is not None:
-        return View.of_run(run, model)
+    if run is not None:  # one view per state of the run: the pages draw it several times
+        objective = getattr(run, "objective_now", None)
+        key = (run.id, run.evals, run.size, id(objective) if objective else run.config)
+        kept = st.session_state.get("_run_view")
+        if kept is None or kept[0] != key:
+            kept = (key, View.of_run(run, model))
+            st.session_state["_run_view"] = kept
+        return kept[1]
     cfg = network()
     content = state.image_by_name(st.session_state.content_name)
     names = st.session_state.style_names or [DEFAULT_STYLE]
@@ -88,15 +87,6 @@ def network() -> Config:
     if run is not None:
         return run.config
     return st.session_state.config or Config()
-
-
-def caption_network() -> None:
-    """Say which network the page shows: the one the runs optimize with."""
-    cfg, model = network(), st.session_state.model
-    st.caption(
-        f"Network: {model.arch} ({model.weights_source}), {cfg.pooling} pooling, "
-        f"{cfg.convention} losses: the sidebar's settings, as a run uses them."
-    )
 
 
 def features(img: Image.Image, layers: list[str]) -> dict[str, np.ndarray]:
@@ -169,8 +159,7 @@ def grid(
     """A grid of reconstructions: says how long it will take (from this machine's measured
     pace, then from the cells done), fills in as it computes, can be stopped, and can be
     downloaded as one image. `pooling`: the sidebar's unless given."""
-    v = view()
-    content, style = v.objective.content, v.objective.palette()
+    content, style = view().sources()  # as given: the grids use the paper's settings
     model = st.session_state.model
     pooling = pooling or network().pooling
     key = (name, model.arch, model.weights_source, digest(content), digest(style), size, steps, pooling)

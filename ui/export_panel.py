@@ -64,7 +64,7 @@ def render() -> None:
     stem = files["stem"]
     downloads = [
         ("Image (PNG + config)", "png", "png", "image/png"),
-        ("Config (JSON)", "json", "json", "application/json"),
+        ("Run trace (JSON)", "json", "json", "application/json"),
         ("Loss history (CSV)", "csv", "csv", "text/csv"),
         ("Progress (GIF)", "gif", "gif", "image/gif"),
     ]

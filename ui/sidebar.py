@@ -27,11 +27,6 @@ LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_lim
 DEFAULT_SECONDS = 30.0
 
 
-def key_of(name: str) -> str:
-    """The session-state key of a Config field's widget."""
-    return _key(name)
-
-
 def _key(name: str) -> str:
     return f"cfg_{name}"
 
@@ -284,6 +279,12 @@ def render() -> Config:
         _widget(fields["steps" if limit == LIMITS[0] else "time_budget"], st)
         _widget(fields["style_strength"], st)
         beta = st.session_state.get(_key("beta"))  # an empty number input may leave no key
+        run = st.session_state.get("run")
+        if beta is None and run is not None and run.history:
+            st.caption(
+                f"This run's β: {run.beta:.3g} (strength {run.config.style_strength:g} "
+                "on its photo and paintings)."
+            )
         if beta is not None:
             st.caption(
                 f"An exact β = {beta:.4g} (α = {st.session_state[_key('alpha')]:g}) is set under "

@@ -79,7 +79,7 @@ def axis_inputs() -> tuple[list[sw.Axis], str]:
             text = st.text_input(
                 "Values",
                 key=f"swp_values_{i}",
-                help="V1,V2,... or A..B log N or A..B lin N (e.g. 1e3..1e6 log 4).",
+                help="V1,V2,... or A..B log N or A..B lin N (e.g. 0..6 lin 7; 1e-2..1e2 log 5 for β).",
             )
         try:
             axes.append(sw.parse_vary(f"{field}={text}"))

@@ -38,7 +38,7 @@ def main(out: Path) -> None:
         page.screenshot(path=str(out / "2_running.png"), full_page=True)
         click(page, "Pause")
         time.sleep(1.5)
-        set_slider_value(page, "Style strength (log₁₀ β/α)", "ArrowRight")
+        set_slider_value(page, "Style strength", "ArrowRight")
         time.sleep(0.5)
         page.screenshot(path=str(out / "3_paused_changed.png"), full_page=True)
         click(page, "Resume")

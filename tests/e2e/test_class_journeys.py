@@ -23,11 +23,11 @@ def test_a_run_changed_mid_way_is_reproduced_by_its_command(page, app_url, tmp_p
     click(page, "Pause")
     page.get_by_role("button", name="Resume").wait_for(state="visible")
     wait_idle(page)
-    slider = page.get_by_role("slider", name="Style strength (log₁₀ β/α)")
+    slider = page.get_by_role("slider", name="Style strength")
     slider.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_function(
-        "() => document.body.innerText.includes('Changed while paused: style strength')",
+        "() => document.body.innerText.includes('Changed while paused: Style strength')",
         timeout=20_000,
     )
     wait_idle(page)
@@ -44,7 +44,7 @@ def test_a_run_changed_mid_way_is_reproduced_by_its_command(page, app_url, tmp_p
     mine = tmp_path / "dashboard.png"
     dl.value.save_as(mine)
     changes = read_png_changes(mine)
-    assert len(changes) == 1 and set(changes[0][1]) == {"beta"}
+    assert len(changes) == 1 and set(changes[0][1]) == {"style_strength"}
     command = page.locator("[data-testid='stCode']").first.inner_text().strip()
     assert "--change" in command
     argv = shlex.split(command)[3:]
@@ -63,7 +63,7 @@ def test_a_run_changed_mid_way_is_reproduced_by_its_command(page, app_url, tmp_p
     b = np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
     # The same picture: bf16 kernels round differently from one process to the next, and 24
     # L-BFGS steps carry that along: about one level of 255 on average (measured 1.1), nothing
-    # visible. A run without the change would differ by far more (its beta is 10^0.25 lower).
+    # visible. A run without the change would differ by far more (its β is 10^0.25 lower).
     diff = np.abs(a - b)
     assert a.shape == b.shape and diff.mean() < 3
     assert exceptions(page) == 0

@@ -210,3 +210,29 @@ def test_reload_mid_run_gives_a_working_app(page, app_url):
     page.wait_for_function("() => !document.body.innerText.includes('stopped')", timeout=20000)
     wait_steps(page, 2)
     assert exceptions(page) == 0
+
+
+def test_a_blended_run_on_the_gram_page_shows_the_runs_own_target(page, app_url):
+    open_app(page, app_url)
+    styles = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
+    styles.click()
+    page.get_by_role("option", name="the_scream").click()
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    assert "Blend: the_scream" in page.locator("[data-testid='stSidebar']").inner_text()
+    set_steps(page, 5000)
+    click(page, "Start")
+    wait_steps(page, 2)
+    click(page, "Pause")
+    wait_idle(page)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Gram").first.click()
+    wait_idle(page)
+    page.wait_for_function("() => document.body.innerText.includes('Showing this run')", timeout=30_000)
+    page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=30_000)
+    page.wait_for_function(
+        "() => document.body.textContent.includes('target: the paintings, blended')",
+        timeout=30_000,
+    )
+    text = page.locator("[data-testid='stMain']").inner_text()
+    assert "each painting's, weighted by its blend" in text
+    assert exceptions(page) == 0

@@ -17,14 +17,14 @@ def _fill(box, text: str, page) -> None:
     wait_idle(page)
 
 
-def test_a_beta_sweep_fills_its_grid(page, app_url):
+def test_a_strength_sweep_fills_its_grid(page, app_url):
     open_app(page, app_url)
     set_steps(page, 3)
     page.locator("[data-testid='stSidebarNav'] a", has_text="Sweep").click()
     page.get_by_role("heading", name="Sweep").wait_for(timeout=30_000)
     wait_idle(page)
     main = page.locator("[data-testid='stMain']")
-    _fill(main.get_by_label("Values", exact=True).first, "1e3,1e5", page)
+    _fill(main.get_by_label("Values", exact=True).first, "2,5", page)
     main.locator("[data-testid='stSelectbox']").nth(1).click()
     page.get_by_role("option", name="size", exact=True).click()
     wait_idle(page)
@@ -40,7 +40,7 @@ def test_a_beta_sweep_fills_its_grid(page, app_url):
     page.get_by_role("button", name="Download the results (CSV)").wait_for(timeout=60_000)
     wait_idle(page)
     text = main.inner_text()
-    assert "2/2 cells" in text and "β=1e3" in text and "β=1e5" in text
+    assert "2/2 cells" in text and "strength=2" in text and "strength=5" in text
     assert main.locator("[data-testid='stPlotlyChart']").count() == 1
     assert exceptions(page) == 0
     page.set_viewport_size({"width": 1400, "height": 1700})  # the whole grid in one picture

@@ -1,0 +1,83 @@
+"""What a page or a command may ask of a run, declared once.
+
+`Status` names the states of a run (the store keeps the same words, plus `interrupted` for a run
+whose process died). `LiveRun` is the surface the dashboard uses; both nst.run.Run (computed in
+this process) and nst.cluster.RemoteRun (computed by a Ray actor) satisfy it, and a test checks
+that with `isinstance` over this Protocol, not over source text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from nst.config import Config
+    from nst.export import Frames
+    from nst.objective import Reference
+    from nst.run import Event, Record
+
+
+class Status(StrEnum):
+    """A run's state; compares equal to its word ("running" == Status.RUNNING)."""
+
+    READY = "ready"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.DONE, Status.STOPPED, Status.FAILED})  # a run in one goes no further
+
+
+@runtime_checkable
+class LiveRun(Protocol):
+    """A stylization run as the dashboard drives and shows it."""
+
+    id: int
+    config: Config
+    start_config: Config
+    status: str  # a Status word
+    message: str
+    evals: int
+    seconds: float
+    history: list[Record]
+    events: list[Event]
+    changes: list[tuple[int, dict]]
+    frames: Frames
+    content_src: Image.Image
+    styles_src: list[Image.Image]
+    reference: Reference | None
+    device: object  # where it computes (a torch.device, or its name for a remote run)
+    weights_source: str
+
+    @property
+    def steps(self) -> int: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def size(self) -> tuple[int, int]: ...
+    @property
+    def beta(self) -> float: ...
+    @property
+    def location(self) -> str: ...
+
+    def step(self, n: int = 1) -> int: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def stop(self) -> None: ...
+    def update(self, config: Config) -> list[str]: ...
+    def start_from(self, image: Image.Image, evals: int = 0, seconds: float = 0.0) -> None: ...
+    def image(self) -> Image.Image: ...
+    def progress(self) -> float: ...
+    def eta_seconds(self) -> float | None: ...
+    def evals_per_second(self, window: int = 10) -> float: ...
+    def close(self) -> None: ...
