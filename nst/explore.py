@@ -1,8 +1,9 @@
-"""Looking inside the network: feature maps, Gram matrices, gradients, reconstructions.
+"""Looking inside the network: feature maps, Gram matrices, reconstructions.
 
-The computations behind the exploration pages, testable without Streamlit. The reconstructions
-follow Gatys, Ecker & Bethge 2016, Fig. 1 (content from one layer, style from growing subsets of
-layers, each optimized from white noise) and Fig. 3 (style subsets against the style-content balance, as style strengths).
+The computations behind the exploration pages, testable without Streamlit (the views of a run's
+own objective: nst.view). The reconstructions follow Gatys, Ecker & Bethge 2016, Fig. 1 (content
+from one layer, style from growing subsets of layers, each optimized from white noise) and Fig. 3
+(style subsets against the style-content balance, here as style strengths).
 """
 
 from __future__ import annotations
