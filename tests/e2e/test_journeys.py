@@ -218,8 +218,10 @@ def test_a_blended_run_on_the_gram_page_shows_the_runs_own_target(page, app_url)
     styles.click()
     page.get_by_role("option", name="the_scream").click()
     page.keyboard.press("Escape")
+    page.wait_for_function(  # two paintings: a blend slider for each
+        "() => document.body.innerText.includes('Blend: the_scream')", timeout=30_000
+    )
     wait_idle(page)
-    assert "Blend: the_scream" in page.locator("[data-testid='stSidebar']").inner_text()
     set_steps(page, 5000)
     click(page, "Start")
     wait_steps(page, 2)
