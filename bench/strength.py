@@ -6,6 +6,10 @@ photo's layout is left) with the ratio to the strength below. A live control ris
 range: no neighbouring pair within 15% but at most one, and >= 20x end to end.
 
     python -m bench.strength [--size 256] [--steps 80] [--points 7] [--sheet DIR]
+    python -m bench.strength --preview 256,1024 --pairs tubingen+mosaic   (preview = print)
+
+`--preview A,B` instead runs the default settings at two sizes and prints the SSIM of the two
+written images, reduced to 64 px grayscale: does the preview look like the print?
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import itertools
 import time
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from bench.common import SHARED, model
@@ -37,6 +43,39 @@ def all_pairs() -> list[tuple[str, Image.Image, Image.Image]]:
     ]
 
 
+def ssim64(a: Image.Image, b: Image.Image) -> float:
+    """SSIM (Wang et al. 2004; 7x7 uniform windows) of two images as 64 px grayscale."""
+    size = (64, max(1, round(64 * a.height / a.width)))
+    x, y = (
+        torch.tensor(list(im.convert("L").resize(size, Image.Resampling.LANCZOS).getdata()))
+        .float()
+        .reshape(1, 1, size[1], size[0])
+        for im in (a, b)
+    )
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(t, 7, 1)
+
+    mx, my = mean(x), mean(y)
+    vx, vy, cxy = mean(x * x) - mx**2, mean(y * y) - my**2, mean(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float(s.mean())
+
+
+def preview(net, pairs, sizes: list[int], steps: int) -> None:
+    print(f"# preview = print: default settings, {steps} steps, SSIM of 64 px grayscale")
+    print("| pair | " + " vs ".join(f"{s} px" for s in sizes) + " |\n|---|---|")
+    for name, photo, painting in pairs:
+        images = []
+        for size in sizes:
+            run = Run(net, photo, [painting], Config(size=size, steps=steps, model=net.arch))
+            while not run.finished:
+                run.step(20)
+            images.append(run.image())
+        print(f"| {name} | {ssim64(images[0], images[1]):.3f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=256)
@@ -46,6 +85,7 @@ def main() -> None:
         "--pairs", default="", help="comma-separated 'photo+painting' names; default a spread"
     )
     ap.add_argument("--sheet", help="write one row of images per pair into this folder")
+    ap.add_argument("--preview", help="two sizes, e.g. 256,1024: SSIM of their images instead")
     args = ap.parse_args()
     net = model()
     lo, hi = STRENGTH_RANGE
@@ -56,6 +96,9 @@ def main() -> None:
         pairs = [p for p in pairs if p[0].replace(" ", "") in chosen]
     else:  # a spread: every photo and every painting at least once
         pairs = pairs[:: max(1, len(pairs) // 6)]
+    if args.preview:
+        preview(net, pairs, [int(v) for v in args.preview.split(",")], args.steps)
+        return
     print(f"# {net.arch}, {args.size} px, {args.steps} steps, strengths {strengths}")
     print("| pair | " + " | ".join(f"{s:g}" for s in strengths) + " | end/start | flat pairs |")
     print("|---" * (len(strengths) + 3) + "|")
