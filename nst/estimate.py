@@ -55,7 +55,9 @@ def measure(model: VGGFeatures, config: Config, sizes: tuple[int, int] = (128, 2
     img = Image.new("RGB", (sizes[-1], sizes[-1] * 3 // 4), (120, 110, 100))
     points = []
     for size in sizes:
-        cfg = config.replace(size=size, steps=10, scales=1, time_budget=None, init="content")
+        # an exact β: the pace does not depend on it, and the strength's reference would add
+        # passes that are not evaluations
+        cfg = config.replace(size=size, steps=10, scales=1, time_budget=None, init="content", beta=1.0)
         run = Run(model, img, [img], cfg)
         run.step(2)  # targets, first steps, warm caches
         per = float("inf")

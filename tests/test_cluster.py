@@ -365,7 +365,7 @@ def test_the_sweep_page_computes_its_cells_on_the_cluster(ray_cluster, monkeypat
     at = untrained_app(monkeypatch)
     at.switch_page("pages/sweep.py").run()
     at.sidebar.number_input(key="cfg_steps").set_value(3).run()
-    at.text_input(key="swp_values_0").set_value("1e3,1e5").run()
+    at.text_input(key="swp_values_0").set_value("2,5").run()  # two style strengths
     at.selectbox(key="swp_field_1").set_value("size").run()
     at.text_input(key="swp_values_1").set_value("64").run()
     line = " ".join(m.value for m in at.markdown)

@@ -187,16 +187,20 @@ def test_non_finite_settings_are_bad_input(field, value):
 def test_the_runs_loss_is_the_seeds_style_loss(random_model, cat, swirls, monkeypatch):
     import nst.losses
 
-    plain = Run(random_model, cat, [swirls], SMALL)
+    exact = SMALL.replace(beta=1e5)  # the seed's objective
+    plain, calibrated = Run(random_model, cat, [swirls], exact), Run(random_model, cat, [swirls], SMALL)
     plain.step(1)
+    calibrated.step(1)
     original = nst.losses.style_loss
     monkeypatch.setattr(nst.losses, "style_loss", lambda *a, **k: 2 * original(*a, **k))
-    doubled = Run(random_model, cat, [swirls], SMALL)
+    doubled = Run(random_model, cat, [swirls], exact)
     doubled.step(1)
     a, b = plain.history[0], doubled.history[0]
     assert b.style == pytest.approx(2 * a.style, rel=1e-5)
-    assert b.beta == a.beta  # the strength's calibration measures with the seed's functions too
-    assert b.total == pytest.approx(a.content + 2 * a.beta * a.style, rel=1e-5)
+    assert b.total == pytest.approx(a.content + 2 * 1e5 * a.style, rel=1e-5)
+    # the style strength's calibration measures with style_loss too: it sees the edit
+    recalibrated = Run(random_model, cat, [swirls], SMALL)
+    assert recalibrated.beta == pytest.approx(calibrated.beta / 2, rel=1e-5)
 
 
 def test_clearing_the_budget_in_the_coarse_stage_keeps_sizes_true(random_model, cat, swirls):
