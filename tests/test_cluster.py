@@ -293,9 +293,10 @@ def test_a_finished_run_frees_its_place_and_more_steps_take_a_new_one(ray_cluste
 
 
 def test_a_full_cluster_says_so_at_once(ray_cluster, photo_painting, monkeypatch):
-    monkeypatch.setattr(cluster, "PLACE_SECONDS", 3.0)
     monkeypatch.setenv(cluster.RUN_CPUS_ENV, "2")  # one run takes the whole 2-CPU cluster
+    # the first run's worker may take seconds to start on a slow CPU: only the second must fail fast
     first = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+    monkeypatch.setattr(cluster, "PLACE_SECONDS", 3.0)
     try:
         t0 = time.monotonic()
         with pytest.raises(cluster.ClusterError, match="no room for this run now"):
