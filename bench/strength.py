@@ -47,7 +47,7 @@ def ssim64(a: Image.Image, b: Image.Image) -> float:
     """SSIM (Wang et al. 2004; 7x7 uniform windows) of two images as 64 px grayscale."""
     size = (64, max(1, round(64 * a.height / a.width)))
     x, y = (
-        torch.tensor(list(im.convert("L").resize(size, Image.Resampling.LANCZOS).getdata()))
+        torch.tensor(list(im.convert("L").resize(size, Image.Resampling.LANCZOS).tobytes()))
         .float()
         .reshape(1, 1, size[1], size[0])
         for im in (a, b)
