@@ -31,7 +31,7 @@ from PIL import Image
 
 from nst.config import LIVE_FIELDS, Config
 from nst.contract import FINAL, Status
-from nst.export import Frames
+from nst.export import Frames, run_trace
 from nst.image import (
     combine_luminance,
     deprocess,
@@ -321,23 +321,11 @@ class Run:
     def metrics(self) -> dict:
         """Everything needed to judge and reproduce the run, JSON-ready."""
         return {
-            "config": self.config.to_dict(),
-            "beta": self.beta,  # the style weight the strength gave (or the exact β)
+            **run_trace(self),  # what both run kinds give (nst.export)
             "reference": self.reference.to_dict(),
-            "start_config": self.start_config.to_dict(),
-            "changes": [{"step": step, "set": c} for step, c in self.changes],
-            "status": self.status,
-            "message": self.message,
-            "device": str(self.device),
             "precision": "bf16" if self._bf16 else "fp32",
             "scales": [f"{s.width}x{s.height}" for s in self._scales],
             "model": self.model.arch,
-            "weights": self.weights_source,
-            "seconds": round(self.seconds, 4),
-            "evals": self.evals,
-            "final_loss": self.history[-1].total if self.history else None,
-            "events": [dataclasses.asdict(e) for e in self.events],
-            "history": [dataclasses.asdict(r) for r in self.history],
         }
 
     # ---- internals ---------------------------------------------------------------------

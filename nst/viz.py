@@ -281,6 +281,20 @@ def channel_bar_figure(
 _BARE_AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "ticks": ""}
 
 
+def _map_row(fig: go.Figure, maps: dict[str, np.ndarray], hover: str) -> None:
+    """Maps as heatmaps in the subplots of one row, on the figure's one colour axis, each
+    keeping its aspect ratio, without axes."""
+    for i, (name, z) in enumerate(maps.items(), start=1):
+        trace = go.Heatmap(
+            z=z, coloraxis="coloraxis", name=name, hovertemplate=hover + f"<extra>{name}</extra>"
+        )
+        fig.add_trace(trace, row=1, col=i)
+        fig.update_yaxes(
+            autorange="reversed", scaleanchor="x" if i == 1 else f"x{i}", row=1, col=i, **_BARE_AXIS
+        )
+        fig.update_xaxes(row=1, col=i, **_BARE_AXIS)
+
+
 def heatmap_row(maps: dict[str, np.ndarray], title: str = "", height: int = 280) -> go.Figure:
     """Maps side by side on one shared colour scale, with one colour bar, each keeping its
     aspect ratio: the same channel in several images, comparable at a glance."""
@@ -288,25 +302,7 @@ def heatmap_row(maps: dict[str, np.ndarray], title: str = "", height: int = 280)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.02)
     lo = min(float(np.min(m)) for m in maps.values())
     hi = max(float(np.max(m)) for m in maps.values())
-    for i, name in enumerate(names, start=1):
-        fig.add_trace(
-            go.Heatmap(
-                z=np.asarray(maps[name]),
-                coloraxis="coloraxis",
-                name=name,
-                hovertemplate="%{z:.3~g}<extra>" + name + "</extra>",
-            ),
-            row=1,
-            col=i,
-        )
-        fig.update_yaxes(
-            autorange="reversed",
-            scaleanchor="x" if i == 1 else f"x{i}",
-            row=1,
-            col=i,
-            **_BARE_AXIS,
-        )
-        fig.update_xaxes(row=1, col=i, **_BARE_AXIS)
+    _map_row(fig, {n: np.asarray(m) for n, m in maps.items()}, "%{z:.3~g}")
     fig.update_layout(
         {
             "title": {"text": title, "font": {"size": 13}},
@@ -328,23 +324,11 @@ def gradient_figure(maps: dict[str, np.ndarray], height: int = 230) -> go.Figure
     strongest pixel (the terms differ by decades), on one colour scale from 0 to 1."""
     names = list(maps)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.015)
-    for i, name in enumerate(names, start=1):
+    scaled = {}
+    for name in names:
         z = np.sqrt(np.asarray(maps[name], dtype=np.float64))  # sqrt: faint regions stay visible
-        z = z / z.max() if z.max() > 0 else z
-        fig.add_trace(
-            go.Heatmap(
-                z=z,
-                coloraxis="coloraxis",
-                name=name,
-                hovertemplate="%{z:.2f} of its strongest<extra>" + name + "</extra>",
-            ),
-            row=1,
-            col=i,
-        )
-        fig.update_yaxes(
-            autorange="reversed", scaleanchor="x" if i == 1 else f"x{i}", row=1, col=i, **_BARE_AXIS
-        )
-        fig.update_xaxes(row=1, col=i, **_BARE_AXIS)
+        scaled[name] = z / z.max() if z.max() > 0 else z
+    _map_row(fig, scaled, "%{z:.2f} of its strongest")
     fig.update_annotations(font_size=11)
     fig.update_layout(
         height=height,
