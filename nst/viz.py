@@ -319,15 +319,17 @@ def heatmap_row(maps: dict[str, np.ndarray], title: str = "", height: int = 280)
     return fig
 
 
-def gradient_figure(maps: dict[str, np.ndarray], height: int = 230) -> go.Figure:
+def gradient_figure(maps: dict[str, np.ndarray], height: int = 160) -> go.Figure:
     """Where each loss term pushes the pixels: maps side by side, each scaled to its own
-    strongest pixel (the terms differ by decades), on one colour scale from 0 to 1."""
+    strongest pixels (99.5th percentile; the terms differ by decades), on one colour scale from
+    0 to 1. Low enough that the maps, which keep their aspect, fill it under their titles."""
     names = list(maps)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.015)
     scaled = {}
     for name in names:
         z = np.sqrt(np.asarray(maps[name], dtype=np.float64))  # sqrt: faint regions stay visible
-        scaled[name] = z / z.max() if z.max() > 0 else z
+        top = float(np.percentile(z, 99.5))  # a few hot pixels must not darken the rest
+        scaled[name] = np.clip(z / top, 0, 1) if top > 0 else z
     _map_row(fig, scaled, "%{z:.2f} of its strongest")
     fig.update_annotations(font_size=11)
     fig.update_layout(

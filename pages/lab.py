@@ -35,7 +35,7 @@ with tabs[0]:
     st.caption(
         f"Gradient each term of the run's objective sends to the {v.target_name} (192 px): bright "
         "where changing a pixel would change that term most. Each map is scaled to its own "
-        "strongest pixel; the terms' sizes differ by decades."
+        "strongest pixels (its 99.5th percentile); the terms' sizes differ by decades."
     )
     st.plotly_chart(gradient_figure(v.gradient_maps()), width="stretch", key="lab_grads")
 
