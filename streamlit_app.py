@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from nst import backend, cluster
+from nst.compute import backend, cluster
 from ui import live, registry, sidebar, state
 
 # A local icon: an emoji or Material icon would be fetched from a font server (offline: none).

@@ -31,8 +31,8 @@ from bench.common import (
     plain_loop,
     seed_loop,
 )
-from nst.config import Config
-from nst.model import fast_bf16
+from nst.engine.config import Config
+from nst.engine.model import fast_bf16
 
 PLAIN = "plain loop (tutorial: L-BFGS 100, fp32, clamped)"
 SEED_BETA = 1e5  # the seed's β (α = 1): every contender optimizes the objective it is scored by
@@ -124,7 +124,7 @@ def gflops(m, size: int, bf16: bool, device: str) -> tuple[float, float]:
     path's prepacked oneDNN convolutions."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from nst.run import Run
+    from nst.engine.run import Run
 
     content, style, _ = inputs()
 
@@ -241,11 +241,11 @@ def memory_rows(sizes, device: str, long_512: int) -> list:
 
 def ui_overhead(m) -> None:
     """The work a dashboard tick does outside the optimization, on the server."""
-    from nst.viz import layer_figure, loss_figure
+    from nst.lab.viz import layer_figure, loss_figure
     from ui.live import TICK_SECONDS
 
     content, style, _ = inputs()
-    from nst.run import Run
+    from nst.engine.run import Run
 
     run = Run(m, content, [style], Config(steps=10_000))
     run.step(2)
@@ -287,7 +287,7 @@ def main() -> None:
         f"device {dev}, {torch.get_num_threads()} threads, {cpu_name()}, torch {torch.__version__}, "
         f"bf16 fast path (what --precision auto picks): {fast_bf16(torch.device(dev))}"
     )
-    print("Every loss: the seed's total loss of the written 8-bit image (nst.score), fp32.")
+    print("Every loss: the seed's total loss of the written 8-bit image (nst.lab.score), fp32.")
     q = 0.25 if args.quick else 1.0
     # the seed's own objective, as the loop optimizes it (not the style strength's β)
     default = Config(device=dev, beta=SEED_BETA)

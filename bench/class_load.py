@@ -19,9 +19,9 @@ import time
 
 from bench.__main__ import table
 from bench.common import SHARED
-from nst import cluster
-from nst.config import Config, from_environment
-from nst.image import load_image
+from nst.compute import cluster
+from nst.engine.config import Config, from_environment
+from nst.engine.image import load_image
 
 LIVE_PACE = 5.0  # evaluations per second that still look live in front of a class
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 from bench.__main__ import table
 from bench.common import SHARED
-from nst import cluster
-from nst.config import Config, from_environment
-from nst.store import Store
-from nst.sweep import LocalExecutor, Sweep, device_name, parse_vary, read_inputs
+from nst.compute import cluster
+from nst.engine.config import Config, from_environment
+from nst.lab.sweep import LocalExecutor, Sweep, device_name, parse_vary, read_inputs
+from nst.record.store import Store
 
 
 def images(names: list[str]):

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: inputs, the yardstick loops, and the common score.
 
-Every contender's output is scored the same way (nst.score): as the 8-bit image it would be
+Every contender's output is scored the same way (nst.lab.score): as the 8-bit image it would be
 written as, by the seed's total loss (alpha 1, beta 1e5, unnormalized Gram, seed layer weights,
 max pooling) computed in fp32 at the output's size.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from nst.config import Config, from_environment
-from nst.image import load_image, preprocess
-from nst.model import VGGFeatures, load_model
-from nst.optim import project
-from nst.run import Run
-from nst.score import SeedScore
+from nst.engine.config import Config, from_environment
+from nst.engine.image import load_image, preprocess
+from nst.engine.model import VGGFeatures, load_model
+from nst.engine.optim import project
+from nst.engine.run import Run
+from nst.lab.score import SeedScore
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

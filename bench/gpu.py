@@ -11,8 +11,8 @@ import time
 import torch
 
 from bench.common import Scorer, first_time_below, inputs, model, nst_run, plain_loop
-from nst.config import Config
-from nst.run import Run
+from nst.engine.config import Config
+from nst.engine.run import Run
 
 
 def table(title, header, rows):

@@ -13,8 +13,8 @@ import time
 import torch
 
 from bench.common import ROOT, Scorer, inputs, model, plain_stepper
-from nst.config import MAX_STEPS, Config
-from nst.run import Run
+from nst.engine.config import MAX_STEPS, Config
+from nst.engine.run import Run
 
 
 def main() -> None:
@@ -55,7 +55,7 @@ def main() -> None:
 
 
 def whole_run(m, content, style, size: int, seconds: float, device: str) -> None:
-    from nst.export import png_bytes
+    from nst.record.export import png_bytes
 
     run = Run(
         m, content, [style], Config(size=size, steps=MAX_STEPS, time_budget=seconds, device=device)

@@ -1,7 +1,7 @@
 """Does the style strength move the picture over its whole range? (issue: controls that teach)
 
 For each photo/painting pair, runs the default preset at each strength and prints the content
-term of the written 8-bit image (nst.score: the seed's content loss at conv4_2, how much of the
+term of the written 8-bit image (nst.lab.score: the seed's content loss at conv4_2, how much of the
 photo's layout is left) with the ratio to the strength below. A live control rises all along its
 range: no neighbouring pair within 15% but at most one, and >= 20x end to end.
 
@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from bench.common import SHARED, model
-from nst.config import STRENGTH_RANGE, Config
-from nst.image import load_image
-from nst.run import Run
+from nst.engine.config import STRENGTH_RANGE, Config
+from nst.engine.image import load_image
+from nst.engine.run import Run
+from nst.lab.score import SeedScore
 from nst.samples import PHOTOS, STYLES
-from nst.score import SeedScore
 
 
 def all_pairs() -> list[tuple[str, Image.Image, Image.Image]]:

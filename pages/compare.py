@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from nst import compare, explore
+from nst.lab import compare, explore
 from ui import explore_ui as ex
 from ui import gallery_ui, state
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from nst import explore
-from nst.viz import channel_bar_figure, heatmap_row
+from nst.lab import explore
+from nst.lab.viz import channel_bar_figure, heatmap_row
 from ui import explore_ui as ex
 from ui import state
 

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from nst.viz import gram_distance_figure
+from nst.lab.viz import gram_distance_figure
 from ui import explore_ui as ex
 from ui import state
 

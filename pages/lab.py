@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from nst import explore
-from nst.config import CONVENTIONS
-from nst.model import layer_table
-from nst.viz import gradient_figure, layer_share_figure
+from nst.engine.config import CONVENTIONS
+from nst.engine.model import layer_table
+from nst.lab import explore
+from nst.lab.viz import gradient_figure, layer_share_figure
 from ui import explore_ui as ex
 from ui import state
 

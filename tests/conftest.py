@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nst.model import load_model
+from nst.engine.model import load_model
 from nst.samples import PHOTOS, STYLES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ import secrets
 import pytest
 from PIL import Image
 
-from nst.config import Config
-from nst.export import read_png_config
-from nst.store import Store
+from nst.engine.config import Config
+from nst.record.export import read_png_config
+from nst.record.store import Store
 from tests.apptest import download_bytes, errors, untrained_app
 from ui import registry
 

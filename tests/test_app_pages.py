@@ -7,7 +7,7 @@ import re
 import pytest
 from PIL import Image
 
-from nst.image import resize_long_side
+from nst.engine.image import resize_long_side
 from nst.samples import PHOTOS
 from tests.apptest import download_bytes, errors, untrained_app
 
@@ -143,7 +143,7 @@ def test_compare_page_lists_finished_runs(at):
 
 
 def test_compare_page_warns_when_losses_are_not_comparable_and_shows_changes(at):
-    from nst.config import Config
+    from nst.engine.config import Config
 
     at.switch_page("pages/compare.py").run()
     image = Image.new("RGB", (64, 48), "gray")
@@ -181,7 +181,7 @@ def test_a_crash_in_a_page_does_not_discard_the_run(at, monkeypatch):
     def broken(*_a, **_k):
         raise RuntimeError("drawing failed")
 
-    monkeypatch.setattr("nst.explore.channel_stats", broken)
+    monkeypatch.setattr("nst.lab.explore.channel_stats", broken)
     at.switch_page("pages/features.py").run()
     assert errors(at)  # the page shows its error ...
     at.switch_page("pages/stylize.py").run()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.export import read_png_config, read_png_meta
+from nst.record.export import read_png_config, read_png_meta
 from tests.apptest import download_bytes, errors, untrained_app
 
 

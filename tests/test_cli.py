@@ -5,8 +5,8 @@ import sys
 import pytest
 from PIL import Image
 
-from nst.config import MAX_STEPS
-from nst.export import read_png_config, read_png_meta
+from nst.engine.config import MAX_STEPS
+from nst.record.export import read_png_config, read_png_meta
 from tests.conftest import ROOT
 
 FAST = ["--weights", "random", "--size", "48", "--steps", "3", "--quiet"]

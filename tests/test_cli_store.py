@@ -11,9 +11,9 @@ import time
 import pytest
 from PIL import Image
 
-from nst.config import Config
-from nst.export import read_png_changes, read_png_config
-from nst.store import Store
+from nst.engine.config import Config
+from nst.record.export import read_png_changes, read_png_config
+from nst.record.store import Store
 from tests.conftest import ROOT
 
 FAST = ["--weights", "random", "--size", "64", "--steps", "4", "--device", "cpu", "--quiet"]

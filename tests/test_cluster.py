@@ -25,15 +25,15 @@ pytest.importorskip("ray", reason=NO_RAY)
 import psutil  # noqa: E402 - Ray's own dependency: only there when Ray is
 import ray  # noqa: E402
 
-from nst import backend, cluster  # noqa: E402
-from nst.config import Config  # noqa: E402
-from nst.export import read_png_config  # noqa: E402
-from nst.image import load_image  # noqa: E402
-from nst.model import load_model  # noqa: E402
-from nst.run import Run  # noqa: E402
+from nst.compute import backend, cluster  # noqa: E402
+from nst.engine.config import Config  # noqa: E402
+from nst.engine.image import load_image  # noqa: E402
+from nst.engine.model import load_model  # noqa: E402
+from nst.engine.run import Run  # noqa: E402
+from nst.lab.sweep import LocalExecutor, Sweep, parse_vary, read_inputs, write_outputs  # noqa: E402
+from nst.record.export import read_png_config  # noqa: E402
+from nst.record.store import Store  # noqa: E402
 from nst.samples import resolve  # noqa: E402
-from nst.store import Store  # noqa: E402
-from nst.sweep import LocalExecutor, Sweep, parse_vary, read_inputs, write_outputs  # noqa: E402
 from tests.apptest import download_bytes, errors, untrained_app  # noqa: E402
 from tests.conftest import REAL_WEIGHTS, ROOT  # noqa: E402
 
@@ -320,11 +320,11 @@ def test_a_lost_actor_fails_the_run_and_keeps_its_last_image(ray_cluster, photo_
 
 
 def test_remote_runs_satisfy_the_run_contract_with_their_own_beta(ray_cluster, photo_painting):
-    from nst.contract import LiveRun
+    from nst.engine.contract import LiveRun
 
     run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
     try:
-        assert isinstance(run, LiveRun)  # every member the pages may use (nst.contract)
+        assert isinstance(run, LiveRun)  # every member the pages may use (nst.engine.contract)
         run.step(2)
         assert run.reference is not None and run.beta == run.history[-1].beta
     finally:

@@ -1,7 +1,7 @@
 """Comparing finished runs: distinct labels, every weight in the table, honest about losses."""
 
-from nst import compare
-from nst.config import Config
+from nst.engine.config import Config
+from nst.lab import compare
 
 
 def _run(content="cat", styles=("swirls",), evals=80, changes=None, **cfg):

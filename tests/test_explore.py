@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nst import explore
-from nst.losses import content_factor, style_factor
+from nst.engine.losses import content_factor, style_factor
+from nst.lab import explore
 
 
 def test_channel_stats_and_top_channels_by_hand():

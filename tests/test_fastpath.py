@@ -5,12 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nst.config import Config
-from nst.image import preprocess, resize_to
-from nst.losses import gram_matrix
-from nst.model import VGGFeatures
-from nst.optim import project
-from nst.run import Run
+from nst.engine.config import Config
+from nst.engine.image import preprocess, resize_to
+from nst.engine.losses import gram_matrix
+from nst.engine.model import VGGFeatures
+from nst.engine.optim import project
+from nst.engine.run import Run
 
 SMALL = Config(size=64, steps=8, weights="random")
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nst.image import (
+from nst.engine.image import (
     ImageInputError,
     combine_luminance,
     deprocess,

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from nst.losses import (
+from nst.engine.losses import (
     content_factor,
     content_loss,
     gram_matrix,

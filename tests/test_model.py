@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from nst.model import (
+from nst.engine.model import (
     VGGFeatures,
     WeightsError,
     layer_names,
@@ -103,7 +103,7 @@ def test_pickled_command_in_weights_is_refused_and_never_runs(tmp_path):
 
 def test_offline_without_cache_names_file_cache_and_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr("nst.model._download", _fail_download)
+    monkeypatch.setattr("nst.engine.model._download", _fail_download)
     with pytest.raises(WeightsError) as err:
         resolve_weights("vgg19", "imagenet")
     msg = str(err.value)
@@ -116,7 +116,7 @@ def _fail_download(*_args, **_kw):
 
 def test_cached_checkpoint_is_used_before_any_download(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr("nst.model._download", _fail_download)
+    monkeypatch.setattr("nst.engine.model._download", _fail_download)
     ckpt = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
     ckpt.parent.mkdir(parents=True)
     torch.save(_features_state_dict("vgg16", True), ckpt)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nst.optim import BoxAdam, BoxLBFGS, make_optimizer, pixel_bounds, project
+from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, pixel_bounds, project
 
 
 def _quadratic(target: torch.Tensor, scale: float = 1.0):

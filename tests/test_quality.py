@@ -5,11 +5,11 @@ import io
 import pytest
 from PIL import Image
 
-from nst.config import Config
-from nst.export import png_bytes
-from nst.image import load_image
-from nst.run import Run
-from nst.score import SeedScore
+from nst.engine.config import Config
+from nst.engine.image import load_image
+from nst.engine.run import Run
+from nst.lab.score import SeedScore
+from nst.record.export import png_bytes
 from tests.conftest import SHARED_IMAGES
 
 

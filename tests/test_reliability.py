@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nst.config import Config
-from nst.export import safe_filename
-from nst.image import MAX_ASPECT, MIN_SIDE, ImageInputError, load_image, resize_long_side
-from nst.run import Run
+from nst.engine.config import Config
+from nst.engine.image import MAX_ASPECT, MIN_SIDE, ImageInputError, load_image, resize_long_side
+from nst.engine.run import Run
+from nst.record.export import safe_filename
 from tests.conftest import ROOT
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from nst.config import Config
-from nst.run import Run
+from nst.engine.config import Config
+from nst.engine.run import Run
 
 SMALL = Config(size=64, steps=8, weights="random")
 
@@ -153,7 +153,7 @@ def test_unknown_layer_is_refused(random_model, cat, swirls):
 
 
 def test_every_image_of_a_run_is_a_valid_picture(random_model, cat, swirls):
-    from nst.optim import pixel_bounds
+    from nst.engine.optim import pixel_bounds
 
     lo, hi = pixel_bounds("cpu")
     for cfg in (
@@ -169,7 +169,7 @@ def test_every_image_of_a_run_is_a_valid_picture(random_model, cat, swirls):
 
 
 def test_a_time_budget_alone_spends_the_time(random_model, cat, swirls):
-    from nst.config import MAX_STEPS
+    from nst.engine.config import MAX_STEPS
 
     run = Run(random_model, cat, [swirls], SMALL.replace(steps=MAX_STEPS, time_budget=1.5))
     while not run.finished:
@@ -185,14 +185,14 @@ def test_non_finite_settings_are_bad_input(field, value):
 
 
 def test_the_runs_loss_is_the_seeds_style_loss(random_model, cat, swirls, monkeypatch):
-    import nst.losses
+    import nst.engine.losses
 
     exact = SMALL.replace(beta=1e5)  # the seed's objective
     plain, calibrated = Run(random_model, cat, [swirls], exact), Run(random_model, cat, [swirls], SMALL)
     plain.step(1)
     calibrated.step(1)
-    original = nst.losses.style_loss
-    monkeypatch.setattr(nst.losses, "style_loss", lambda *a, **k: 2 * original(*a, **k))
+    original = nst.engine.losses.style_loss
+    monkeypatch.setattr(nst.engine.losses, "style_loss", lambda *a, **k: 2 * original(*a, **k))
     doubled = Run(random_model, cat, [swirls], exact)
     doubled.step(1)
     a, b = plain.history[0], doubled.history[0]
@@ -204,7 +204,7 @@ def test_the_runs_loss_is_the_seeds_style_loss(random_model, cat, swirls, monkey
 
 
 def test_clearing_the_budget_in_the_coarse_stage_keeps_sizes_true(random_model, cat, swirls):
-    from nst.config import MAX_STEPS
+    from nst.engine.config import MAX_STEPS
 
     timed = SMALL.replace(size=512, steps=MAX_STEPS, time_budget=60.0)  # automatic: 2 scales
     run = Run(random_model, cat, [swirls], timed)

@@ -3,7 +3,8 @@
 import numpy as np
 from PIL import Image
 
-from nst import explore, fonts
+from nst import fonts
+from nst.lab import explore
 
 
 def test_the_shipped_font_has_alpha_and_beta():

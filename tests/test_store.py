@@ -12,11 +12,11 @@ from dataclasses import asdict
 import pytest
 from PIL import Image
 
-import nst.store
-from nst.config import Config
-from nst.export import read_png_config
-from nst.run import Event, Record
-from nst.store import MIGRATIONS, TABLES, VERSION, Store
+import nst.record.store
+from nst.engine.config import Config
+from nst.engine.run import Event, Record
+from nst.record.export import read_png_config
+from nst.record.store import MIGRATIONS, TABLES, VERSION, Store
 from tests.conftest import ROOT
 
 
@@ -60,9 +60,9 @@ def test_a_fresh_store_has_the_schema_at_the_latest_version(store, home):
 
 
 def test_the_home_is_nst_home_or_the_per_user_data_folder(home, monkeypatch):
-    assert nst.store.default_home() == home
+    assert nst.record.store.default_home() == home
     monkeypatch.delenv("NST_HOME")
-    assert nst.store.default_home().name == "nst"
+    assert nst.record.store.default_home().name == "nst"
 
 
 def test_a_version_1_database_is_upgraded_and_keeps_its_runs(home):
@@ -181,7 +181,7 @@ def test_a_foreign_sqlite_database_is_moved_aside(home, ddl, version, why):
 def test_a_run_whose_process_was_killed_is_interrupted_with_its_last_image(home):
     script = (
         "import sys, time\n"
-        "from nst.store import Store\n"
+        "from nst.record.store import Store\n"
         "s = Store()\n"
         "run = s.create_run(bytes.fromhex(sys.argv[1]), [bytes.fromhex(sys.argv[1])])\n"
         "s.checkpoint(run, bytes.fromhex(sys.argv[2]), status='running')\n"
@@ -252,7 +252,7 @@ def test_a_full_disk_stops_checkpoints_without_raising(store, monkeypatch):
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(nst.store, "_write_atomic", full)
+    monkeypatch.setattr(nst.record.store, "_write_atomic", full)
     assert store.checkpoint(run_id, png("green"), [record(1)], status="running") is False
     assert "disk is full" in store.stopped and "run goes on" in store.stopped
     assert store.finish(run_id, "done", png("green")) == store.stopped
@@ -278,7 +278,7 @@ def test_over_the_size_limit_the_oldest_finished_runs_lose_their_intermediate_fi
     assert "over its" in notice and "NST_STORE_MAX_GB" in notice
     assert "1 oldest finished run(s)" in notice and "final images" in notice
     oldest, *rest = (store.get_run(r, None) for r in runs)
-    assert oldest.progress is None and len(oldest.history) == nst.store.KEEP_RECORDS
+    assert oldest.progress is None and len(oldest.history) == nst.record.store.KEEP_RECORDS
     assert oldest.history[0]["step"] == 1 and oldest.history[-1]["step"] == 300
     assert store.latest_image(oldest.id).read_bytes() == png((0, 0, 0))  # the final image stays
     assert all(r.progress.exists() and len(r.history) == 300 for r in rest)

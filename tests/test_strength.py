@@ -1,18 +1,18 @@
 """The style strength: its calibration by hand, what overrides it, how a run records it, and the
-views of a run's own objective (nst.view) against the run's records."""
+views of a run's own objective (nst.lab.view) against the run's records."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from nst import losses
 from nst.cli import build_parser, config_from_args, parse_change
-from nst.config import PRESETS, STRENGTH_DEFAULT, STRENGTH_RANGE, Config
-from nst.image import resize_long_side, resize_to, to_tensor
-from nst.objective import STRENGTH_ORIGIN, Objective, measure_reference
-from nst.run import Run
-from nst.view import View
+from nst.engine import losses
+from nst.engine.config import PRESETS, STRENGTH_DEFAULT, STRENGTH_RANGE, Config
+from nst.engine.image import resize_long_side, resize_to, to_tensor
+from nst.engine.objective import STRENGTH_ORIGIN, Objective, measure_reference
+from nst.engine.run import Run
+from nst.lab.view import View
 
 SMALL = Config(size=64, steps=6, model="vgg19", weights="random", precision="fp32")
 
@@ -140,7 +140,7 @@ def test_a_view_of_the_sidebars_inputs_is_its_own_objective(random_model, cat, s
 
 
 def test_a_run_satisfies_the_declared_contract(random_model, cat, swirls):
-    from nst.contract import FINAL, LiveRun, Status
+    from nst.engine.contract import FINAL, LiveRun, Status
 
     run = Run(random_model, cat, [swirls], SMALL)
     assert isinstance(run, LiveRun)  # the Ray-held run: tests/test_cluster.py
@@ -152,7 +152,7 @@ def test_a_run_satisfies_the_declared_contract(random_model, cat, swirls):
 def test_the_reproduce_command_carries_a_strength_change_and_a_cleared_beta():
     import shlex
 
-    from nst.export import cli_command
+    from nst.record.export import cli_command
 
     start = PRESETS["seed"]
     command = cli_command(

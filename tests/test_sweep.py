@@ -10,10 +10,8 @@ import time
 import pytest
 
 from nst.cli import main
-from nst.config import Config
-from nst.export import read_png_config, read_png_meta
-from nst.store import Store
-from nst.sweep import (
+from nst.engine.config import Config
+from nst.lab.sweep import (
     MAX_CELLS,
     BackgroundWorker,
     LocalExecutor,
@@ -22,6 +20,8 @@ from nst.sweep import (
     parse_vary,
     read_inputs,
 )
+from nst.record.export import read_png_config, read_png_meta
+from nst.record.store import Store
 from tests.conftest import REAL_WEIGHTS
 
 # Real features where the weights are here (as on this project's machine), else untrained ones.

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst import estimate
-from nst.config import Config, preset
-from nst.export import cli_command, png_bytes, read_png_changes, read_png_config
-from nst.image import deprocess, fit_style, shape_note, white_noise
-from nst.run import Run
+from nst.engine.config import Config, preset
+from nst.engine.image import deprocess, fit_style, shape_note, white_noise
+from nst.engine.run import Run
+from nst.lab import estimate
+from nst.record.export import cli_command, png_bytes, read_png_changes, read_png_config
 from tests.conftest import ROOT
 from ui.seats import Seats, capacity_from_environment
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nst import viz
-from nst.run import Record
+from nst.engine.run import Record
+from nst.lab import viz
 
 
 def _history(totals: list[float]) -> list[Record]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from nst import backend
-from nst.cluster import ClusterError
-from nst.config import LIVE_FIELDS, field_help, field_label
-from nst.estimate import run_seconds
-from nst.image import ImageInputError
-from nst.model import hub_checkpoint_path
-from nst.run import Run
+from nst.compute import backend
+from nst.compute.cluster import ClusterError
+from nst.engine.config import LIVE_FIELDS, field_help, field_label
+from nst.engine.image import ImageInputError
+from nst.engine.model import hub_checkpoint_path
+from nst.engine.run import Run
+from nst.lab.estimate import run_seconds
 from ui import live, persist, registry, sidebar, state
 
 

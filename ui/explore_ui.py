@@ -12,11 +12,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from nst import explore
-from nst.config import Config
-from nst.estimate import grid_seconds
+from nst.engine.config import Config
+from nst.lab import explore
+from nst.lab.estimate import grid_seconds
+from nst.lab.view import View
 from nst.samples import DEFAULT_STYLE
-from nst.view import View
 from ui import state
 
 GRIDS_KEPT = 24  # finished grids kept for every session (a few MB of thumbnails each at most)

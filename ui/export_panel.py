@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from nst.export import cli_command, gif_bytes, history_csv, png_bytes, run_trace, safe_filename
+from nst.record.export import cli_command, gif_bytes, history_csv, png_bytes, run_trace, safe_filename
 from nst.samples import DEFAULT_PHOTO
 from ui import live, state
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
-from nst.cluster import ClusterError
-from nst.compare import weights_text
-from nst.image import ImageInputError, load_image
-from nst.store import ENDED, LIVE, RunSummary, Store
+from nst.compute.cluster import ClusterError
+from nst.engine.image import ImageInputError, load_image
+from nst.lab.compare import weights_text
+from nst.record.store import ENDED, LIVE, RunSummary, Store
 from ui import controls, persist, registry, state
 from ui import stored as sr
 

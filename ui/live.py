@@ -14,10 +14,10 @@ import time
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from nst import backend
-from nst.config import MAX_STEPS
-from nst.store import CHECKPOINT_SECONDS
-from nst.viz import layer_figure, loss_figure
+from nst.compute import backend
+from nst.engine.config import MAX_STEPS
+from nst.lab.viz import layer_figure, loss_figure
+from nst.record.store import CHECKPOINT_SECONDS
 from ui import persist, registry, state
 
 TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long

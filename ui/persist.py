@@ -12,8 +12,8 @@ import time
 
 import streamlit as st
 
-from nst.export import gif_bytes
-from nst.run import Run
+from nst.engine.run import Run
+from nst.record.export import gif_bytes
 from ui import state
 
 

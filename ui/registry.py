@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from nst.run import Run
+from nst.engine.run import Run
 from ui import persist, state
 
 DEFAULT_KEEP_SECONDS = 600.0

@@ -1,4 +1,4 @@
-"""The shared sidebar: inputs, then every setting, generated from `nst.config.Config`.
+"""The shared sidebar: inputs, then every setting, generated from `nst.engine.config.Config`.
 
 Each Config field becomes a widget keyed `cfg_<name>` with the field's help text; a few get a
 friendlier form (style strength on a log scale, a slider per style layer). `read_config` turns the
@@ -13,9 +13,17 @@ import typing
 import streamlit as st
 
 from nst import samples
-from nst.config import CONTENT_LAYER, MAX_STEPS, PRESETS, SEED_STYLE_WEIGHTS, Config, field_help, preset
-from nst.image import ImageInputError, load_image, shape_note
-from nst.model import layer_table
+from nst.engine.config import (
+    CONTENT_LAYER,
+    MAX_STEPS,
+    PRESETS,
+    SEED_STYLE_WEIGHTS,
+    Config,
+    field_help,
+    preset,
+)
+from nst.engine.image import ImageInputError, load_image, shape_note
+from nst.engine.model import layer_table
 from ui import state
 
 SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")} - {

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from nst.config import Config, for_device, from_environment
-from nst.estimate import Pace, measure
-from nst.image import load_image
-from nst.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
+from nst.engine.config import Config, for_device, from_environment
+from nst.engine.image import load_image
+from nst.engine.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
+from nst.lab.estimate import Pace, measure
+from nst.record.store import Store, default_home
 from nst.samples import DEFAULT_PHOTO, DEFAULT_STYLE, PHOTOS, STYLES
-from nst.store import Store, default_home
 from ui.seats import Seats, capacity_from_environment
 
 DEFAULTS = {
-    "run": None,  # nst.run.Run of this session
+    "run": None,  # nst.engine.run.Run of this session
     "run_meta": {},  # names of the inputs of the run, for export
     "content_name": DEFAULT_PHOTO,
     "style_names": [DEFAULT_STYLE],
@@ -139,7 +139,7 @@ def get_model(cfg: Config) -> tuple[VGGFeatures | None, str]:
         and not hub_checkpoint_path(cfg.model).is_file()
         and not os.environ.get("NST_OFFLINE")
     ):
-        from nst.model import resolve_weights
+        from nst.engine.model import resolve_weights
 
         bar = st.progress(0.0, text=f"Downloading {cfg.model} ImageNet weights...")
         try:

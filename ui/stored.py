@@ -1,4 +1,4 @@
-"""Stored runs (nst.store.StoredRun) as the dashboard uses them: a Compare snapshot, the export
+"""Stored runs (nst.record.store.StoredRun) as the dashboard uses them: a Compare snapshot, the export
 files, whether and how a run can go on. No Streamlit here.
 """
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from PIL import Image
 
-from nst import backend
-from nst.config import Config
-from nst.model import VGGFeatures
-from nst.run import Event, Record, Run
-from nst.store import StoredRun
+from nst.compute import backend
+from nst.engine.config import Config
+from nst.engine.model import VGGFeatures
+from nst.engine.run import Event, Record, Run
+from nst.record.store import StoredRun
 
 RESUMABLE = ("interrupted", "paused", "stopped")
 

@@ -1,6 +1,6 @@
 """The Sweep page's parts: the axes' widgets, the sweep they describe, its estimate, and the view
 of a sweep computed in the background (grid, loss chart, downloads, a cell's way to Stylize or
-Compare). The work itself is `nst.sweep`; the run store keeps every cell, so a page that is left
+Compare). The work itself is `nst.lab.sweep`; the run store keeps every cell, so a page that is left
 or reloaded loses only its view.
 """
 
@@ -15,11 +15,11 @@ import streamlit as st
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from nst import backend
-from nst import sweep as sw
-from nst.cluster import ClusterError
-from nst.config import Config
-from nst.store import Store
+from nst.compute import backend
+from nst.compute.cluster import ClusterError
+from nst.engine.config import Config
+from nst.lab import sweep as sw
+from nst.record.store import Store
 from ui import sidebar, state
 from ui import stored as sr
 

@@ -9,7 +9,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from nst.export import read_png_changes
+from nst.record.export import read_png_changes
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.harness import ROOT, app_env, click, open_app, served_app, wait_idle
 from tests.e2e.journeys import exceptions, set_steps, start_run, status_text, steps_done, wait_steps

@@ -5,7 +5,7 @@ import time
 
 from PIL import Image
 
-from nst.export import read_png_config
+from nst.record.export import read_png_config
 from tests.e2e.harness import click, open_app, wait_idle
 from tests.e2e.journeys import (
     exceptions,

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from nst.store import Store
+from nst.record.store import Store
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.harness import (
     app_env,

@@ -2,14 +2,14 @@
 
 Two kinds of work go there:
 
-  * Sweep cells, as Ray tasks (`RayExecutor`, an nst.sweep.Executor): a task per cell, on a GPU
+  * Sweep cells, as Ray tasks (`RayExecutor`, an nst.lab.sweep.Executor): a task per cell, on a GPU
     when the cluster has GPUs, else on a CPU. Each worker process loads the network once and keeps
     it for its later cells. A task whose worker dies is retried (`CELL_RETRIES`). The driver
-    stores every outcome as it arrives (nst.sweep.Sweep.run), so a driver that dies loses only
+    stores every outcome as it arrives (nst.lab.sweep.Sweep.run), so a driver that dies loses only
     the cells in flight, and the same command goes on from the store.
   * Dashboard runs, each in a Ray actor (`RemoteRun`): a tick asks the actor for `step(n)` and
     gets back the new loss records, events, animation frames and the latest image. RemoteRun
-    offers what the dashboard uses of nst.run.Run, so the pages don't know which one they hold.
+    offers what the dashboard uses of nst.engine.run.Run, so the pages don't know which one they hold.
 
 Where the cluster is: NST_RAY_ADDRESS, as `ray.init` takes it: `auto` (the cluster this machine
 joined with `ray start`), `HOST:PORT` (its head node), `ray://HOST:10001` (Ray Client), or `local`
@@ -36,13 +36,13 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst.config import Config
-from nst.contract import FINAL
-from nst.export import Frames
-from nst.model import VGGFeatures, load_model, pick_device
-from nst.objective import Reference
-from nst.run import Event, Record, Run, evals_per_second, new_run_id
-from nst.sweep import CellOutcome, CellSpec, compute_cell
+from nst.engine.config import Config
+from nst.engine.contract import FINAL
+from nst.engine.model import VGGFeatures, load_model, pick_device
+from nst.engine.objective import Reference
+from nst.engine.run import Event, Record, Run, evals_per_second, new_run_id
+from nst.lab.sweep import CellOutcome, CellSpec, compute_cell
+from nst.record.export import Frames
 
 ADDRESS_ENV = "NST_RAY_ADDRESS"
 GPU_SHARE_ENV = "NST_RAY_GPU_SHARE"  # the part of a GPU each cell or run asks for
@@ -130,7 +130,7 @@ def _answers(where: str, seconds: float = 3.0) -> None:
 def job_options() -> dict:
     """`ray.init` options of an nst driver: this `nst` package shipped to the workers with the
     network's settings, and Ray's own log lines kept out of the terminal."""
-    package = str(Path(__file__).resolve().parent)
+    package = str(Path(__file__).resolve().parent.parent)  # the whole nst package
     return {
         "namespace": "nst",
         "log_to_driver": False,
@@ -220,7 +220,7 @@ def _compute(spec: CellSpec, weights: str) -> CellOutcome:
 
 
 class RayExecutor:
-    """An nst.sweep.Executor on a Ray cluster: each cell a Ray task (retried when its worker
+    """An nst.lab.sweep.Executor on a Ray cluster: each cell a Ray task (retried when its worker
     dies), at most two per slot in flight so a stop cancels little. Outcomes come as cells end,
     in any order; the driver (Sweep.run) stores them."""
 
@@ -297,7 +297,7 @@ class Snapshot:
     events: list[Event] = field(default_factory=list)
     changes: list[tuple[int, dict]] = field(default_factory=list)
     frames: list[tuple[int, Image.Image]] = field(default_factory=list)
-    reference: Reference | None = None  # the style strength's calibration (nst.objective)
+    reference: Reference | None = None  # the style strength's calibration (nst.engine.objective)
 
 
 class _RunActor:
@@ -390,7 +390,7 @@ def _release(ray, actor) -> None:
 
 class RemoteRun:
     """A stylization run computed by a Ray actor, seen here through what the dashboard uses of
-    nst.run.Run: the same attributes (history, events, changes, frames, config, status, evals,
+    nst.engine.run.Run: the same attributes (history, events, changes, frames, config, status, evals,
     seconds, ...) and methods (step, pause, resume, stop, update, start_from, image, ...).
 
     The actor holds a CPU (or part of a GPU) only while the run can go on: it is let go when the
@@ -434,7 +434,7 @@ class RemoteRun:
         self._release.detach()  # no actor yet
         self._open()
 
-    # ---- as nst.run.Run ----------------------------------------------------------------
+    # ---- as nst.engine.run.Run ----------------------------------------------------------------
 
     @property
     def steps(self) -> int:

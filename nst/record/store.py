@@ -36,14 +36,14 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from nst.config import Config
-from nst.contract import FINAL
-from nst.export import CONFIG_KEY, history_csv, png_bytes, safe_filename
+from nst.engine.config import Config
+from nst.engine.contract import FINAL
+from nst.record.export import CONFIG_KEY, history_csv, png_bytes, safe_filename
 
 SOURCES = ("dashboard", "cli", "sweep")
 STATUSES = ("running", "paused", "done", "stopped", "failed", "interrupted")
 LIVE = ("running", "paused")
-ENDED = tuple(str(s) for s in sorted(FINAL))  # what `finish` accepts: nst.contract.FINAL
+ENDED = tuple(str(s) for s in sorted(FINAL))  # what `finish` accepts: nst.engine.contract.FINAL
 CHECKPOINT_SECONDS = 5.0  # a live run reaches the disk at least this often (see `due`)
 STALE_SECONDS = 600.0  # a live run of another machine silent this long is taken as gone
 KEEP_RECORDS = 200  # loss records a pruned run keeps: first, last and evenly between
@@ -99,7 +99,7 @@ def _v2(db: sqlite3.Connection) -> None:
 
 
 def _v3(db: sqlite3.Connection) -> None:
-    """Sweep cells (nst.sweep): a cell's identity, a hash of its inputs and config, so a rerun
+    """Sweep cells (nst.lab.sweep): a cell's identity, a hash of its inputs and config, so a rerun
     finds it; and its scores (JSON) as the sweep reports them."""
     for sql in (
         "ALTER TABLE runs ADD COLUMN cell_key TEXT",
@@ -143,7 +143,7 @@ class StoredRun(RunSummary):
 
     config: dict
     changes: list[dict]  # [{step, changes: {field: value}}]
-    history: list[dict]  # nst.run.Record as dicts, by step
+    history: list[dict]  # nst.engine.run.Record as dicts, by step
     events: list[dict]
     message: str
     device: str
@@ -151,7 +151,7 @@ class StoredRun(RunSummary):
     content: str  # image hashes
     styles: tuple[str, ...]
     progress: Path | None  # the GIF
-    cell_key: str | None = None  # a sweep cell's identity (nst.sweep)
+    cell_key: str | None = None  # a sweep cell's identity (nst.lab.sweep)
     scores: dict | None = None  # a sweep cell's scores
 
     def timeline(self) -> list[tuple[int, dict]]:
@@ -210,7 +210,7 @@ class StoredRun(RunSummary):
             "events": self.events,
             "history": self.history,
         }
-        from nst.run import Record  # the engine; the store itself does not need it
+        from nst.engine.run import Record  # the engine; the store itself does not need it
 
         gif = self.progress.read_bytes() if self.progress and self.progress.is_file() else None
         return {
@@ -719,7 +719,7 @@ def _encode(
     image: Image.Image | bytes, config_json: str | None = None, fast: bool = False
 ) -> tuple[bytes, str]:
     """File bytes and extension. PNG and JPEG bytes stay as given (an upload is kept as the same
-    file); other images become PNG, with the config embedded as `nst.export.png_bytes` does."""
+    file); other images become PNG, with the config embedded as `nst.record.export.png_bytes` does."""
     if isinstance(image, bytes | bytearray | memoryview):
         data = bytes(image)
         if data.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import torch
 
-from nst.image import imagenet_stats
+from nst.engine.image import imagenet_stats
 
 
 def pixel_bounds(device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nst.config import Config
-from nst.image import deprocess, preprocess, resize_long_side, resize_to
-from nst.losses import content_loss, gram_matrix, style_loss, total_loss
-from nst.model import VGGFeatures
+from nst.engine.config import Config
+from nst.engine.image import deprocess, preprocess, resize_long_side, resize_to
+from nst.engine.losses import content_loss, gram_matrix, style_loss, total_loss
+from nst.engine.model import VGGFeatures
 
 SEED = Config(alpha=1.0, beta=1e5)  # the seed's objective: its layers and weights are the defaults
 

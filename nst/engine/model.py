@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nst.fastpath import PackedConvs
+from nst.engine.fastpath import PackedConvs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -385,7 +385,7 @@ def load_model(
     `arch` and `weights` default to NST_MODEL / NST_WEIGHTS, then vgg19 / imagenet.
     """
     if arch is None or weights is None:
-        from nst.config import Config, from_environment
+        from nst.engine.config import Config, from_environment
 
         env = from_environment(Config())
         arch, weights = arch or env.model, weights or env.weights

@@ -45,7 +45,7 @@ STYLE_FITS = ("stretch", "whole", "crop")  # a painting of another shape than th
 MODELS = ("vgg19", "vgg16")
 CONVENTIONS = ("seed", "gatys2016", "normalized")
 # The style strength's range and default (log10 units over the run's own balance; see
-# nst.objective.Reference): measured on 5 photo/painting pairs at 128-512 px, the written image's
+# nst.engine.objective.Reference): measured on 5 photo/painting pairs at 128-512 px, the written image's
 # content term rises over the whole range and flattens above its end (bench/strength.py).
 STRENGTH_RANGE = (0.0, 6.0)
 STRENGTH_DEFAULT = 4.0

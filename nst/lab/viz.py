@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nst.run import Event, Record
+from nst.engine.run import Event, Record
 
 MAX_POINTS = 300
 LAYER_COLORS = [

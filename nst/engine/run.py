@@ -8,7 +8,7 @@ through its `history`, `events` and an optional callback of `Iterate`: it knows 
 Deviations from Gatys et al. 2016, each a choice of this project:
   * The optimizer works on the ImageNet-normalized image, as the seed did, so the seed's Adam
     learning rate keeps its meaning.
-  * The image stays a valid picture (every pixel in [0, 1]) throughout (nst.optim): the loss
+  * The image stays a valid picture (every pixel in [0, 1]) throughout (nst.engine.optim): the loss
     on the curves is the loss of the image the user would download at that moment.
   * L-BFGS runs one evaluation per optimizer call (no line search): its curvature history
     persists between calls, so ticking is free and every evaluation is recorded.
@@ -29,10 +29,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nst.config import LIVE_FIELDS, Config
-from nst.contract import FINAL, Status
-from nst.export import Frames, run_trace
-from nst.image import (
+from nst.engine.config import LIVE_FIELDS, Config
+from nst.engine.contract import FINAL, Status
+from nst.engine.image import (
     combine_luminance,
     deprocess,
     match_colors,
@@ -41,12 +40,13 @@ from nst.image import (
     resize_to,
     white_noise,
 )
-from nst.model import VGGFeatures, fast_bf16
-from nst.objective import Objective, Parts, measure_reference, scale_balance
-from nst.optim import BoxAdam, BoxLBFGS, make_optimizer, project
-from nst.schedule import Scale, Schedule
+from nst.engine.model import VGGFeatures, fast_bf16
+from nst.engine.objective import Objective, Parts, measure_reference, scale_balance
+from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, project
+from nst.engine.schedule import Scale, Schedule
+from nst.record.export import Frames, run_trace
 
-FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.contract
+FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.engine.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.
 REFERENCE_FIELDS = {"style_blend", "preserve_color", "content_layer", "convention", "pooling"}
 
@@ -316,12 +316,12 @@ class Run:
         return f"this server ({self.device})"
 
     def close(self) -> None:
-        """Let go of what the run holds outside this object (nothing: see nst.cluster.RemoteRun)."""
+        """Let go of what the run holds outside this object (nothing here; a RemoteRun's actor)."""
 
     def metrics(self) -> dict:
         """Everything needed to judge and reproduce the run, JSON-ready."""
         return {
-            **run_trace(self),  # what both run kinds give (nst.export)
+            **run_trace(self),  # what both run kinds give (nst.record.export)
             "reference": self.reference.to_dict(),
             "precision": "bf16" if self._bf16 else "fp32",
             "scales": [f"{s.width}x{s.height}" for s in self._scales],

@@ -46,16 +46,16 @@ import torch
 from PIL import Image
 
 from nst import samples
-from nst.config import MAX_STEPS, Config
-from nst.estimate import Pace, measure, run_seconds
-from nst.explore import Cell, grid_sheet
-from nst.export import png_bytes, safe_filename
-from nst.image import ImageInputError, load_image, preprocess, resize_to
-from nst.losses import total_loss
-from nst.model import VGGFeatures, layer_names, load_model, pick_device
-from nst.run import Run
-from nst.score import SEED, SeedScore
-from nst.store import Store
+from nst.engine.config import MAX_STEPS, Config
+from nst.engine.image import ImageInputError, load_image, preprocess, resize_to
+from nst.engine.losses import total_loss
+from nst.engine.model import VGGFeatures, layer_names, load_model, pick_device
+from nst.engine.run import Run
+from nst.lab.estimate import Pace, measure, run_seconds
+from nst.lab.explore import Cell, grid_sheet
+from nst.lab.score import SEED, SeedScore
+from nst.record.export import png_bytes, safe_filename
+from nst.record.store import Store
 
 MAX_CELLS = 400  # a larger grid runs only when confirmed (`limit=None`; the CLI's --yes)
 INPUT_SIDE = 2048  # px: inputs are read no larger, as the CLI and the dashboard read them
@@ -524,7 +524,7 @@ class CellResult:
 
     spec: CellSpec = field(repr=False)
     status: str
-    seed_loss: float  # the seed's total loss of the written 8-bit image (nst.score)
+    seed_loss: float  # the seed's total loss of the written 8-bit image (nst.lab.score)
     content_loss: float  # its seed content and style terms, before alpha and beta
     style_loss: float
     run_loss: float  # the run's own total at its last step, in its own settings

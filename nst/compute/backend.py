@@ -1,6 +1,7 @@
 """Where runs and sweep cells compute: `local` (in this process, the default) or `ray` (a Ray
-cluster, nst.cluster). The pages and the command line ask here and get an object that behaves
-the same either way: a run (nst.run.Run or nst.cluster.RemoteRun) or an nst.sweep.Executor.
+cluster, nst.compute.cluster). The pages and the command line ask here and get an object that
+behaves the same either way: a run (nst.engine.run.Run or nst.compute.cluster.RemoteRun) or an
+nst.lab.sweep.Executor.
 
 The dashboard uses Ray when NST_RAY_ADDRESS is set; `python -m nst sweep --backend ray` does
 too (at NST_RAY_ADDRESS, else a local cluster started for the command).
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 from PIL import Image
 
-from nst import cluster
-from nst.config import Config
-from nst.model import VGGFeatures
-from nst.run import Run
-from nst.sweep import Executor, LocalExecutor
+from nst.compute import cluster
+from nst.engine.config import Config
+from nst.engine.model import VGGFeatures
+from nst.engine.run import Run
+from nst.lab.sweep import Executor, LocalExecutor
 
 BACKENDS = ("local", "ray")
 

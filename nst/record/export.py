@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-from nst.config import Config, format_style_weights
+from nst.engine.config import Config, format_style_weights
 
 CONFIG_KEY = "nst-config"
 META_KEY = "nst-meta"
@@ -190,8 +190,8 @@ def cli_command(
 
 def run_trace(run) -> dict:
     """A run's JSON trace: the config now and at the start, every change, the β used, status,
-    where it ran and every record. Read from what both run kinds (nst.run.Run and the Ray-held
-    nst.cluster.RemoteRun) show a page."""
+    where it ran and every record. Read from what both run kinds (nst.engine.run.Run and the Ray-held
+    nst.compute.cluster.RemoteRun) show a page."""
     return {
         "config": run.config.to_dict(),
         "start_config": run.start_config.to_dict(),

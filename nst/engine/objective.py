@@ -2,7 +2,7 @@
 
 `Objective` turns a config, the content photo and the style images at one size into targets
 (the photo's activations at the content layer, the paintings' Gram matrices) and scores an image
-against them with the seed's vocabulary, called by name through `nst.losses` so that editing
+against them with the seed's vocabulary, called by name through `nst.engine.losses` so that editing
 `style_loss` changes what every run optimizes:
 
     total_loss(content_loss(...), style_loss(...), alpha, beta)  (+ tv_weight * tv_loss)
@@ -25,10 +25,17 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from nst import losses
-from nst.config import Config
-from nst.image import fit_style, luminance_image, match_colors, resize_long_side, resize_to, to_tensor
-from nst.model import VGGFeatures
+from nst.engine import losses
+from nst.engine.config import Config
+from nst.engine.image import (
+    fit_style,
+    luminance_image,
+    match_colors,
+    resize_long_side,
+    resize_to,
+    to_tensor,
+)
+from nst.engine.model import VGGFeatures
 
 
 @dataclass
@@ -204,7 +211,7 @@ def measure_reference(
     """The Reference of `content` at its size, measured at REFERENCE_SIDE (cheap at any size)."""
     cfg = config
     small = resize_long_side(content, REFERENCE_SIDE) if max(content.size) > REFERENCE_SIDE else content
-    # in the output's units, as nst.run balances a coarser scale
+    # in the output's units, as nst.engine.run balances a coarser scale
     balance = scale_balance(
         cfg.convention, content.size[0] * content.size[1], small.size[0] * small.size[1]
     )

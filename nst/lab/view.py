@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nst import losses
-from nst.config import Config
-from nst.image import preprocess, resize_long_side, resize_to
-from nst.model import VGGFeatures
-from nst.objective import Objective, measure_reference, scale_balance
+from nst.engine import losses
+from nst.engine.config import Config
+from nst.engine.image import preprocess, resize_long_side, resize_to
+from nst.engine.model import VGGFeatures
+from nst.engine.objective import Objective, measure_reference, scale_balance
 
 EXPLORE_SIDE = 256  # px: the long side of a view with no run
 
@@ -55,7 +55,7 @@ class View:
     def of_run(cls, run, model: VGGFeatures) -> View:
         """The run's objective at the scale it is at, scoring its newest recorded image.
 
-        A run computed elsewhere (nst.cluster) has no objective here: the same one is built from
+        A run computed elsewhere (nst.compute.cluster) has no objective here: the same one is built from
         its inputs, settings and calibration, and scores its latest image."""
         w, h = run.size
         origin = f"this run, at {w}x{h} px"
@@ -79,7 +79,7 @@ class View:
         content = resize_long_side(photo, min(EXPLORE_SIDE, config.size))
         styles = [p.convert("RGB") for p in paintings]
         reference = measure_reference(model, config, final, styles)
-        # in the units of a run at the sidebar's size, as nst.run balances a coarser scale
+        # in the units of a run at the sidebar's size, as nst.engine.run balances a coarser scale
         balance = scale_balance(
             config.convention, final.size[0] * final.size[1], content.size[0] * content.size[1]
         )

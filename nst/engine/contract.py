@@ -1,8 +1,8 @@
 """What a page or a command may ask of a run, declared once.
 
 `Status` names the states of a run (the store keeps the same words, plus `interrupted` for a run
-whose process died). `LiveRun` is the surface the dashboard uses; both nst.run.Run (computed in
-this process) and nst.cluster.RemoteRun (computed by a Ray actor) satisfy it, and a test checks
+whose process died). `LiveRun` is the surface the dashboard uses; both nst.engine.run.Run (computed in
+this process) and nst.compute.cluster.RemoteRun (computed by a Ray actor) satisfy it, and a test checks
 that with `isinstance` over this Protocol, not over source text.
 """
 
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from PIL import Image
 
-    from nst.config import Config
-    from nst.export import Frames
-    from nst.objective import Reference
-    from nst.run import Event, Record
+    from nst.engine.config import Config
+    from nst.engine.objective import Reference
+    from nst.engine.run import Event, Record
+    from nst.record.export import Frames
 
 
 class Status(StrEnum):

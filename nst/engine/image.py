@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst.model import IMAGENET_MEAN, IMAGENET_STD
+from nst.engine.model import IMAGENET_MEAN, IMAGENET_STD
 
 MAX_PIXELS = 100_000_000  # decoded size we accept (a 10000x10000 photo); bigger is refused
 MAX_FILE_BYTES = 200 * 1024 * 1024

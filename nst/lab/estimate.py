@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from nst.config import Config
-from nst.model import VGGFeatures, layer_table
-from nst.objective import REFERENCE_SIDE
-from nst.schedule import Schedule
+from nst.engine.config import Config
+from nst.engine.model import VGGFeatures, layer_table
+from nst.engine.objective import REFERENCE_SIDE
+from nst.engine.schedule import Schedule
 
 REFERENCE = "conv5_1"  # depths are fractions of a pass down to this layer
 
@@ -50,7 +50,7 @@ def depth(arch: str, layers: list[str]) -> float:
 
 def measure(model: VGGFeatures, config: Config, sizes: tuple[int, int] = (128, 256)) -> Pace:
     """Time real evaluations of a run (this model, device and precision) at two sizes."""
-    from nst.run import Run  # run imports the engine; this module stays light to import
+    from nst.engine.run import Run  # run imports the engine; this module stays light to import
 
     img = Image.new("RGB", (sizes[-1], sizes[-1] * 3 // 4), (120, 110, 100))
     points = []

@@ -1,8 +1,8 @@
 """Command line: `python -m nst CONTENT STYLE [STYLE ...] -o OUT.png`, `python -m nst runs ...`
 and `python -m nst sweep ...`.
 
-The flags are generated from `nst.config.Config`, so their defaults and help are the dashboard's.
-Every run is also kept in the run store (`nst.store`; `--no-store` skips it): checkpointed every
+The flags are generated from `nst.engine.config.Config`, so their defaults and help are the dashboard's.
+Every run is also kept in the run store (`nst.record.store`; `--no-store` skips it): checkpointed every
 few seconds, so a killed run can be resumed (`runs resume ID`) from its last image.
 Exit codes: 0 done; 1 the run failed (diverged, out of memory; the last good image is still
 written); 2 bad input or usage, with one line on stderr; 130 interrupted (image written).
@@ -23,12 +23,12 @@ from pathlib import Path
 from PIL import Image
 
 from nst import samples
-from nst.config import MAX_STEPS, PRESETS, Config, from_environment, parse_style_weights, preset
-from nst.export import cli_command, gif_bytes, png_bytes
-from nst.image import ImageInputError, load_image
-from nst.model import WeightsError, layer_table, load_model, pick_device
-from nst.run import Event, Iterate, Run
-from nst.store import LIVE, Store, StoredRun, default_home
+from nst.engine.config import MAX_STEPS, PRESETS, Config, from_environment, parse_style_weights, preset
+from nst.engine.image import ImageInputError, load_image
+from nst.engine.model import WeightsError, layer_table, load_model, pick_device
+from nst.engine.run import Event, Iterate, Run
+from nst.record.export import cli_command, gif_bytes, png_bytes
+from nst.record.store import LIVE, Store, StoredRun, default_home
 
 
 class UsageError(Exception):
@@ -176,7 +176,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         given["steps"] = MAX_STEPS  # a budget alone means the time: the steps must not end it
     cfg = base.replace(**given).validated()
     if args.preset == "default" and "device" not in given:
-        from nst.config import for_device
+        from nst.engine.config import for_device
 
         if not ({"size", "steps"} & set(given)):
             cfg = for_device(cfg, pick_device(cfg.device).type)
@@ -650,7 +650,7 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
 
 
 def build_sweep_parser() -> argparse.ArgumentParser:
-    from nst.sweep import MAX_CELLS
+    from nst.lab.sweep import MAX_CELLS
 
     p = _Parser(
         prog="python -m nst sweep",
@@ -693,9 +693,9 @@ def build_sweep_parser() -> argparse.ArgumentParser:
 
 
 def sweep_main(argv: list[str]) -> int:
-    from nst import backend
-    from nst import sweep as sw
-    from nst.cluster import ClusterError
+    from nst.compute import backend
+    from nst.compute.cluster import ClusterError
+    from nst.lab import sweep as sw
 
     try:
         args = build_sweep_parser().parse_args(argv)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nst.config import Config
+from nst.engine.config import Config
 
 COARSE_STEPS = 0.5  # of the steps, shared by the coarse scales (far cheaper per step)
 COARSE_TIME = 0.3  # of a time budget, shared by the coarse scales (20% and 40% did worse at 512 px)

@@ -1,7 +1,7 @@
 """Looking inside the network: feature maps, Gram matrices, reconstructions.
 
 The computations behind the exploration pages, testable without Streamlit (the views of a run's
-own objective: nst.view). The reconstructions follow Gatys, Ecker & Bethge 2016, Fig. 1 (content
+own objective: nst.lab.view). The reconstructions follow Gatys, Ecker & Bethge 2016, Fig. 1 (content
 from one layer, style from growing subsets of layers, each optimized from white noise) and Fig. 3
 (style subsets against the style-content balance, here as style strengths).
 """
@@ -16,8 +16,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from nst import fonts
-from nst.config import CONTENT_LAYER, Config
-from nst.image import (
+from nst.engine.config import CONTENT_LAYER, Config
+from nst.engine.image import (
     deprocess,
     fit_style,
     resize_long_side,
@@ -25,7 +25,7 @@ from nst.image import (
     to_tensor,
     white_noise,
 )
-from nst.losses import (
+from nst.engine.losses import (
     content_factor,
     content_loss,
     gram_matrix,
@@ -33,9 +33,9 @@ from nst.losses import (
     style_factor,
     style_loss,
 )
-from nst.model import VGGFeatures, fast_bf16, layer_table
-from nst.objective import strength_beta
-from nst.optim import BoxLBFGS
+from nst.engine.model import VGGFeatures, fast_bf16, layer_table
+from nst.engine.objective import strength_beta
+from nst.engine.optim import BoxLBFGS
 
 CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
 STYLE_RECON_LAYERS = ["conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"]
@@ -371,7 +371,7 @@ def convert_weights(
     """The weights that give the same objective (up to a constant factor) in another convention.
 
     Each convention scales a layer's raw sum of squared Gram differences by its own factor
-    (see nst.losses); the same balance therefore needs, per layer, beta*w_l multiplied by
+    (see nst.engine.losses); the same balance therefore needs, per layer, beta*w_l multiplied by
     f_from(N_l, M_l) / f_to(N_l, M_l), with alpha kept and the whole rescaled by the content
     factors' ratio. Returns alpha, per-layer beta*w_l in the target convention, and one beta
     that keeps the first layer's weight at its original value.

@@ -1,0 +1,1 @@
+"""Where runs compute: in this process, or on a Ray cluster."""

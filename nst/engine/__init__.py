@@ -1,0 +1,1 @@
+"""The engine: the network, images, the seed's losses, the objective, the optimizer, the run."""
