@@ -19,7 +19,7 @@ import time
 
 from bench.__main__ import table
 from bench.common import SHARED
-from nst.compute import cluster
+from nst.compute import cluster, remote
 from nst.engine.config import Config, from_environment
 from nst.engine.image import load_image
 
@@ -32,7 +32,7 @@ def pace_of(k: int, size: int, seconds: float, base: Config) -> list[float]:
     photo = load_image(SHARED / "images" / "tubingen.jpg")
     painting = load_image(SHARED / "images" / "starry_night.jpg")
     cfg = base.replace(size=size, steps=10_000, scales=1)
-    runs = [cluster.RemoteRun(photo, [painting], cfg) for _ in range(k)]
+    runs = [remote.RemoteRun(photo, [painting], cfg) for _ in range(k)]
     for r in runs:
         r.step(1)  # warm: kernels chosen, buffers allocated
     counts = [0] * k

@@ -26,7 +26,8 @@ from bench.__main__ import table
 from bench.common import SHARED
 from nst.compute import cluster
 from nst.engine.config import Config, from_environment
-from nst.lab.sweep import LocalExecutor, Sweep, device_name, parse_vary, read_inputs
+from nst.lab.cells import LocalExecutor, read_inputs
+from nst.lab.sweep import Sweep, device_name, parse_vary
 from nst.record.store import Store
 
 

@@ -74,7 +74,7 @@ def whole_run(m, content, style, size: int, seconds: float, device: str) -> None
         json.dumps(
             {
                 "size_px": f"{w}x{h}",
-                "scales": len(run.metrics()["scales"]),
+                "scales": len(run.details()["scales"]),
                 "seconds": run.seconds,
                 "evals": run.evals,
                 "s_per_eval": per,

@@ -19,7 +19,7 @@ if not runs:
     st.stop()
 # A run's number is its id in the run store, as the Gallery shows it (this session's position
 # where no store is open).
-numbers_all = [r.get("store_id") or i + 1 for i, r in enumerate(runs)]
+numbers_all = [r.store_id or i + 1 for i, r in enumerate(runs)]
 labels = [compare.label(n, r) for n, r in zip(numbers_all, runs, strict=True)]
 chosen = st.multiselect("Runs", labels, default=labels[-4:], key="cmp_runs")
 numbers = [numbers_all[labels.index(c)] for c in chosen]
@@ -36,17 +36,17 @@ if picked:
     captions = []
     for i, (r, name) in enumerate(zip(picked, chosen, strict=True)):
         col = cols[i % len(cols)]
-        col.image(r["image"], width=r["image"].width, caption=name)  # actual pixels
-        final = r["final"]
-        cfg = r["config"]
+        col.image(r.image, width=r.image.width, caption=name)  # actual pixels
+        final = r.final
+        cfg = r.config
         losses = (  # the total next to the weighted terms it adds up
             f"loss {final.total:.3g} = α·content {cfg.alpha * final.content:.3g} "
             f"+ β·style {compare.record_beta(final, cfg) * final.style:.3g}"
             if final
             else "no loss recorded"
         )
-        col.caption(f"{r['status']} · {r['seconds']:.1f} s · {losses}")
-        changed = compare.changes_text(r.get("changes"))
+        col.caption(f"{r.status} · {r.seconds:.1f} s · {losses}")
+        changed = compare.changes_text(r.changes)
         if changed:
             col.caption(f"Changed mid-run: {changed}")
         captions.append(f"{name}\n{losses}")
@@ -54,7 +54,7 @@ if picked:
     table.sort(key=lambda row: not row["differs"])  # what differs first, then the rest in order
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption("Settings as at the end of each run; ● marks those that differ, listed first.")
-    sheet = explore.contact_sheet([r["image"] for r in picked], captions, title="Compared runs")
+    sheet = explore.contact_sheet([r.image for r in picked], captions, title="Compared runs")
     st.download_button(
         "Download a sheet of these (PNG)",
         ex.png(sheet),

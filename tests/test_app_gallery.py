@@ -91,7 +91,7 @@ def cards(at) -> list[str]:
 def test_a_finished_run_is_stored_and_shown_in_the_gallery(home, monkeypatch):
     at = untrained_app(monkeypatch, token())
     run = finish_a_run(at)
-    store_id = at.session_state.run_meta["store_id"]
+    store_id = at.session_state.run_meta.store_id
     stored = Store(home).get_run(store_id, at.session_state.owner)
     assert stored.status == "done" and stored.evals == run.evals == len(stored.history)
     assert stored.source == "dashboard" and stored.content_name == "tubingen"
@@ -109,7 +109,7 @@ def test_pause_and_stop_reach_the_store_with_their_status(home, monkeypatch):
     at.button(key="btn_start").click().run()
     at.run()
     at.button(key="btn_pause").click().run()
-    store, store_id = Store(home), at.session_state.run_meta["store_id"]
+    store, store_id = Store(home), at.session_state.run_meta.store_id
     paused = store.get_run(store_id, None)
     assert paused.status == "paused" and paused.evals == at.session_state.run.evals > 0
     assert paused.thumbnail.is_file()
@@ -176,7 +176,7 @@ def test_a_reloaded_page_takes_over_the_live_run(home, monkeypatch):
     # the sidebar shows the run's settings: nothing reads as changed
     assert again.sidebar.number_input(key="cfg_steps").value == 500
     assert again.session_state.config == run.config
-    assert again.session_state.run_meta["store_id"] == first.session_state.run_meta["store_id"]
+    assert again.session_state.run_meta.store_id == first.session_state.run_meta.store_id
     evals = run.evals
     again.run()
     again.run()
@@ -208,7 +208,7 @@ def test_resume_goes_on_from_the_stored_image_into_the_same_run(home, monkeypatc
     run = at.session_state.run
     assert run.evals == 2 and len(run.history) == 2 and not run.finished
     assert "optimizer restarts" in run.events[-1].text
-    assert at.session_state.run_meta["store_id"] == run_id
+    assert at.session_state.run_meta.store_id == run_id
     assert Store(home).get_run(run_id, me).status == "running"
     for _ in range(10):
         if run.finished:
@@ -228,7 +228,7 @@ def test_no_resume_for_a_finished_run(home, monkeypatch):
     assert f"gal_resume_{done}" not in keys and f"gal_resume_{stopped_at_end}" not in keys
 
 
-def test_compare_lists_stored_finished_runs_of_this_identity(home, monkeypatch):
+def test_compare_lists_stored_basket_of_this_identity(home, monkeypatch):
     me = token()
     mine = stored_run(home, me, status="done")
     stored_run(home, token(), status="done")  # someone else's
@@ -238,7 +238,7 @@ def test_compare_lists_stored_finished_runs_of_this_identity(home, monkeypatch):
     assert not errors(at)
     labels = at.multiselect(key="cmp_runs").options
     assert len(labels) == 1 and "cat + swirls" in labels[0]
-    assert at.session_state.finished_runs == []  # read from the store, not copied into the session
+    assert not len(at.session_state.basket)  # read from the store, not copied into the session
     assert len(at.main.get("image")) == 1
     assert mine
 
@@ -249,10 +249,10 @@ def test_open_in_compare_adds_the_snapshot(home, monkeypatch):
     at = gallery(untrained_app(monkeypatch, me))
     at.button(key=f"gal_cmp_{run_id}").click().run()
     assert not errors(at)
-    snap = at.session_state.finished_runs[-1]
-    assert snap["store_id"] == run_id and snap["status"] == "interrupted"
-    assert snap["config"].size == 128 and snap["final"].total == 5.0
-    assert snap["image"].size == (128, 85) and snap["content"] == "cat"
+    snap = at.session_state.basket[-1]
+    assert snap.store_id == run_id and snap.status == "interrupted"
+    assert snap.config.size == 128 and snap.final.total == 5.0
+    assert snap.image.size == (128, 85) and snap.content == "cat"
     assert len(at.multiselect(key="cmp_runs").options) == 1
 
 
@@ -262,7 +262,7 @@ def test_a_run_left_alone_is_let_go_and_saved_as_paused(home, monkeypatch):
     small(first, steps=500)
     first.button(key="btn_start").click().run()
     first.run()
-    run, store_id = first.session_state.run, first.session_state.run_meta["store_id"]
+    run, store_id = first.session_state.run, first.session_state.run_meta.store_id
     monkeypatch.setenv("NST_LIVE_KEEP_SECONDS", "0")  # the tab closed long ago
     untrained_app(monkeypatch, token())  # any new session lets go of runs nobody looks at
     assert registry.get(me) is None and run.status == "paused"

@@ -117,7 +117,7 @@ def test_layer_lab_grid_computes_and_caches(at, monkeypatch):
     assert sheet.width == 5 * 160 + 4 * 8 + 2 * 8  # five reconstructions, enlarged to 160 px
 
 
-def test_compare_page_lists_finished_runs(at):
+def test_compare_page_lists_basket(at):
     at.select_slider(key="cfg_size").set_value(128)
     at.number_input(key="cfg_steps").set_value(2)
     at.run()
@@ -127,11 +127,11 @@ def test_compare_page_lists_finished_runs(at):
         at.run()
     at.switch_page("pages/compare.py").run()
     assert not errors(at)
-    assert len(at.session_state.finished_runs) == 2
+    assert len(at.session_state.basket) == 2
     chosen = at.multiselect(key="cmp_runs").value
     assert len(chosen) == 2 and len(set(chosen)) == 2  # every run its own label
     first = chosen[0].replace("\u00a0", " ")
-    store_ids = [r["store_id"] for r in at.session_state.finished_runs]
+    store_ids = [r.store_id for r in at.session_state.basket]
     assert first.startswith(f"#{store_ids[0]} ") and "128 px" in first and "strength 4" in first
     table = at.dataframe[0].value
     settings = list(table["setting"])
@@ -144,21 +144,18 @@ def test_compare_page_lists_finished_runs(at):
 
 def test_compare_page_warns_when_losses_are_not_comparable_and_shows_changes(at):
     from nst.engine.config import Config
+    from nst.engine.contract import Change
+    from nst.lab.compare import RunSnapshot
+    from ui.state import Basket
 
     at.switch_page("pages/compare.py").run()
     image = Image.new("RGB", (64, 48), "gray")
-    snap = {"image": image, "status": "done", "evals": 10, "seconds": 1.0, "final": None}
-    at.session_state.finished_runs = [
-        {**snap, "id": 1, "config": Config(size=128), "content": "cat", "styles": ["swirls"]},
-        {
-            **snap,
-            "id": 2,
-            "config": Config(size=256, beta=1e6),
-            "content": "cat",
-            "styles": ["swirls"],
-            "changes": [(5, {"beta": 1e6})],
-        },
-    ]
+    snap = {"image": image, "evals": 10, "seconds": 1.0, "content": "cat", "styles": ("swirls",)}
+    basket = Basket()
+    basket.add(RunSnapshot(Config(size=128), id=1, **snap))
+    changes = (Change(5, {"beta": 1e6}),)
+    basket.add(RunSnapshot(Config(size=256, beta=1e6), id=2, changes=changes, **snap))
+    at.session_state.basket = basket
     at.run()
     assert not errors(at)
     warning = next(w.value for w in at.warning if "comparable" in w.value)

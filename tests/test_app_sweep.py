@@ -66,7 +66,7 @@ def test_a_tiny_sweep_fills_its_grid_and_offers_the_downloads(at):
     assert at.get("plotly_chart")
 
     at.button(key="swp_cmp_0").click().run()
-    assert at.session_state.finished_runs[-1]["config"].beta == 1000.0
+    assert at.session_state.basket[-1].config.beta == 1000.0
 
     at.switch_page("pages/sweep.py").run()
     at.button(key="swp_open_1").click().run()

@@ -25,12 +25,13 @@ pytest.importorskip("ray", reason=NO_RAY)
 import psutil  # noqa: E402 - Ray's own dependency: only there when Ray is
 import ray  # noqa: E402
 
-from nst.compute import backend, cluster  # noqa: E402
+from nst.compute import backend, cluster, remote  # noqa: E402
 from nst.engine.config import Config  # noqa: E402
 from nst.engine.image import load_image  # noqa: E402
 from nst.engine.model import load_model  # noqa: E402
 from nst.engine.run import Run  # noqa: E402
-from nst.lab.sweep import LocalExecutor, Sweep, parse_vary, read_inputs, write_outputs  # noqa: E402
+from nst.lab.cells import LocalExecutor, read_inputs  # noqa: E402
+from nst.lab.sweep import Sweep, parse_vary, write_outputs  # noqa: E402
 from nst.record.export import read_png_config  # noqa: E402
 from nst.record.store import Store  # noqa: E402
 from nst.samples import resolve  # noqa: E402
@@ -229,7 +230,7 @@ def _dies(actor, seconds: float = 30) -> bool:
 
 
 def test_a_remote_run_steps_pauses_changes_and_stops_in_its_actor(ray_cluster, photo_painting):
-    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=30))
+    run = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=30))
     assert run.location.startswith("a Ray actor on node ") and run.location.endswith("cpu")
     assert run.evals == 0 and run.size == (64, 48) and run.image().size == (64, 48)
     assert run.step(5) == 5 and len(run.history) == 5 and run.history[-1].step == 5
@@ -241,7 +242,7 @@ def test_a_remote_run_steps_pauses_changes_and_stops_in_its_actor(ray_cluster, p
         run.update(run.config.replace(size=128))
     run.resume()
     assert run.step(3) == 3 and run.status == "running"
-    actor = run._actor
+    actor = run.actor
     run.stop()
     assert run.status == "stopped" and run.evals == 8 and run.step(5) == 0
     assert _dies(actor)  # its place on the cluster is free
@@ -251,9 +252,9 @@ def test_a_remote_run_computes_what_a_local_run_computes(ray_cluster, photo_pain
     import torch
 
     cfg = CELL.replace(steps=15)
-    remote = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], cfg)
-    while not remote.finished:
-        remote.step(4)  # in ticks, as the page steps it
+    far = remote.RemoteRun(photo_painting[0], [photo_painting[1]], cfg)
+    while not far.finished:
+        far.step(4)  # in ticks, as the page steps it
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the actor, which asked for one CPU
     try:
@@ -261,59 +262,59 @@ def test_a_remote_run_computes_what_a_local_run_computes(ray_cluster, photo_pain
         local.step(100)
     finally:
         torch.set_num_threads(threads)
-    assert remote.status == local.status == "done" and remote.evals == local.evals == 15
-    assert [r.total for r in remote.history] == [r.total for r in local.history]
-    assert np.array_equal(np.asarray(remote.image()), np.asarray(local.image()))
-    assert [s for s, _ in remote.frames] == [s for s, _ in local.frames]
+    assert far.status == local.status == "done" and far.evals == local.evals == 15
+    assert [r.total for r in far.history] == [r.total for r in local.history]
+    assert np.array_equal(np.asarray(far.image()), np.asarray(local.image()))
+    assert [s for s, _ in far.frames] == [s for s, _ in local.frames]
 
 
 def test_a_let_go_run_goes_on_in_a_new_actor_from_its_last_image(ray_cluster, photo_painting):
     """As when the registry lets go of a run paused for long, and its user comes back."""
-    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=40))
+    run = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=40))
     run.step(6)
     run.pause()
-    last, first_actor = np.asarray(run.image()), run._actor
+    last, first_actor = np.asarray(run.image()), run.actor
     run.close()
     assert run.status == "paused" and np.array_equal(np.asarray(run.image()), last)
     run.resume()
-    assert run.step(4) == 4 and run.evals == 10 and run._actor is not first_actor
+    assert run.step(4) == 4 and run.evals == 10 and run.actor is not first_actor
     assert "went on in a new Ray actor" in run.events[-1].text and run.events[-1].step == 6
     run.stop()
 
 
 def test_a_finished_run_frees_its_place_and_more_steps_take_a_new_one(ray_cluster, photo_painting):
-    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=5))
+    run = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=5))
     run.step(10)
-    assert run.status == "done" and not run._release.alive
+    assert run.status == "done" and not run.holds_place
     assert run.update(run.config.replace(steps=9)) == ["steps: 5 -> 9"]
-    assert run.status == "paused" and run._release.alive
+    assert run.status == "paused" and run.holds_place
     run.resume()
     run.step(10)
-    assert run.status == "done" and run.evals == 9 and not run._release.alive
+    assert run.status == "done" and run.evals == 9 and not run.holds_place
 
 
 def test_a_full_cluster_says_so_at_once(ray_cluster, photo_painting, monkeypatch):
     monkeypatch.setenv(cluster.RUN_CPUS_ENV, "2")  # one run takes the whole 2-CPU cluster
     # the first run's worker may take seconds to start on a slow CPU: only the second must fail fast
-    first = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
-    monkeypatch.setattr(cluster, "PLACE_SECONDS", 3.0)
+    first = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+    monkeypatch.setattr(remote, "PLACE_SECONDS", 3.0)
     try:
         t0 = time.monotonic()
         with pytest.raises(cluster.ClusterError, match="no room for this run now"):
-            cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+            remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
         assert time.monotonic() - t0 < 15
     finally:
         first.close()
-    monkeypatch.setattr(cluster, "PLACE_SECONDS", 20.0)  # the freed place may take a moment
-    cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL).close()  # room again
+    monkeypatch.setattr(remote, "PLACE_SECONDS", 20.0)  # the freed place may take a moment
+    remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL).close()  # room again
 
 
 def test_a_lost_actor_fails_the_run_and_keeps_its_last_image(ray_cluster, photo_painting):
-    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=50))
+    run = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(steps=50))
     run.step(4)
     last = np.asarray(run.image())
-    ray.kill(run._actor)  # as when its node dies
-    assert _dies(run._actor)
+    ray.kill(run.actor)  # as when its node dies
+    assert _dies(run.actor)
     assert run.step(4) == 0
     assert run.status == "failed" and "was lost" in run.message and "last image is kept" in run.message
     assert np.array_equal(np.asarray(run.image()), last) and run.evals == 4
@@ -322,7 +323,7 @@ def test_a_lost_actor_fails_the_run_and_keeps_its_last_image(ray_cluster, photo_
 def test_remote_runs_satisfy_the_run_contract_with_their_own_beta(ray_cluster, photo_painting):
     from nst.engine.contract import LiveRun
 
-    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
+    run = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL)
     try:
         assert isinstance(run, LiveRun)  # every member the pages may use (nst.engine.contract)
         run.step(2)
@@ -341,7 +342,7 @@ def test_the_dashboard_runs_on_the_cluster_and_exports(ray_cluster, monkeypatch)
     at.run()
     at.button(key="btn_start").click().run()
     run = at.session_state.run
-    assert isinstance(run, cluster.RemoteRun), at.session_state.notice
+    assert isinstance(run, remote.RemoteRun), at.session_state.notice
     at.run()
     at.run()
     assert run.evals >= 2
@@ -389,7 +390,7 @@ def test_the_sweep_page_computes_its_cells_on_the_cluster(ray_cluster, monkeypat
 def test_stop_while_a_tick_is_stepping_ends_stopped_not_failed(ray_cluster, photo_painting):
     """A click (Stop) and a tick reach the run from two threads: the tick's step, cut off with
     the actor, is news of nothing."""
-    run = cluster.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(size=128, steps=500))
+    run = remote.RemoteRun(photo_painting[0], [photo_painting[1]], CELL.replace(size=128, steps=500))
     run.step(1)
     tick = threading.Thread(target=run.step, args=(200,))
     tick.start()

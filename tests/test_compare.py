@@ -4,11 +4,10 @@ from nst.engine.config import Config
 from nst.lab import compare
 
 
-def _run(content="cat", styles=("swirls",), evals=80, changes=None, **cfg):
-    snap = {"config": Config(**cfg), "content": content, "styles": list(styles), "evals": evals}
-    if changes is not None:
-        snap["changes"] = changes
-    return snap
+def _run(content="cat", styles=("swirls",), evals=80, changes=(), **cfg):
+    return compare.RunSnapshot(
+        Config(**cfg), content=content, styles=tuple(styles), evals=evals, changes=tuple(changes)
+    )
 
 
 def test_labels_tell_runs_apart_and_write_numbers_as_the_sidebar_does():

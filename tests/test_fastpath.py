@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from nst.engine.config import Config
-from nst.engine.image import preprocess, resize_to
+from nst.engine.image import preprocess, resize_to, upsample_with_detail
 from nst.engine.losses import gram_matrix
 from nst.engine.model import VGGFeatures
 from nst.engine.optim import project
@@ -103,7 +103,7 @@ def test_bf16_objective_and_gradient_match_fp32(request, which, cat, swirls):
     cfg = SMALL.replace(model=model.arch)
     fp32 = Run(model, cat, [swirls], cfg.replace(precision="fp32"))
     bf16 = Run(model, cat, [swirls], cfg.replace(precision="bf16"))
-    assert bf16.metrics()["precision"] == "bf16" and fp32.metrics()["precision"] == "fp32"
+    assert bf16.details()["precision"] == "bf16" and fp32.details()["precision"] == "fp32"
     torch.manual_seed(3)
     start = fp32.result_tensor()
     x = (start + 0.3 * torch.randn_like(start)).requires_grad_(True)
@@ -119,29 +119,29 @@ def test_bf16_objective_and_gradient_match_fp32(request, which, cat, swirls):
     assert bf16.history[-1].total < 0.5 * bf16.history[0].total
 
 
-def test_the_fine_scale_starts_from_the_coarse_result_with_the_photos_detail(random_model, cat, swirls):
-    run = Run(random_model, cat, [swirls], SMALL.replace(size=128, scales=2, steps=4))
-    photo = preprocess(run._content_img, run.device)  # the coarse scale's photo
-    full = preprocess(resize_to(run.content_src, run._final_size), run.device)
+def test_the_fine_scale_starts_from_the_coarse_result_with_the_photos_detail(cat):
+    full = preprocess(resize_to(cat, (128, 85)), torch.device("cpu"))  # the fine scale's photo
     # A coarse result equal to the area-downsampled photo comes back as the photo itself ...
-    coarse = F.interpolate(full, size=photo.shape[-2:], mode="area")
-    fine = run._scales[1]
-    run._content_img = resize_to(run.content_src, run._final_size)
-    torch.testing.assert_close(run._upsample(coarse, fine), full, rtol=0, atol=1e-5)
+    coarse = F.interpolate(full, size=(43, 64), mode="area")
+    torch.testing.assert_close(upsample_with_detail(coarse, (128, 85), full), full, rtol=0, atol=1e-5)
     # ... and what the coarse scale changed arrives upsampled on top of it, inside the box.
     delta = torch.zeros_like(coarse)
     delta[..., 10:20, 10:20] = 0.5
     up = F.interpolate(delta, size=full.shape[-2:], mode="bicubic", align_corners=False)
     expected = project(full + up)
-    torch.testing.assert_close(run._upsample(coarse + delta, fine), expected, rtol=0, atol=1e-5)
+    got = upsample_with_detail(coarse + delta, (128, 85), full)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    # Without the photo (a run from noise) it is the plain upsampling, kept in range.
+    plain = project(F.interpolate(coarse + delta, size=(85, 128), mode="bicubic", align_corners=False))
+    torch.testing.assert_close(upsample_with_detail(coarse + delta, (128, 85)), plain)
 
 
 def test_automatic_scales_for_a_time_budget_halve_down_to_256_px(random_model, cat, swirls):
     timed = SMALL.replace(size=1024, time_budget=5.0)
-    scales = Run(random_model, cat, [swirls], timed).metrics()["scales"]
+    scales = Run(random_model, cat, [swirls], timed).details()["scales"]
     assert scales == ["256x170", "512x340", "1024x681"]
-    assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).metrics()["scales"] == ["384x255"]
-    assert Run(random_model, cat, [swirls], SMALL).metrics()["scales"] == ["64x43"]
+    assert Run(random_model, cat, [swirls], SMALL.replace(size=384)).details()["scales"] == ["384x255"]
+    assert Run(random_model, cat, [swirls], SMALL).details()["scales"] == ["64x43"]
     # Smaller scales copy the painting's layout (see COARSEST)
     assert Config(size=256, time_budget=20.0).scale_count == 1
     assert Config(size=512, time_budget=20.0).scale_count == 2

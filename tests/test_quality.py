@@ -9,6 +9,7 @@ from nst.engine.config import Config
 from nst.engine.image import load_image
 from nst.engine.run import Run
 from nst.lab.score import SeedScore
+from nst.record import trace
 from nst.record.export import png_bytes
 from tests.conftest import SHARED_IMAGES
 
@@ -58,4 +59,4 @@ def test_the_last_recorded_loss_is_the_loss_of_the_written_png(real_model, tubin
     score = SeedScore(real_model, content, style, 128)
     assert written.size == score.size
     assert score.image(written) == pytest.approx(run.history[-1].total, rel=0.02)
-    assert run.metrics()["final_loss"] == run.history[-1].total
+    assert trace.metrics(run)["final_loss"] == run.history[-1].total

@@ -7,6 +7,7 @@ import torch
 
 from nst.engine.config import Config
 from nst.engine.run import Run
+from nst.record import trace
 
 SMALL = Config(size=64, steps=8, weights="random")
 
@@ -49,7 +50,7 @@ def test_history_records_every_term_per_evaluation(random_model, cat, swirls):
     assert r.total == pytest.approx(2.0 * r.content + 3.0 * r.style + 0.5 * r.tv, rel=1e-5)
     assert [h.step for h in run.history] == [1, 2, 3]
     assert r.seconds > 0 and r.tv > 0
-    json.dumps(run.metrics())
+    json.dumps(trace.metrics(run))
 
 
 def test_pause_update_and_resume_keep_the_history(random_model, cat, swirls):

@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 
 import nst.record.store
+import nst.record.upkeep
 from nst.engine.config import Config
 from nst.engine.run import Event, Record
 from nst.record.export import read_png_config
-from nst.record.store import MIGRATIONS, TABLES, VERSION, Store
+from nst.record.schema import MIGRATIONS, TABLES, VERSION
+from nst.record.store import Store
 from tests.conftest import ROOT
 
 
@@ -252,7 +254,7 @@ def test_a_full_disk_stops_checkpoints_without_raising(store, monkeypatch):
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(nst.record.store, "_write_atomic", full)
+    monkeypatch.setattr(nst.record.store, "write_atomic", full)  # the writer it calls
     assert store.checkpoint(run_id, png("green"), [record(1)], status="running") is False
     assert "disk is full" in store.stopped and "run goes on" in store.stopped
     assert store.finish(run_id, "done", png("green")) == store.stopped
@@ -261,7 +263,7 @@ def test_a_full_disk_stops_checkpoints_without_raising(store, monkeypatch):
     assert store.stopped is None and store.latest_image(run_id).read_bytes() == png("green")
 
 
-def test_over_the_size_limit_the_oldest_finished_runs_lose_their_intermediate_files(home, monkeypatch):
+def test_over_the_size_limit_the_oldest_basket_lose_their_intermediate_files(home, monkeypatch):
     store = Store()
     runs = []
     for i in range(3):
@@ -278,7 +280,7 @@ def test_over_the_size_limit_the_oldest_finished_runs_lose_their_intermediate_fi
     assert "over its" in notice and "NST_STORE_MAX_GB" in notice
     assert "1 oldest finished run(s)" in notice and "final images" in notice
     oldest, *rest = (store.get_run(r, None) for r in runs)
-    assert oldest.progress is None and len(oldest.history) == nst.record.store.KEEP_RECORDS
+    assert oldest.progress is None and len(oldest.history) == nst.record.upkeep.KEEP_RECORDS
     assert oldest.history[0]["step"] == 1 and oldest.history[-1]["step"] == 300
     assert store.latest_image(oldest.id).read_bytes() == png((0, 0, 0))  # the final image stays
     assert all(r.progress.exists() and len(r.history) == 300 for r in rest)

@@ -13,6 +13,7 @@ from nst.engine.image import resize_long_side, resize_to, to_tensor
 from nst.engine.objective import STRENGTH_ORIGIN, Objective, measure_reference
 from nst.engine.run import Run
 from nst.lab.view import View
+from nst.record import trace
 
 SMALL = Config(size=64, steps=6, model="vgg19", weights="random", precision="fp32")
 
@@ -81,7 +82,7 @@ def test_a_run_records_its_beta_and_a_strength_change_moves_it_tenfold(random_mo
     assert any("β" in t for t in texts) and run.changes[-1][1] == {"style_strength": 5.0}
     run.step(2)
     assert run.history[-1].beta == pytest.approx(10 * beta)
-    m = run.metrics()
+    m = trace.metrics(run)
     assert m["beta"] == pytest.approx(10 * beta) and m["config"]["style_strength"] == 5.0
 
 

@@ -10,16 +10,10 @@ import time
 import pytest
 
 from nst.cli import main
+from nst.compute.worker import BackgroundWorker
 from nst.engine.config import Config
-from nst.lab.sweep import (
-    MAX_CELLS,
-    BackgroundWorker,
-    LocalExecutor,
-    Sweep,
-    TooManyCells,
-    parse_vary,
-    read_inputs,
-)
+from nst.lab.cells import LocalExecutor, read_inputs
+from nst.lab.sweep import MAX_CELLS, Sweep, TooManyCells, parse_vary
 from nst.record.export import read_png_config, read_png_meta
 from nst.record.store import Store
 from tests.conftest import REAL_WEIGHTS

@@ -45,10 +45,9 @@ def begin(run: Run, content: str, styles: list[str], store_id: int | None = None
     run unless `store_id`, a stored run it goes on with). A paused run it replaces ends as
     stopped."""
     _end_replaced()
-    meta = {"content": content, "styles": styles}
     if store_id is None:
         store_id = persist.begin(run, content, styles)
-    meta["store_id"] = store_id
+    meta = state.RunMeta(content, list(styles), store_id)
     st.session_state.run = run
     st.session_state.run_meta = meta
     st.session_state.notice = ""
@@ -62,7 +61,7 @@ def _end_replaced() -> None:
     if old is not None and not old.finished:
         state.seats().leave(old.id)
         old.stop()
-        persist.save(old, st.session_state.run_meta)
+        persist.save(old, state.meta())
     if old is not None:
         old.close()  # a run on a cluster frees its place there
 
@@ -88,7 +87,7 @@ def _pause() -> None:
     if run is not None:
         run.pause()
         state.seats().leave(run.id)
-        persist.save(run, st.session_state.run_meta)
+        persist.save(run, state.meta())
     st.session_state.step_until = None
 
 
@@ -102,9 +101,9 @@ def _resume() -> None:
 def _keep_live(run: Run) -> None:
     """Going on: in the store as running, and in the registry (it may have let go of a run
     paused for long)."""
-    persist.save(run, st.session_state.run_meta, image=False)
+    persist.save(run, state.meta(), image=False)
     if registry.entry() is None:
-        registry.register(run, st.session_state.run_meta)
+        registry.register(run, state.meta())
 
 
 def _step() -> None:
@@ -121,7 +120,7 @@ def _stop() -> None:
     if run is not None:
         run.stop()
         state.seats().leave(run.id)
-        persist.save(run, st.session_state.run_meta)
+        persist.save(run, state.meta())
         live.remember(run)
 
 
@@ -145,10 +144,10 @@ def pending_changes(run: Run) -> tuple[list[str], list[str]]:
         changed = [k for k in changed if k != "style_blend"]
     live_ = [k for k in changed if k in LIVE_FIELDS]
     need_new = [k for k in changed if k not in LIVE_FIELDS]
-    meta = st.session_state.run_meta or {}
-    if meta.get("content", st.session_state.content_name) != st.session_state.content_name:
+    meta = state.meta()
+    if meta.content and meta.content != st.session_state.content_name:
         need_new.append("photo")
-    if list(meta.get("styles", st.session_state.style_names)) != list(st.session_state.style_names):
+    if meta.styles and list(meta.styles) != list(st.session_state.style_names):
         need_new.append("paintings")
     return live_, need_new
 

@@ -2,57 +2,22 @@
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
-from nst.record.export import cli_command, gif_bytes, history_csv, png_bytes, run_trace, safe_filename
-from nst.samples import DEFAULT_PHOTO
+from nst.record.trace import ExportFiles, run_files
 from ui import live, state
 
 
-def _files(run) -> dict:
+def _files(run) -> ExportFiles:
+    """The run's export files (nst.record.trace: the Gallery's and `runs export`'s too), made
+    once per state of the run."""
     key = (run.id, run.evals, run.status, len(run.events))
     cache = st.session_state.export_cache
     if cache.get("key") != key:
-        meta = st.session_state.run_meta
-        stem = "_".join(
-            [
-                safe_filename(meta.get("content", "content").removeprefix("upload: ")),
-                *(safe_filename(s.removeprefix("upload: ")) for s in meta.get("styles", [])),
-            ]
-        )
-        facts = {
-            "weights": run.weights_source,
-            "device": str(run.device),
-            "evals": run.evals,
-            "seconds": round(run.seconds, 3),
-            "status": run.status,
-            "beta": run.beta,
-        }
+        meta = state.meta()
         cache.clear()
-        cache.update(
-            key=key,
-            stem=stem[:80] or "nst",
-            png=png_bytes(run.image(), run.start_config, facts, run.changes),
-            json=json.dumps(run_trace(run), indent=1, default=str),
-            csv=history_csv(run.history),
-            gif=gif_bytes([f for _, f in run.frames] + [run.image().resize(run.frames[-1][1].size)])
-            if run.frames
-            else None,
-            cli=cli_command(
-                run.start_config,
-                _arg(meta.get("content", DEFAULT_PHOTO)),
-                [_arg(s) for s in meta.get("styles", [])],
-                f"{stem[:80] or 'nst'}.png",
-                run.changes,
-            ),
-        )
-    return cache
-
-
-def _arg(name: str) -> str:
-    return name.removeprefix("upload: ") if name.startswith("upload: ") else name
+        cache.update(key=key, files=run_files(run, meta.content, meta.styles, meta.store_id))
+    return cache["files"]
 
 
 def render() -> None:
@@ -61,7 +26,6 @@ def render() -> None:
         return
     st.subheader("Export")
     files = _files(run)
-    stem = files["stem"]
     downloads = [
         ("Image (PNG + config)", "png", "png", "image/png"),
         ("Run trace (JSON)", "json", "json", "application/json"),
@@ -69,11 +33,11 @@ def render() -> None:
         ("Progress (GIF)", "gif", "gif", "image/gif"),
     ]
     for col, (label, key, ext, mime) in zip(st.columns(4), downloads, strict=True):
-        if files[key]:
+        if files.get(key):
             col.download_button(
                 label,
-                files[key],
-                f"{stem}.{ext}",
+                files.get(key),
+                f"{files.stem}.{ext}",
                 mime,
                 on_click="ignore",
                 width="stretch",
@@ -99,7 +63,7 @@ def render() -> None:
     st.caption(
         f"Reproduce this run from the command line (uploads: use your file's path).{changed}{same}"
     )
-    st.code(files["cli"], language="bash")
+    st.code(files.cli, language="bash")
     summary = live.timing_summary()
     if summary:
         st.caption(summary)

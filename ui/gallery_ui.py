@@ -10,16 +10,19 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from nst.compute import backend
 from nst.compute.cluster import ClusterError
-from nst.engine.image import ImageInputError, load_image
-from nst.lab.compare import weights_text
-from nst.record.store import ENDED, LIVE, RunSummary, Store
+from nst.engine.image import ImageInputError
+from nst.lab.compare import RunSnapshot, weights_text
+from nst.record.recorded import RESUMABLE, RecordedRun, can_resume
+from nst.record.schema import ENDED, LIVE, RunSummary
+from nst.record.store import Store
+from nst.record.trace import stored_files
 from ui import controls, persist, registry, state
-from ui import stored as sr
 
 COLUMNS = 3
 SHOWN = 60  # the newest runs shown; older ones stay in the store (python -m nst runs list)
-COMPARED = 12  # stored runs the Compare page lists
+COMPARED = state.COMPARE_LIMIT  # stored runs the Compare page lists
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -106,10 +109,10 @@ def _card(store: Store, r: RunSummary, mine: bool, live: set[int]) -> None:
         st.caption("Live in this server: it goes on on the Stylize page of its browser.")
     resumable = (
         mine
-        and r.status in sr.RESUMABLE
+        and r.status in RESUMABLE
         and r.id not in live
         and (full := _stored(r)) is not None
-        and sr.can_resume(full, live)
+        and can_resume(full, live)
     )
     row = st.container(horizontal=True, gap="small")  # the buttons wrap in a narrow card
     if row.button("Compare", key=f"gal_cmp_{r.id}", icon=":material/compare:", help="Open in Compare"):
@@ -178,8 +181,7 @@ def _delete(run_id: int) -> None:
     except (KeyError, PermissionError) as exc:
         st.session_state.gal_said = str(exc)
         return
-    keep = st.session_state.finished_runs
-    keep[:] = [r for r in keep if r.get("store_id") != run_id]
+    state.basket().drop_stored(run_id)
 
 
 def _stored(r: RunSummary):
@@ -200,8 +202,7 @@ def _downloads(r: RunSummary) -> None:
     full = _stored(r)
     if full is None:
         return
-    files = full.export_files()
-    stem = files["stem"]
+    files = stored_files(full)
     kinds = [
         ("Image (PNG + config)", "png", "image/png"),
         ("Config and trace (JSON)", "json", "application/json"),
@@ -209,11 +210,11 @@ def _downloads(r: RunSummary) -> None:
         ("Progress (GIF)", "gif", "image/gif"),
     ]
     for label, ext, mime in kinds:
-        if files[ext]:
+        if files.get(ext):
             st.download_button(
                 label,
-                files[ext],
-                f"{stem}.{ext}",
+                files.get(ext),
+                f"{files.stem}.{ext}",
                 mime,
                 on_click="ignore",
                 width="stretch",
@@ -229,32 +230,29 @@ def _open_in_compare(r: RunSummary) -> None:
         st.session_state.gal_said = f"Run #{full.id} has no image yet to compare."
         st.rerun()
     with Image.open(full.thumbnail) as im:
-        snap = sr.snapshot(full, im.convert("RGB"))
-    keep = st.session_state.finished_runs
-    keep[:] = [r for r in keep if r.get("store_id") != full.id]
-    keep.append(snap)
-    del keep[:-12]
+        state.basket().add(RunSnapshot.of_stored(full, im.convert("RGB")))
     st.switch_page("pages/compare.py", query_params={"id": st.session_state.owner})
 
 
 def _resume(store: Store, r: RunSummary) -> None:
-    full = _stored(r)
-    cfg = sr.resume_config(full)
-    model, problem = state.get_model(cfg)
-    try:
+    owner = st.session_state.owner
+
+    def model_for(cfg):
+        model, problem = state.get_model(cfg)
         if model is None:
             raise ValueError(problem)
-        content = load_image(store.image_path(full.content), max_side=2048, name=full.content_name)
-        styles = [
-            load_image(store.image_path(h), max_side=2048, name=n)
-            for n, h in zip(full.style_names, full.styles, strict=False)
-        ]
-        run = sr.resumed_run(full, model, content, styles)
-    except (KeyError, ValueError, ImageInputError, OSError, ClusterError) as exc:
-        st.session_state.gal_said = f"Run #{full.id} could not be resumed: {exc}"
+        return model
+
+    try:
+        resumed = RecordedRun.resume(
+            store, r.id, model_for, backend.new_run, owner=owner, live_here=registry.store_ids(owner)
+        )
+    except (KeyError, PermissionError, ValueError, ImageInputError, OSError, ClusterError) as exc:
+        st.session_state.gal_said = f"Run #{r.id} could not be resumed: {exc}"
         st.rerun()
-    controls.begin(run, full.content_name, list(full.style_names), store_id=full.id)
-    persist.save(run, st.session_state.run_meta, image=False)
+    full = resumed.recorded.stored()
+    controls.begin(resumed.run, full.content_name, list(full.style_names), store_id=full.id)
+    persist.save(resumed.run, state.meta(), image=False)
     st.switch_page("pages/stylize.py", query_params={"id": st.session_state.owner})
 
 
@@ -266,22 +264,22 @@ def said() -> None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _snapshot(home: str, run_id: int, updated: float, owner: str) -> dict | None:
+def _snapshot(home: str, run_id: int, updated: float, owner: str) -> RunSnapshot | None:
     full = state.store().get_run(run_id, owner)
     if full.thumbnail is None or not full.thumbnail.is_file():
         return None
     with Image.open(full.thumbnail) as im:
-        return sr.snapshot(full, im.convert("RGB"))
+        return RunSnapshot.of_stored(full, im.convert("RGB"))
 
 
-def compared_runs() -> list[dict]:
+def compared_runs() -> list[RunSnapshot]:
     """This identity's finished runs from the store, oldest first, then the session's own (a
     stored run the session holds already is not listed twice)."""
-    session = st.session_state.finished_runs
+    session = list(state.basket())
     store = state.store()
     if store is None:
         return session
-    have = {r.get("store_id") for r in session}
+    have = state.basket().store_ids()
     owner = st.session_state.owner
     stored = []
     for r in store.list_runs(owner, limit=200):

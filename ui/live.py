@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from nst.compute import backend
 from nst.engine.config import MAX_STEPS
+from nst.lab.compare import RunSnapshot
 from nst.lab.viz import layer_figure, loss_figure
 from nst.record.store import CHECKPOINT_SECONDS
 from ui import persist, registry, state
@@ -69,7 +70,7 @@ def _tick() -> None:
 
 
 def _step_and_save(run, seats) -> None:
-    meta = st.session_state.run_meta
+    meta = state.meta()
     t0 = time.perf_counter()
     until = st.session_state.get("step_until")
     opt = advance(run, None if until is None else until - run.evals)
@@ -90,26 +91,9 @@ def _step_and_save(run, seats) -> None:
 
 def remember(run) -> None:
     """Keep a finished run for the Compare page (once)."""
-    keep = st.session_state.finished_runs
-    if any(r["id"] == run.id for r in keep):
-        return
-    meta = st.session_state.run_meta
-    keep.append(
-        {
-            "id": run.id,
-            "image": run.image(),
-            "config": run.config,
-            "status": run.status,
-            "evals": run.evals,
-            "seconds": run.seconds,
-            "final": run.history[-1] if run.history else None,
-            "changes": list(run.changes),
-            "content": meta.get("content", "?"),
-            "styles": meta.get("styles", []),
-            "store_id": meta.get("store_id"),
-        }
-    )
-    del keep[:-12]
+    basket, meta = state.basket(), state.meta()
+    if not basket.has(run.id):
+        basket.add(RunSnapshot.of_run(run, meta.content, meta.styles, meta.store_id))
 
 
 def _end_tick() -> None:
@@ -206,10 +190,10 @@ def _full_view() -> None:
             width="stretch" if fit else shown.width,
         )
     with right:
-        meta = st.session_state.run_meta
+        meta = state.meta()
         content, *styles = _thumbnails(run)
-        st.image(content, caption=f"content: {meta.get('content', '')}", width=180)
-        for name, img in zip(meta.get("styles", []), styles, strict=False):
+        st.image(content, caption=f"content: {meta.content}", width=180)
+        for name, img in zip(meta.styles, styles, strict=False):
             st.image(img, caption=f"style: {name}", width=180)
     if run.history:
         cfg = run.config

@@ -27,7 +27,7 @@ DEFAULT_KEEP_SECONDS = 600.0
 @dataclass
 class Live:
     run: Run
-    meta: dict  # names of the inputs, and `store_id`, the run's id in the store (or None)
+    meta: state.RunMeta  # names of the inputs, and the run's id in the store
     lock: threading.Lock = field(default_factory=threading.Lock)  # one ticker steps it at a time
     touched: float = field(default_factory=time.monotonic)
 
@@ -53,7 +53,7 @@ def get(owner: str) -> Live | None:
     return _live().get(owner)
 
 
-def register(run: Run, meta: dict) -> None:
+def register(run: Run, meta: state.RunMeta) -> None:
     """Make `run` this identity's live run (a reload of the page picks it up)."""
     sweep()
     with _lock:
@@ -94,9 +94,9 @@ def attach() -> None:
 def store_ids(owner: str) -> set[int]:
     """Store id of the run `owner` has live in this process (running or paused), if any."""
     e = _live().get(owner)
-    if e is None or e.run.finished or e.meta.get("store_id") is None:
+    if e is None or e.run.finished or e.meta.store_id is None:
         return set()
-    return {e.meta["store_id"]}
+    return {e.meta.store_id}
 
 
 def sweep() -> None:
@@ -108,13 +108,11 @@ def sweep() -> None:
         gone = [(owner, e) for owner, e in live.items() if now - e.touched > keep]
         for owner, _ in gone:
             del live[owner]
-    store = state.store() if gone else None
     for _, e in gone:
-        if not (e.run.finished or store is None or e.meta.get("store_id") is None):
-            # Whatever the store's trouble, the last routine checkpoint stays.
+        rec = None if e.run.finished else persist.recorded(e.meta)
+        if rec is not None:
+            # Whatever the trouble (the store's, a cluster's), the last routine checkpoint stays.
             with e.lock, contextlib.suppress(Exception):
                 e.run.pause()
-                store.checkpoint(
-                    e.meta["store_id"], e.run.image(), status="paused", **persist.fields(e.run)
-                )
+                rec.save(e.run, status="paused")
         e.run.close()  # a run on a cluster frees its place there

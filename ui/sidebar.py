@@ -22,7 +22,7 @@ from nst.engine.config import (
     field_help,
     preset,
 )
-from nst.engine.image import ImageInputError, load_image, shape_note
+from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image, shape_note
 from nst.engine.model import layer_table
 from ui import state
 
@@ -174,7 +174,7 @@ def _uploader(label: str, base: str, multiple: bool) -> list[str]:
             if f.size > MAX_UPLOAD_MB * 1024 * 1024:
                 raise ImageInputError(f"{f.name}: file is larger than {MAX_UPLOAD_MB} MB")
             data = f.getvalue()
-            img = load_image(data, max_side=2048, name=f.name)
+            img = load_image(data, max_side=MAX_INPUT_SIDE, name=f.name)
         except ImageInputError as exc:
             errors.append(str(exc))
             continue

@@ -16,12 +16,14 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from nst.compute import backend
+from nst.compute import worker as background
 from nst.compute.cluster import ClusterError
 from nst.engine.config import Config
+from nst.lab import cells
 from nst.lab import sweep as sw
+from nst.lab.compare import RunSnapshot
 from nst.record.store import Store
 from ui import sidebar, state
-from ui import stored as sr
 
 # The fields worth varying, each with values to start from (as parse_vary reads them).
 FIELDS = {
@@ -88,11 +90,11 @@ def axis_inputs() -> tuple[list[sw.Axis], str]:
     return axes, "; ".join(problems)
 
 
-def inputs(content_name: str, style_names: list[str]) -> tuple[list[sw.Input], list[sw.Input]]:
+def inputs(content_name: str, style_names: list[str]) -> tuple[list[cells.Input], list[cells.Input]]:
     """The sidebar's photo and paintings as the sweep takes them (bytes, and size as read)."""
 
-    def one(name: str) -> sw.Input:
-        return sw.Input(name, state.image_bytes(name) or b"", state.image_by_name(name).size)
+    def one(name: str) -> cells.Input:
+        return cells.Input(name, state.image_bytes(name) or b"", state.image_by_name(name).size)
 
     return [one(content_name)], [one(n) for n in style_names]
 
@@ -125,7 +127,9 @@ def start(sweep: sw.Sweep, model, store: Store, est: sw.Estimate) -> None:
     except ClusterError as exc:
         st.error(f"The sweep could not start: {exc}")
         return
-    worker = sw.BackgroundWorker(sweep, store, executor, owner=st.session_state.owner, estimate=est)
+    worker = background.BackgroundWorker(
+        sweep, store, executor, owner=st.session_state.owner, estimate=est
+    )
     worker.start()
     st.session_state.swp_worker = worker
     st.session_state.pop("swp_files", None)
@@ -134,7 +138,7 @@ def start(sweep: sw.Sweep, model, store: Store, est: sw.Estimate) -> None:
 # ---- the view of a sweep --------------------------------------------------------------------
 
 
-def watch(worker: sw.BackgroundWorker) -> None:
+def watch(worker: background.BackgroundWorker) -> None:
     """The grid as it fills: polled every POLL_SECONDS while the worker runs."""
 
     ticking = worker.running
@@ -155,7 +159,7 @@ def watch(worker: sw.BackgroundWorker) -> None:
         _downloads(worker, p.results)
 
 
-def _status(worker: sw.BackgroundWorker, p: sw.Progress) -> None:
+def _status(worker: background.BackgroundWorker, p: background.Progress) -> None:
     if p.error:
         st.error(f"The sweep failed: {p.error}")
     text = f"{p.done}/{p.total} cells"
@@ -209,7 +213,7 @@ def _grid(sweep: sw.Sweep, results) -> None:
                 )
 
 
-def _open_in_stylize(r: sw.CellResult) -> None:
+def _open_in_stylize(r: cells.CellResult) -> None:
     """Load the cell's inputs and config into the sidebar (a callback: before its widgets)."""
     cfg = r.spec.config
     if cfg.size not in SIDEBAR_SIZES:
@@ -224,19 +228,16 @@ def _open_in_stylize(r: sw.CellResult) -> None:
     st.session_state.swp_goto = "pages/stylize.py"
 
 
-def _add_to_compare(r: sw.CellResult) -> None:
+def _add_to_compare(r: cells.CellResult) -> None:
     store = state.store()
     try:
         full = store.get_run(r.run_id, None)
         with Image.open(r.image) as im:
-            snap = sr.snapshot(full, im.convert("RGB"))
+            snap = RunSnapshot.of_stored(full, im.convert("RGB"))
     except (AttributeError, KeyError, OSError) as exc:
         st.session_state.swp_said = f"This cell could not be added to Compare: {exc}"
         return
-    keep = st.session_state.finished_runs
-    keep[:] = [k for k in keep if k.get("store_id") != r.run_id]
-    keep.append(snap)
-    del keep[:-12]
+    state.basket().add(snap)
     st.session_state.swp_goto = "pages/compare.py"
 
 
@@ -251,7 +252,7 @@ def follow() -> None:
         st.switch_page(goto, query_params={"id": st.session_state.owner})
 
 
-def _downloads(worker: sw.BackgroundWorker, results) -> None:
+def _downloads(worker: background.BackgroundWorker, results) -> None:
     key = (id(worker), len(results))
     files = st.session_state.get("swp_files")
     if files is None or files[0] != key:

@@ -2,22 +2,22 @@
 
 `Status` names the states of a run (the store keeps the same words, plus `interrupted` for a run
 whose process died). `LiveRun` is the surface the dashboard uses; both nst.engine.run.Run (computed in
-this process) and nst.compute.cluster.RemoteRun (computed by a Ray actor) satisfy it, and a test checks
+this process) and nst.compute.remote.RemoteRun (computed by a Ray actor) satisfy it, and a test checks
 that with `isinstance` over this Protocol, not over source text.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from nst.engine.config import Config
+    from nst.engine.frames import Frames
     from nst.engine.objective import Reference
     from nst.engine.run import Event, Record
-    from nst.record.export import Frames
 
 
 class Status(StrEnum):
@@ -38,6 +38,28 @@ class Status(StrEnum):
 FINAL = frozenset({Status.DONE, Status.STOPPED, Status.FAILED})  # a run in one goes no further
 
 
+class Change(NamedTuple):
+    """Settings changed during a run: at `step`, these `values` ({field: value}) took effect.
+    A tuple, so `for step, values in run.changes` reads it; stored and exported as
+    {"step": ..., "set": {...}} (`to_dict`)."""
+
+    step: int
+    values: dict[str, Any]
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "set": dict(self.values)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Change:
+        # "changes": the key run stores written before the trace had one format
+        return cls(int(d["step"]), dict(d["set"] if "set" in d else d["changes"]))
+
+    @classmethod
+    def of(cls, item: Change | tuple | dict) -> Change:
+        """A Change from any form it has been kept in: a Change, (step, values) or a dict."""
+        return cls.from_dict(item) if isinstance(item, dict) else cls(int(item[0]), dict(item[1]))
+
+
 @runtime_checkable
 class LiveRun(Protocol):
     """A stylization run as the dashboard drives and shows it."""
@@ -51,7 +73,7 @@ class LiveRun(Protocol):
     seconds: float
     history: list[Record]
     events: list[Event]
-    changes: list[tuple[int, dict]]
+    changes: list[Change]
     frames: Frames
     content_src: Image.Image
     styles_src: list[Image.Image]

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst.engine.model import IMAGENET_MEAN, IMAGENET_STD
+
+MAX_INPUT_SIDE = 2048  # px: photos and paintings are read no larger, by every way in
 
 MAX_PIXELS = 100_000_000  # decoded size we accept (a 10000x10000 photo); bigger is refused
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -289,3 +292,24 @@ def match_colors(style: Image.Image, content: Image.Image) -> Image.Image:
     a = sqrtm(cov_c, 0.5) @ sqrtm(cov_s, -0.5)
     out = (s - mu_s) @ a.T + mu_c
     return _img(out.reshape(_arr(style).shape))
+
+
+def upsample_with_detail(
+    coarse: torch.Tensor, size: tuple[int, int], photo: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A coarse scale's normalized result brought to `size` (width, height) for the next scale.
+
+    Upsampled alone it is a blur: the finest octave is missing, and the Gram matrices of the
+    first layers (the seed weighs them most) then start further off than the photo itself. Given
+    the normalized `photo` at `size`, its own finest octave (the photo minus its downsampled-then-
+    upsampled self) is added back: the stylized structure of the coarse scale with the photo's
+    edges. The result is kept inside the valid pixel range (bicubic overshoots at edges).
+    """
+    from nst.engine.optim import project  # here: nst.engine.optim imports this module
+
+    hw = (size[1], size[0])
+    x = F.interpolate(coarse, size=hw, mode="bicubic", align_corners=False)
+    if photo is not None:
+        low = F.interpolate(photo, size=coarse.shape[-2:], mode="area")
+        x = x + photo - F.interpolate(low, size=hw, mode="bicubic", align_corners=False)
+    return project(x)

@@ -19,18 +19,16 @@ Deviations from Gatys et al. 2016, each a choice of this project:
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from nst.engine.config import LIVE_FIELDS, Config
-from nst.engine.contract import FINAL, Status
+from nst.engine.contract import FINAL, Change, Status
+from nst.engine.frames import Frames
 from nst.engine.image import (
     combine_luminance,
     deprocess,
@@ -38,68 +36,18 @@ from nst.engine.image import (
     preprocess,
     resize_long_side,
     resize_to,
+    upsample_with_detail,
     white_noise,
 )
 from nst.engine.model import VGGFeatures, fast_bf16
 from nst.engine.objective import Objective, Parts, measure_reference, scale_balance
 from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, project
+from nst.engine.records import Event, Iterate, Record, evals_per_second, format_value, new_run_id
 from nst.engine.schedule import Scale, Schedule
-from nst.record.export import Frames, run_trace
 
 FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.engine.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.
 REFERENCE_FIELDS = {"style_blend", "preserve_color", "content_layer", "convention", "pooling"}
-
-
-@dataclass(frozen=True)
-class Record:
-    """The losses of one evaluation. Content and style are before alpha and beta."""
-
-    step: int
-    scale: int
-    width: int
-    height: int
-    total: float
-    content: float
-    style: float
-    style_layers: dict[str, float]
-    tv: float
-    seconds: float  # optimizing time so far, model loading and drawing excluded
-    beta: float | None = None  # the style weight of this evaluation (None: records made before it)
-
-
-@dataclass(frozen=True)
-class Event:
-    step: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Iterate:
-    """What the callback receives after every evaluation."""
-
-    step: int
-    steps: int
-    record: Record
-    status: str
-    progress: float  # of the budget, steps or time, whichever is nearer its end
-
-
-_RUN_IDS = itertools.count(1)
-
-
-def new_run_id() -> int:
-    """An id for a run of this process, never reused (id() of a dead run can be)."""
-    return next(_RUN_IDS)
-
-
-def evals_per_second(history: list[Record], window: int = 10) -> float:
-    """The pace of the last `window` evaluations of a history (0 when it can't be told)."""
-    recent = history[-window - 1 :]
-    if len(recent) < 2:
-        return 0.0
-    dt = recent[-1].seconds - recent[0].seconds
-    return (len(recent) - 1) / dt if dt > 0 else 0.0
 
 
 class Run:
@@ -125,29 +73,25 @@ class Run:
         missing = set(self.config.layers_used) - set(model.layer_names)
         if missing:
             raise ValueError(f"{model.arch} has no layer(s) {', '.join(sorted(missing))}")
-        self.model = model
-        self.device = model.mean.device
-        self.callback = callback
+        self.model, self.device, self.callback = model, model.mean.device, callback
         self.content_src = content.convert("RGB")
         self.styles_src = [s.convert("RGB") for s in styles]
         self.history: list[Record] = []
-        self.events: list[Event] = []
+        self.events: list[Event] = []  # what happened on the way (changes, scales, troubles)
         # What the run started with, and every later change (step, {field: value}): together they
         # reproduce a run that was changed on the way (`cli_command`, the PNG's metadata).
         self.start_config = self.config
-        self.changes: list[tuple[int, dict]] = []
+        self.changes: list[Change] = []
         # About 30-60 frames for the GIF; each costs a conversion to an image during the run.
         # A time budget's step count says nothing of the length: start dense, thinning keeps
         # the count bounded.
         every = 2 if self.config.time_budget else max(1, self.config.steps // 30)
         self.frames = Frames(frame_every or every, max_frames)
-        self.status = str(Status.READY)
-        self.message = ""
-        self.seconds = 0.0
-        self.evals = 0
+        self.status, self.message = str(Status.READY), ""
+        self.seconds, self.evals = 0.0, 0
         self.weights_source = model.weights_source
         self._image_cache: tuple | None = None
-        self._noticed = False
+        self._noticed = False  # the fast path's fallback was told (once)
         self.id = new_run_id()
         self._bf16 = self.config.precision == "bf16" or (
             self.config.precision == "auto" and fast_bf16(self.device)
@@ -242,10 +186,11 @@ class Run:
         ):
             raise ValueError(f"{len(self.styles_src)} style images need as many blend weights")
         texts = [
-            f"{name}: {_fmt(name, getattr(self.config, name))} -> {_fmt(name, getattr(config, name))}"
+            f"{name}: {format_value(name, getattr(self.config, name))} -> "
+            f"{format_value(name, getattr(config, name))}"
             for name in changed
         ]
-        self.changes.append((self.evals, {name: config.to_dict()[name] for name in changed}))
+        self.changes.append(Change(self.evals, {name: config.to_dict()[name] for name in changed}))
         beta_before = self.beta
         self.config = config
         new_layers = {n for n, _ in config.style_weights} - set(self.reference.style)
@@ -290,22 +235,15 @@ class Run:
         return min(1.0, frac)
 
     def eta_seconds(self) -> float | None:
-        """Seconds of optimization left: the recent pace at this scale, and for the scales still
-        to come that pace times their share of pixels (a step costs about its pixels)."""
+        """Seconds of optimization left (nst.engine.schedule.Schedule.seconds_left), at the
+        recent pace."""
         if not self.history or self.finished:
             return 0.0 if self.finished else None
         eps = self.evals_per_second()
         per_eval = 1 / eps if eps else self.seconds / max(1, self.evals)
-        w, h = self.size
-        left, done = 0.0, self.evals
-        for i, s in enumerate(self._scales.scales[self._scale_index :]):
-            last = i + self._scale_index == len(self._scales) - 1
-            end = self.config.steps if last else min(self.config.steps, s.end_step)
-            left += max(0, end - done) * per_eval * (s.width * s.height) / (w * h)
-            done = max(done, end)
-        if self.config.time_budget:
-            left = min(left, max(0.0, self.config.time_budget - self.seconds))
-        return left
+        return self._scales.seconds_left(
+            self._scale_index, self.evals, self.seconds, per_eval, self.config
+        )
 
     def evals_per_second(self, window: int = 10) -> float:
         return evals_per_second(self.history, window)
@@ -318,12 +256,17 @@ class Run:
     def close(self) -> None:
         """Let go of what the run holds outside this object (nothing here; a RemoteRun's actor)."""
 
-    def metrics(self) -> dict:
-        """Everything needed to judge and reproduce the run, JSON-ready."""
+    @property
+    def precision(self) -> str:
+        """The network's precision in this run: "bf16" or "fp32"."""
+        return "bf16" if self._bf16 else "fp32"
+
+    def details(self) -> dict:
+        """What only a run of this process tells (nst.record.trace.metrics adds it to the
+        trace): the strength's calibration, the precision, the scales, the network."""
         return {
-            **run_trace(self),  # what both run kinds give (nst.record.export)
             "reference": self.reference.to_dict(),
-            "precision": "bf16" if self._bf16 else "fp32",
+            "precision": self.precision,
             "scales": [f"{s.width}x{s.height}" for s in self._scales],
             "model": self.model.arch,
         }
@@ -350,22 +293,12 @@ class Run:
             )
 
     def _upsample(self, prev: torch.Tensor, s: Scale) -> torch.Tensor:
-        """The coarse result at the next size.
-
-        Upsampled alone it is a blur: the finest octave is missing, and the Gram matrices of the
-        first layers (the seed weighs them most) then start further off than the photo itself.
-        When the run started from the photo, the photo's own finest octave (the photo minus its
-        downsampled-then-upsampled self) is added back: the stylized structure of the coarse scale
-        with the photo's edges. Measured at 512 px: the same time then reaches a 25-35% lower loss
-        than one scale (`python -m bench`).
-        """
-        size = (s.height, s.width)
-        x = F.interpolate(prev, size=size, mode="bicubic", align_corners=False)
-        if self.config.init in ("content", "recolored"):
-            photo = preprocess(self._content_img, self.device)
-            coarse = F.interpolate(photo, size=prev.shape[-2:], mode="area")
-            x = x + photo - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
-        return project(x)  # bicubic overshoots at edges; the optimizer starts inside the box
+        """The coarse result at the next size (nst.engine.image.upsample_with_detail): with the
+        photo's finest octave added back when the run started from the photo. Measured at 512 px:
+        the same time then reaches a 25-35% lower loss than one scale (`python -m bench`)."""
+        from_photo = self.config.init in ("content", "recolored")
+        photo = preprocess(self._content_img, self.device) if from_photo else None
+        return upsample_with_detail(prev, (s.width, s.height), photo)
 
     def _initial_image(self, s: Scale) -> torch.Tensor:
         init = self.config.init
@@ -512,13 +445,3 @@ class Run:
         self.evals, self.seconds = evals, seconds
         self.frames = Frames(self.frames.every, self.frames.limit)
         self.frames.add(self.evals, self.image())
-
-
-def _fmt(name: str, v) -> str:
-    if v is None:
-        return {"beta": "from the strength", "time_budget": "no limit"}.get(name, "none")
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, tuple) and v and isinstance(v[0], tuple):
-        return ",".join(f"{k}={w:g}" for k, w in v)
-    return str(v)

@@ -62,3 +62,19 @@ class Schedule:
             return False
         s = self.scales[index]
         return evals >= s.end_step or (bool(budget) and seconds >= budget * s.end_fraction)
+
+    def seconds_left(
+        self, index: int, evals: int, seconds: float, per_eval: float, config: Config
+    ) -> float:
+        """Seconds of optimization left from scale `index` after `evals` evaluations: `per_eval`
+        (the pace at this scale) for the rest of it, and for the scales still to come that pace
+        times their share of pixels (a step costs about its pixels)."""
+        now = self.scales[index]
+        left, done = 0.0, evals
+        for i, s in enumerate(self.scales[index:], index):
+            end = config.steps if i == len(self.scales) - 1 else min(config.steps, s.end_step)
+            left += max(0, end - done) * per_eval * (s.width * s.height) / (now.width * now.height)
+            done = max(done, end)
+        if config.time_budget:
+            left = min(left, max(0.0, config.time_budget - seconds))
+        return left

@@ -1,13 +1,71 @@
 """Finished runs side by side: their labels, a table of their settings, what makes losses differ.
 
-A run is described by the snapshot the dashboard keeps of it: a dict with "config" (a Config, as
-at the end of the run), "content", "styles", "evals", and optionally "changes", a list of
-(step, {field: new value}) for the settings changed while it ran. No Streamlit here.
+A run is described by a `RunSnapshot`: what the dashboard keeps of a run it finished, or of one
+in the run store, made in one place from either. No Streamlit here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image
+
+from nst.engine.config import Config
+from nst.engine.contract import Change
+from nst.engine.records import Record
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """A finished run as the Compare page shows it."""
+
+    config: Config  # as at the end of the run
+    id: int | str = 0  # the session's run id, or "store:<id>"
+    image: Image.Image | None = None
+    status: str = "done"
+    evals: int = 0
+    seconds: float = 0.0
+    final: Record | None = None  # its last record
+    changes: tuple[Change, ...] = ()  # settings changed while it ran
+    content: str = "?"
+    styles: tuple[str, ...] = ()
+    store_id: int | None = None
+
+    @classmethod
+    def of_run(cls, run, content: str, styles, store_id: int | None = None) -> RunSnapshot:
+        """A live run (either kind, nst.engine.contract.LiveRun) as it is now."""
+        return cls(
+            config=run.config,
+            id=run.id,
+            image=run.image(),
+            status=str(run.status),
+            evals=run.evals,
+            seconds=run.seconds,
+            final=run.history[-1] if run.history else None,
+            changes=tuple(Change.of(c) for c in run.changes),
+            content=content or "?",
+            styles=tuple(styles),
+            store_id=store_id,
+        )
+
+    @classmethod
+    def of_stored(cls, stored, image: Image.Image) -> RunSnapshot:
+        """A stored run (nst.record.store.StoredRun) with its latest image."""
+        return cls(
+            config=stored.config_at(),
+            id=f"store:{stored.id}",
+            image=image,
+            status=stored.status,
+            evals=stored.evals,
+            seconds=stored.seconds,
+            final=Record(**stored.history[-1]) if stored.history else None,
+            changes=tuple(stored.timeline()),
+            content=stored.content_name,
+            styles=tuple(stored.style_names),
+            store_id=stored.id,
+        )
+
 
 SHOWN = [
     "size",
@@ -86,16 +144,16 @@ def record_beta(record, config) -> float:
     return config.beta if config.beta is not None else float("nan")
 
 
-def label(number: int, run: dict) -> str:
+def label(number: int, run: RunSnapshot) -> str:
     """A name that tells runs apart: "#3 cat + swirls · β 1e+06 · 256 px · 200 steps" (each
     value joined to its name by a no-break space, so a wrapped caption keeps them together)."""
-    cfg = run["config"]
-    styles = ", ".join(run.get("styles") or []) or "?"
+    cfg = run.config
+    styles = ", ".join(run.styles) or "?"
     nb = "\u00a0"
     return (
-        f"#{number} {run.get('content', '?')} + {styles} · "
+        f"#{number} {run.content} + {styles} · "
         f"{weights_text(cfg.beta, cfg.style_strength, cfg.alpha)} · "
-        f"{cfg.size}{nb}px · {run.get('evals', 0)}{nb}steps"
+        f"{cfg.size}{nb}px · {run.evals}{nb}steps"
     )
 
 
@@ -129,10 +187,10 @@ def _rows_of(cfg) -> dict[str, Any]:
     return out
 
 
-def settings_table(runs: list[dict], names: list[str]) -> list[dict[str, str]]:
+def settings_table(runs: list[RunSnapshot], names: list[str]) -> list[dict[str, str]]:
     """One row per setting (one per style layer weight), one column per run, and a "differs"
     mark; a last row lists the settings changed mid-run, where any were."""
-    values = [_rows_of(r["config"]) for r in runs]
+    values = [_rows_of(r.config) for r in runs]
     keys = list(dict.fromkeys(k for v in values for k in v))
     layer_keys = [k for k in keys if k.startswith("weight ")]
     table = []
@@ -140,9 +198,9 @@ def settings_table(runs: list[dict], names: list[str]) -> list[dict[str, str]]:
         default = 0.0 if key in layer_keys else None  # a layer a run did not use weighs 0
         cells = [fmt(v.get(key, default)) for v in values]
         table.append(_row(key, names, cells))
-    used = [fmt(record_beta(r["final"], r["config"])) if r.get("final") else "–" for r in runs]
+    used = [fmt(record_beta(r.final, r.config)) if r.final else "–" for r in runs]
     table.append(_row("β used (last step)", names, used))
-    changed = [changes_text(r.get("changes")) for r in runs]
+    changed = [changes_text(r.changes) for r in runs]
     if any(changed):
         table.append(_row("changed mid-run", names, [c or "–" for c in changed]))
     return table
@@ -156,13 +214,13 @@ def _row(setting: str, names: list[str], cells: list[str]) -> dict[str, str]:
     }
 
 
-def loss_differences(runs: list[dict]) -> list[str]:
+def loss_differences(runs: list[RunSnapshot]) -> list[str]:
     """What differs between runs in a way that puts their final losses on different scales: the
     images, or settings in LOSS_SCALE (as at the end of each run, when the final loss was taken)."""
     out = []
-    if len({(r.get("content"), tuple(r.get("styles") or [])) for r in runs}) > 1:
+    if len({(r.content, r.styles) for r in runs}) > 1:
         out.append("images")
-    dicts = [r["config"].to_dict() for r in runs]
+    dicts = [r.config.to_dict() for r in runs]
     for key, name in LOSS_SCALE.items():
         if len({fmt(d.get(key)) for d in dicts}) > 1:
             out.append(name)

@@ -15,7 +15,7 @@ A rerun finds the cells already computed and computes only the rest, so a stoppe
 Cells are computed coarse grid first: the ends of every axis, then their midpoints, then the points
 between those, so a half-done sweep already shows the trend. An `Executor` computes them
 (`LocalExecutor`: one after another in this process; a cluster's executor can take its place);
-the driver, `Sweep.run`, writes every result to the store. `BackgroundWorker` runs a sweep in a
+the driver, `Sweep.run`, writes every result to the store. nst.compute.worker runs a sweep in a
 thread that a page polls.
 
 Sheet layout: the last varied field runs across; the inputs (photo, then painting) and the other
@@ -26,40 +26,38 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
-import hashlib
-import io
 import itertools
-import json
 import math
 import re
 import shutil
 import threading
-import time
 import typing
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from PIL import Image
 
-from nst import samples
-from nst.engine.config import MAX_STEPS, Config
-from nst.engine.image import ImageInputError, load_image, preprocess, resize_to
-from nst.engine.losses import total_loss
-from nst.engine.model import VGGFeatures, layer_names, load_model, pick_device
-from nst.engine.run import Run
+from nst.engine.config import Config
+from nst.engine.model import VGGFeatures, layer_names
+from nst.lab.cells import (
+    CellResult,
+    CellSpec,
+    Executor,
+    Input,
+    LocalExecutor,
+    cell_key,
+    record,
+    stored_result,
+)
 from nst.lab.estimate import Pace, measure, run_seconds
 from nst.lab.explore import Cell, grid_sheet
-from nst.lab.score import SEED, SeedScore
-from nst.record.export import png_bytes, safe_filename
+from nst.record.export import safe_filename
 from nst.record.store import Store
 
 MAX_CELLS = 400  # a larger grid runs only when confirmed (`limit=None`; the CLI's --yes)
-INPUT_SIDE = 2048  # px: inputs are read no larger, as the CLI and the dashboard read them
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 SYMBOLS = {"alpha": "α", "beta": "β", "style_strength": "strength"}
 # results.csv: after row, col, content, style and the varied values; then the cell's file
 COLUMNS = ("seed_loss", "content_loss", "style_loss", "run_loss", "seconds", "evals", "status")
@@ -172,67 +170,7 @@ def _check(name: str, value: Any) -> None:
     Config().replace(**{name: value}).validated()
 
 
-# ---- inputs and cells ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Input:
-    """A photo or painting: its name as given and its file's bytes (they travel to a cluster)."""
-
-    name: str
-    data: bytes = field(repr=False)
-    size: tuple[int, int] = (0, 0)  # (width, height) as read, for the estimate
-
-    @functools.cached_property
-    def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-    @property
-    def stem(self) -> str:
-        return Path(self.name).stem
-
-    def image(self, side: int = INPUT_SIDE) -> Image.Image:
-        return load_image(self.data, max_side=side, name=self.name)
-
-
-def read_inputs(source: str | Path) -> list[Input]:
-    """A sample name, an image file, or a folder (its images, by file name)."""
-    path = Path(samples.resolve(str(source)))
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise ImageInputError(f"{source}: the folder holds no images")
-        names = [str(p) for p in files]
-    elif path.is_file():
-        files, names = [path], [str(source)]
-    else:
-        raise ImageInputError(f"{source}: no such file or folder")
-    inputs = []
-    for name, p in zip(names, files, strict=True):
-        data = p.read_bytes()
-        inputs.append(Input(name, data, load_image(data, max_side=INPUT_SIDE, name=name).size))
-    return inputs
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """One cell of a sweep: everything needed to compute it, picklable."""
-
-    index: int  # place on the sheet, row by row
-    row: int
-    col: int
-    content: Input
-    style: Input
-    config: Config
-    values: tuple[tuple[str, Any], ...]  # (field, value) of each varied setting
-    label: str
-    key: str  # identity: hash of the images' bytes and the config
-    level: int  # 0 for the grid's corners, more for the points between (the order of work)
-
-
-def cell_key(content: Input, style: Input, config: Config) -> str:
-    ident = {"content": content.digest, "styles": [style.digest], "config": config.to_dict()}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+# ---- the order of work ------------------------------------------------------------------------------
 
 
 def _levels(n: int) -> list[int]:
@@ -421,238 +359,6 @@ def device_name(device: torch.device) -> str:
     except OSError:
         cpu = ""
     return f"{device.type} ({cpu}, {torch.get_num_threads()} threads)" if cpu else device.type
-
-
-# ---- computing a cell ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CellOutcome:
-    """What an executor hands back for one cell (picklable)."""
-
-    index: int
-    status: str  # done, failed (the last good image is kept) or stopped (dropped)
-    message: str
-    png: bytes = field(repr=False)  # the written 8-bit image, config and facts embedded
-    scores: dict  # seed_loss, content_loss, style_loss (of the written file), run_loss
-    seconds: float
-    evals: int
-    history: list = field(repr=False)
-    device: str
-    weights: str
-
-
-def compute_cell(
-    spec: CellSpec, model: VGGFeatures, stop: threading.Event | None = None
-) -> CellOutcome:
-    """Run one cell to its end (or until `stop`) and score the file it writes."""
-    cfg = spec.config
-    side = max(INPUT_SIDE, cfg.size)
-    content, style = spec.content.image(side), spec.style.image(side)
-    run = Run(model, content, [style], cfg, frame_every=MAX_STEPS)  # no animation frames
-    while not run.finished:
-        if stop is not None and stop.is_set():
-            run.stop()
-        else:
-            run.step(5)
-    device = str(model.mean.device)
-    if run.status == "stopped":
-        return CellOutcome(spec.index, "stopped", "", b"", {}, run.seconds, run.evals, [], device, "")
-    meta = {"weights": run.weights_source, "device": device, "evals": run.evals}
-    meta |= {"seconds": round(run.seconds, 3), "status": run.status, "cell": spec.label}
-    meta["beta"] = run.beta
-    png = png_bytes(run.image(), cfg, meta)
-    with Image.open(io.BytesIO(png)) as im:  # scored as written: the file, read back
-        written = im.convert("RGB")
-    score = SeedScore(model, content, style, cfg.size)
-    with torch.no_grad():
-        c, s = (float(t) for t in score.terms(preprocess(resize_to(written, score.size), device)))
-    scores = {
-        "seed_loss": float(total_loss(c, s, SEED.alpha, SEED.beta)),
-        "content_loss": c,
-        "style_loss": s,
-        "run_loss": run.history[-1].total if run.history else math.nan,
-    }
-    history = [dataclasses.asdict(r) for r in run.history]
-    facts = (run.seconds, run.evals, history, device, run.weights_source)
-    return CellOutcome(spec.index, run.status, run.message, png, scores, *facts)
-
-
-class Executor(Protocol):
-    """Computes cells and yields their outcomes as they are done, in any order; stops early
-    (dropping unfinished cells) once `stop` is set. The driver stores what it yields.
-    `where` names where the cells compute; `slots` is how many it computes at once."""
-
-    where: str
-    slots: int
-
-    def map(self, specs: Sequence[CellSpec], stop: threading.Event) -> Iterator[CellOutcome]: ...
-
-
-class LocalExecutor:
-    """One cell after another, in the calling thread. `model` (the dashboard's cached one) serves
-    every cell of its architecture; other networks are loaded once per executor."""
-
-    where = "this machine"
-    slots = 1
-
-    def __init__(self, model: VGGFeatures | None = None):
-        self.model = model
-        self._models: dict[tuple[str, str, str], VGGFeatures] = {}
-
-    def model_for(self, cfg: Config) -> VGGFeatures:
-        if self.model is not None and self.model.arch == cfg.model:
-            return self.model
-        key = (cfg.model, cfg.weights, cfg.device)
-        if key not in self._models:
-            self._models[key] = load_model(cfg.model, cfg.weights, pick_device(cfg.device))
-        return self._models[key]
-
-    def map(self, specs: Sequence[CellSpec], stop: threading.Event) -> Iterator[CellOutcome]:
-        for spec in specs:
-            if stop.is_set():
-                return
-            yield compute_cell(spec, self.model_for(spec.config), stop)
-
-
-# ---- results and the store ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CellResult:
-    """One computed cell, as the sheet, the CSV and a page show it."""
-
-    spec: CellSpec = field(repr=False)
-    status: str
-    seed_loss: float  # the seed's total loss of the written 8-bit image (nst.lab.score)
-    content_loss: float  # its seed content and style terms, before alpha and beta
-    style_loss: float
-    run_loss: float  # the run's own total at its last step, in its own settings
-    seconds: float  # of optimization
-    evals: int
-    run_id: int
-    image: Path  # the stored file (config and facts embedded)
-    reused: bool  # computed by an earlier run of the sweep
-    message: str = ""
-
-
-def record(store: Store, spec: CellSpec, outcome: CellOutcome, owner: str = "cli") -> CellResult:
-    """Keep a computed cell in the store, findable by its key."""
-    names = {"content_name": spec.content.name, "style_names": [spec.style.name]}
-    machine = {"device": outcome.device, "weights": outcome.weights, "cell_key": spec.key}
-    inputs = (spec.content.data, [spec.style.data], spec.config)
-    run_id = store.create_run(*inputs, source="sweep", owner=owner, **names, **machine)
-    status = outcome.status if outcome.status in ("done", "failed") else "failed"
-    state = {"history": outcome.history, "evals": outcome.evals, "seconds": outcome.seconds}
-    store.finish(run_id, status, outcome.png, message=outcome.message, scores=outcome.scores, **state)
-    result = _from_store(store, spec, run_id, reused=False)
-    if result is None:
-        raise OSError(f"the cell could not be stored: {store.stopped or 'unknown trouble'}")
-    return result
-
-
-def stored_result(store: Store, spec: CellSpec) -> CellResult | None:
-    """The cell as an earlier run of the sweep stored it, if it did."""
-    run_id = store.find_cell(spec.key)
-    return None if run_id is None else _from_store(store, spec, run_id, reused=True)
-
-
-def _from_store(store: Store, spec: CellSpec, run_id: int, reused: bool) -> CellResult | None:
-    s = store.get_run(run_id, None)
-    if not s.scores or s.thumbnail is None or not s.thumbnail.is_file():
-        return None
-    facts = {"seconds": s.seconds, "evals": s.evals, "image": s.thumbnail, "message": s.message}
-    return CellResult(spec, s.status, **s.scores, run_id=run_id, reused=reused, **facts)
-
-
-# ---- in the background --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    total: int
-    results: tuple[CellResult, ...]  # in the order they came
-    running: bool
-    error: str | None
-    seconds_left: float | None  # None until something is known
-
-    @property
-    def done(self) -> int:
-        return len(self.results)
-
-
-class BackgroundWorker:
-    """A sweep in a daemon thread, for a page that polls `progress()` and may `stop()` it.
-    `estimate` (from `Sweep.estimate`) gives a time left before the first cell is done."""
-
-    def __init__(
-        self,
-        sweep: Sweep,
-        store: Store,
-        executor: Executor | None = None,
-        *,
-        owner: str = "dashboard",
-        estimate: Estimate | None = None,
-    ):
-        self.sweep, self.store, self.executor, self.owner = sweep, store, executor, owner
-        self._estimate = estimate
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._results: list[CellResult] = []
-        self._error: str | None = None
-        self._computed_seconds, self._computed = 0.0, 0
-        self._thread = threading.Thread(target=self._work, name="nst-sweep", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop at the next step of the cell being computed (that cell is dropped)."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def progress(self) -> Progress:
-        with self._lock:
-            results, error = tuple(self._results), self._error
-            computed, spent = self._computed, self._computed_seconds
-        left_cells = len(self.sweep) - len(results)
-        left: float | None = None
-        if computed:
-            left = left_cells * spent / computed
-        elif self._estimate is not None:
-            todo = self._estimate.cells - self._estimate.reused
-            left = self._estimate.seconds * left_cells / todo if todo else 0.0
-        return Progress(len(self.sweep), results, self.running, error, left)
-
-    def _work(self) -> None:
-        last = time.perf_counter()
-
-        def on_result(result: CellResult) -> None:
-            nonlocal last
-            now = time.perf_counter()
-            with self._lock:
-                self._results.append(result)
-                if not result.reused:
-                    self._computed += 1
-                    self._computed_seconds += now - last
-            last = now
-
-        try:
-            self.sweep.run(
-                self.store, self.executor, on_result=on_result, stop=self._stop, owner=self.owner
-            )
-        except Exception as exc:  # noqa: BLE001 - the page shows it; the thread must not die silently
-            with self._lock:
-                self._error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.store.close()  # this thread's connection
 
 
 # ---- outputs ------------------------------------------------------------------------------

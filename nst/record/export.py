@@ -1,4 +1,5 @@
-"""Results out of a run: PNG with the config embedded, JSON, CSV history, GIF of the progress.
+"""The file formats a run is written in: PNG with the config embedded, CSV history, GIF of the
+progress, the command line that reproduces it (nst.record.trace puts them together).
 
 A PNG written here carries its full config as JSON in a text chunk (`nst-config`), so the file
 alone is enough to reproduce the image (`read_png_config`).
@@ -7,7 +8,6 @@ alone is enough to reproduce the image (`read_png_config`).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import re
@@ -63,41 +63,6 @@ def read_png_config(src: bytes | str | Path) -> Config:
 def read_png_meta(src: bytes | str | Path) -> dict:
     text = read_png_text(src)
     return json.loads(text[META_KEY]) if META_KEY in text else {}
-
-
-class Frames:
-    """Thumbnails of a run's progress for its GIF: a bounded list, thinned evenly when full.
-
-    Call `due(step)` to ask whether a step wants a frame (each costs an image conversion), then
-    `add(step, image)`. Iterating gives (step, thumbnail) pairs.
-    """
-
-    def __init__(self, every: int, limit: int = 80, thumb: int = 256):
-        self.every, self.limit, self.thumb = max(1, every), limit, thumb
-        self._frames: list[tuple[int, Image.Image]] = []
-
-    def due(self, step: int) -> bool:
-        return step % self.every == 0
-
-    def add(self, step: int, image: Image.Image) -> None:
-        """Keep a thumbnail of `image` for `step` (once per step)."""
-        if self._frames and self._frames[-1][0] == step:
-            return
-        image = image.copy()
-        image.thumbnail((self.thumb, self.thumb))
-        self._frames.append((step, image))
-        if len(self._frames) > self.limit:  # keep the first, thin the rest evenly
-            self._frames = self._frames[:1] + self._frames[2::2]
-            self.every *= 2
-
-    def __iter__(self):
-        return iter(self._frames)
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def __getitem__(self, i):
-        return self._frames[i]
 
 
 def gif_bytes(frames: list[Image.Image], seconds: float = 6.0, hold_last: float = 1.5) -> bytes:
@@ -186,27 +151,6 @@ def cli_command(
         for name, value in changed.items():
             args += ["--change", f"{step}:{name}={_cli_value(name, value)}"]
     return " ".join(shlex.quote(a) for a in args)
-
-
-def run_trace(run) -> dict:
-    """A run's JSON trace: the config now and at the start, every change, the β used, status,
-    where it ran and every record. Read from what both run kinds (nst.engine.run.Run and the Ray-held
-    nst.compute.cluster.RemoteRun) show a page."""
-    return {
-        "config": run.config.to_dict(),
-        "start_config": run.start_config.to_dict(),
-        "changes": [{"step": step, "set": c} for step, c in run.changes],
-        "beta": run.beta,
-        "status": run.status,
-        "message": run.message,
-        "device": str(run.device),
-        "weights": run.weights_source,
-        "seconds": round(run.seconds, 4),
-        "evals": run.evals,
-        "final_loss": run.history[-1].total if run.history else None,
-        "events": [dataclasses.asdict(e) for e in run.events],
-        "history": [dataclasses.asdict(r) for r in run.history],
-    }
 
 
 def safe_filename(name: str, default: str = "nst") -> str:
