@@ -6,12 +6,12 @@ import streamlit as st
 from PIL import Image
 
 from nst.compute import backend, cluster
-from ui import live, registry, sidebar, state
+from ui import live, registry, session, sidebar, state
 
 # A local icon: an emoji or Material icon would be fetched from a font server (offline: none).
 ICON = Image.open(Path(__file__).parent / "ui" / "icon.png")
 st.set_page_config(page_title="nst: style transfer lab", page_icon=ICON, layout="wide")
-state.init()
+session.init()
 state.release_memory()
 state.identify()  # before anything else reads the identity
 registry.attach()

@@ -5,7 +5,7 @@ import streamlit as st
 
 from nst.lab.viz import gram_distance_figure
 from ui import explore_ui as ex
-from ui import state
+from ui import session, state
 
 state.through_entry()
 
@@ -69,7 +69,7 @@ st.caption(
 )
 
 
-@st.fragment(run_every=2.0 if state.running() else None)
+@st.fragment(run_every=2.0 if session.running() else None)
 def distances() -> None:
     now = ex.view()
     rows = now.layer_shares()

@@ -7,7 +7,7 @@ from nst.engine.model import layer_table
 from nst.lab import explore
 from nst.lab.viz import gradient_figure, layer_share_figure
 from ui import explore_ui as ex
-from ui import state
+from ui import session, state
 
 state.through_entry()
 
@@ -19,7 +19,7 @@ v = ex.view()
 cfg = v.config
 style_weights = {n: w for n, w in cfg.style_weights if w > 0}
 ex.caption_view(v)
-run = st.session_state.run
+run = session.run()
 
 tabs = st.tabs(["During the run", "Reconstructions", "Style vs content", "Conventions & names"])
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import controls, export_panel, live, state
+from ui import controls, export_panel, hints, live, state
 
 state.through_entry()
 
@@ -13,8 +13,8 @@ st.caption(
     "keep the photo's layout (content loss) while its Gram matrices take on the "
     "painting's textures (style loss)."
 )
-controls.weights_help()
+hints.weights_help()
 controls.buttons()
-controls.explain_settings()
+hints.explain_settings()
 live.ticker(full=True)
 export_panel.render()

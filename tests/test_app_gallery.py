@@ -192,7 +192,7 @@ def test_export_gives_the_png_with_its_config(home, monkeypatch):
     at = gallery(untrained_app(monkeypatch, me))
     at.button(key=f"gal_export_{run_id}").click().run()
     buttons = {b.label: b for b in at.get("download_button")}
-    assert {"Image (PNG + config)", "Config and trace (JSON)", "Loss history (CSV)"} <= set(buttons)
+    assert {"Image (PNG + config)", "Run trace (JSON)", "Loss history (CSV)"} <= set(buttons)
     cfg = read_png_config(download_bytes(buttons["Image (PNG + config)"]))
     assert cfg.size == 128 and cfg.steps == 6
     csv = download_bytes(buttons["Loss history (CSV)"]).decode()

@@ -146,7 +146,7 @@ def test_compare_page_warns_when_losses_are_not_comparable_and_shows_changes(at)
     from nst.engine.config import Config
     from nst.engine.contract import Change
     from nst.lab.compare import RunSnapshot
-    from ui.state import Basket
+    from ui.session import Basket
 
     at.switch_page("pages/compare.py").run()
     image = Image.new("RGB", (64, 48), "gray")
@@ -213,3 +213,23 @@ def test_gram_page_shows_a_blended_runs_own_objective(at):
     assert set(shares) == set(recorded)
     for layer, term in recorded.items():
         assert shares[layer] == pytest.approx(term / total, rel=0.01)
+
+
+def test_every_session_key_a_tour_of_the_pages_makes_is_declared(at):
+    """ui.session declares every key of the session state (or the widget family that owns it):
+    a run, a step, and every page visited leave no other key behind."""
+    from ui import session
+
+    at.select_slider(key="cfg_size").set_value(128)
+    at.number_input(key="cfg_steps").set_value(2)
+    at.run()
+    at.button(key="btn_start").click().run()
+    at.run()
+    for page in ("stylize", "features", "gram", "lab", "compare", "gallery", "sweep"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not errors(at), page
+    keys = list(at.session_state)
+    assert "run" in keys and "cfg_size" in keys  # the check sees both kinds
+    assert [k for k in keys if not session.declared(k)] == []
+    assert isinstance(at.session_state.run_meta, session.RunMeta)
+    assert isinstance(at.session_state.basket, session.Basket)

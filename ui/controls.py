@@ -6,12 +6,11 @@ import streamlit as st
 
 from nst.compute import backend
 from nst.compute.cluster import ClusterError
-from nst.engine.config import LIVE_FIELDS, field_help, field_label
+from nst.engine.config import LIVE_FIELDS, field_label
+from nst.engine.contract import LiveRun
 from nst.engine.image import ImageInputError
-from nst.engine.model import hub_checkpoint_path
-from nst.engine.run import Run
 from nst.lab.estimate import run_seconds
-from ui import live, persist, registry, sidebar, state
+from ui import live, persist, registry, session, sidebar, state
 
 
 def _widgets_config():
@@ -40,14 +39,14 @@ def _start() -> None:
     begin(run, st.session_state.content_name, list(names))
 
 
-def begin(run: Run, content: str, styles: list[str], store_id: int | None = None) -> None:
+def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = None) -> None:
     """Make `run` the session's run, registered for reloads and kept in the store (a new stored
     run unless `store_id`, a stored run it goes on with). A paused run it replaces ends as
     stopped."""
     _end_replaced()
     if store_id is None:
         store_id = persist.begin(run, content, styles)
-    meta = state.RunMeta(content, list(styles), store_id)
+    meta = session.RunMeta(content, list(styles), store_id)
     st.session_state.run = run
     st.session_state.run_meta = meta
     st.session_state.notice = ""
@@ -57,16 +56,16 @@ def begin(run: Run, content: str, styles: list[str], store_id: int | None = None
 
 
 def _end_replaced() -> None:
-    old = st.session_state.run
+    old = session.run()
     if old is not None and not old.finished:
         state.seats().leave(old.id)
         old.stop()
-        persist.save(old, state.meta())
+        persist.save(old, session.meta())
     if old is not None:
         old.close()  # a run on a cluster frees its place there
 
 
-def _apply_changes(run: Run) -> bool:
+def _apply_changes(run: LiveRun) -> bool:
     """Give the paused run the sidebar's settings; False if one needs a new run."""
     cfg = _widgets_config()
     if cfg is None:
@@ -83,32 +82,32 @@ def _apply_changes(run: Run) -> bool:
 
 
 def _pause() -> None:
-    run = st.session_state.run
+    run = session.run()
     if run is not None:
         run.pause()
         state.seats().leave(run.id)
-        persist.save(run, state.meta())
+        persist.save(run, session.meta())
     st.session_state.step_until = None
 
 
 def _resume() -> None:
-    run = st.session_state.run
+    run = session.run()
     if run is not None and _apply_changes(run) and not run.finished:
         run.resume()
         _keep_live(run)
 
 
-def _keep_live(run: Run) -> None:
+def _keep_live(run: LiveRun) -> None:
     """Going on: in the store as running, and in the registry (it may have let go of a run
     paused for long)."""
-    persist.save(run, state.meta(), image=False)
+    persist.save(run, session.meta(), image=False)
     if registry.entry() is None:
-        registry.register(run, state.meta())
+        registry.register(run, session.meta())
 
 
 def _step() -> None:
     """Go on for STEP_EVALS steps, drawn as they come, then pause again."""
-    run = st.session_state.run
+    run = session.run()
     if run is not None and _apply_changes(run) and not run.finished:
         st.session_state.step_until = run.evals + live.STEP_EVALS
         run.resume()
@@ -116,17 +115,17 @@ def _step() -> None:
 
 
 def _stop() -> None:
-    run = st.session_state.run
+    run = session.run()
     if run is not None:
         run.stop()
         state.seats().leave(run.id)
-        persist.save(run, state.meta())
+        persist.save(run, session.meta())
         live.remember(run)
 
 
 def _reset() -> None:
     """Discard the session's run; a live one ends as stopped in the store (the Gallery keeps it)."""
-    run = st.session_state.run
+    run = session.run()
     if run is not None:
         _end_replaced()
         registry.unregister(run)
@@ -134,7 +133,7 @@ def _reset() -> None:
     st.session_state.notice = ""
 
 
-def pending_changes(run: Run) -> tuple[list[str], list[str]]:
+def pending_changes(run: LiveRun) -> tuple[list[str], list[str]]:
     """(settings that will apply on resume, settings that need a reset)."""
     cfg = st.session_state.config
     if cfg is None:
@@ -144,7 +143,7 @@ def pending_changes(run: Run) -> tuple[list[str], list[str]]:
         changed = [k for k in changed if k != "style_blend"]
     live_ = [k for k in changed if k in LIVE_FIELDS]
     need_new = [k for k in changed if k not in LIVE_FIELDS]
-    meta = state.meta()
+    meta = session.meta()
     if meta.content and meta.content != st.session_state.content_name:
         need_new.append("photo")
     if meta.styles and list(meta.styles) != list(st.session_state.style_names):
@@ -153,7 +152,7 @@ def pending_changes(run: Run) -> tuple[list[str], list[str]]:
 
 
 def buttons() -> None:
-    run, running = st.session_state.run, state.running()
+    run, running = session.run(), session.running()
     ready = (
         st.session_state.model is not None
         and st.session_state.config is not None
@@ -259,60 +258,3 @@ def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{max(1, round(seconds))} s"
     return f"{seconds / 60:.1f} min"
-
-
-def explain_settings() -> None:
-    """What β and the layer weights do to the picture, for the class."""
-    with st.expander("What the settings do to the picture"):
-        st.markdown(
-            """- **Style strength** (0 to 6): how far the picture goes from the photo to the
-  painting. 0: the photo in the painting's colours. 6: the painting's strokes everywhere, and more
-  style would change nothing. Each step of 1 is ten times the style weight β, counted from this
-  run's own balance (the painting's distance from the photo's layout against the photo's distance
-  from the painting's style), so a value means the same for any photo, painting and size.
-- **Layer weights**: which sizes of texture the painting gives. `conv1_1` and `conv2_1` carry
-  colour and fine grain; `conv3_1` small strokes; `conv4_1` and `conv5_1` large strokes and
-  swirls. Set a layer to 0 to remove its textures (the Layer lab shows each layer alone).
-- **Content layer**: where the photo's layout is kept. `conv4_2` (the paper's) keeps the shapes
-  and lets the details go; a shallow one such as `conv2_2` keeps the photo almost exactly.
-- **Start from**: noise gives the most painterly result and takes longest; the photo or the
-  recoloured photo converge faster."""
-        )
-
-
-WEIGHTS_FILES = {  # torchvision's ImageNet checkpoints: name, size, where to get them
-    "vgg19": ("vgg19-dcbb9e9d.pth", "548 MB"),
-    "vgg16": ("vgg16-397923af.pth", "528 MB"),
-}
-
-
-def weights_help() -> None:
-    """When no model could be loaded: say what is missing, how big it is, where to get it and
-    where to put it; offer the untrained network meanwhile."""
-    problem = st.session_state.get("model_problem")
-    if not problem:
-        return
-    cfg = st.session_state.config
-    arch = cfg.model if cfg else "vgg19"
-    name, size = WEIGHTS_FILES.get(arch, WEIGHTS_FILES["vgg19"])
-    folder = hub_checkpoint_path(arch).parent
-    st.error(
-        f"No pretrained {arch.upper()} network could be loaded, so this dashboard cannot stylize yet.",
-        icon=":material/extension_off:",
-    )
-    st.markdown(
-        f"""**To get the network** (once, on any computer with internet access): download
-torchvision's ImageNet weights `{name}` ({size}) from
-`https://download.pytorch.org/models/{name}`. Then, on this computer, either
-1. copy the file into `{folder}` and reload this page, or
-2. type the file's path into *Network and device → Weights* in the sidebar, or
-3. ask whoever runs the server to start it with `NST_WEIGHTS=/path/to/{name}`."""
-    )
-    with st.expander("What went wrong, exactly"):
-        st.code(problem[:1].upper() + problem[1:], language=None, wrap_lines=True)
-    st.button(
-        "Use the untrained network meanwhile (mechanics only)",
-        key="btn_random",
-        on_click=lambda: st.session_state.update(cfg_weights="random"),
-        help=field_help("weights"),
-    )

@@ -17,7 +17,7 @@ from nst.lab import explore
 from nst.lab.estimate import grid_seconds
 from nst.lab.view import View
 from nst.samples import DEFAULT_STYLE
-from ui import state
+from ui import session, state
 
 GRIDS_KEPT = 24  # finished grids kept for every session (a few MB of thumbnails each at most)
 
@@ -37,7 +37,7 @@ def _inputs_view(
 def view() -> View:
     """What the explore pages look into: the run's own objective where there is a run, else
     the sidebar's settings on its photo and paintings."""
-    run = st.session_state.run
+    run = session.run()
     model = st.session_state.model
     if run is not None:  # one view per state of the run: the pages draw it several times
         objective = getattr(run, "objective_now", None)
@@ -83,7 +83,7 @@ def _features(
 def network() -> Config:
     """The settings whose network (pooling, losses) the pages look into: the run's where there
     is one, else the sidebar's."""
-    run = st.session_state.run
+    run = session.run()
     if run is not None:
         return run.config
     return st.session_state.config or Config()

@@ -4,45 +4,54 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nst.engine.contract import LiveRun
 from nst.record.trace import ExportFiles, run_files
-from ui import live, state
+from ui import live, session
+
+DOWNLOADS = [  # the export files (nst.record.trace.ExportFiles) as every page offers them
+    ("Image (PNG + config)", "png", "image/png"),
+    ("Run trace (JSON)", "json", "application/json"),
+    ("Loss history (CSV)", "csv", "text/csv"),
+    ("Progress (GIF)", "gif", "image/gif"),
+]
 
 
-def _files(run) -> ExportFiles:
+def download_buttons(files: ExportFiles, key: str, places=None) -> None:
+    """A download button per export file there is, keyed `<key><ext>`: one per column of
+    `places`, or one under the other."""
+    for i, (label, ext, mime) in enumerate(DOWNLOADS):
+        where = places[i] if places is not None else st
+        if files.get(ext):
+            where.download_button(
+                label,
+                files.get(ext),
+                f"{files.stem}.{ext}",
+                mime,
+                on_click="ignore",
+                width="stretch",
+                key=f"{key}{ext}",
+            )
+
+
+def _files(run: LiveRun) -> ExportFiles:
     """The run's export files (nst.record.trace: the Gallery's and `runs export`'s too), made
     once per state of the run."""
     key = (run.id, run.evals, run.status, len(run.events))
     cache = st.session_state.export_cache
     if cache.get("key") != key:
-        meta = state.meta()
+        meta = session.meta()
         cache.clear()
         cache.update(key=key, files=run_files(run, meta.content, meta.styles, meta.store_id))
     return cache["files"]
 
 
 def render() -> None:
-    run = st.session_state.run
-    if run is None or state.running() or not run.history:
+    run = session.run()
+    if run is None or session.running() or not run.history:
         return
     st.subheader("Export")
     files = _files(run)
-    downloads = [
-        ("Image (PNG + config)", "png", "png", "image/png"),
-        ("Run trace (JSON)", "json", "json", "application/json"),
-        ("Loss history (CSV)", "csv", "csv", "text/csv"),
-        ("Progress (GIF)", "gif", "gif", "image/gif"),
-    ]
-    for col, (label, key, ext, mime) in zip(st.columns(4), downloads, strict=True):
-        if files.get(key):
-            col.download_button(
-                label,
-                files.get(key),
-                f"{files.stem}.{ext}",
-                mime,
-                on_click="ignore",
-                width="stretch",
-                key=f"dl_{key}",
-            )
+    download_buttons(files, "dl_", st.columns(len(DOWNLOADS)))
     if len(run.changes) == 1:
         changed = f" It replays the change made at step {run.changes[0][0]} (`--change`)."
     elif run.changes:

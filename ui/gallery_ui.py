@@ -18,11 +18,12 @@ from nst.record.recorded import RESUMABLE, RecordedRun, can_resume
 from nst.record.schema import ENDED, LIVE, RunSummary
 from nst.record.store import Store
 from nst.record.trace import stored_files
-from ui import controls, persist, registry, state
+from ui import controls, persist, registry, session, state
+from ui.export_panel import download_buttons
 
 COLUMNS = 3
 SHOWN = 60  # the newest runs shown; older ones stay in the store (python -m nst runs list)
-COMPARED = state.COMPARE_LIMIT  # stored runs the Compare page lists
+COMPARED = session.COMPARE_LIMIT  # stored runs the Compare page lists
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -121,9 +122,9 @@ def _card(store: Store, r: RunSummary, mine: bool, live: set[int]) -> None:
         "Resume",
         key=f"gal_resume_{r.id}",
         icon=":material/play_arrow:",
-        disabled=state.running(),
+        disabled=session.running(),
         help="Go on from its last checkpoint (the optimizer restarts)"
-        + (": pause or stop the run on Stylize first" if state.running() else ""),
+        + (": pause or stop the run on Stylize first" if session.running() else ""),
     ):
         _resume(store, r)
     row.button(
@@ -181,7 +182,7 @@ def _delete(run_id: int) -> None:
     except (KeyError, PermissionError) as exc:
         st.session_state.gal_said = str(exc)
         return
-    state.basket().drop_stored(run_id)
+    session.basket().drop_stored(run_id)
 
 
 def _stored(r: RunSummary):
@@ -202,24 +203,7 @@ def _downloads(r: RunSummary) -> None:
     full = _stored(r)
     if full is None:
         return
-    files = stored_files(full)
-    kinds = [
-        ("Image (PNG + config)", "png", "image/png"),
-        ("Config and trace (JSON)", "json", "application/json"),
-        ("Loss history (CSV)", "csv", "text/csv"),
-        ("Progress (GIF)", "gif", "image/gif"),
-    ]
-    for label, ext, mime in kinds:
-        if files.get(ext):
-            st.download_button(
-                label,
-                files.get(ext),
-                f"{files.stem}.{ext}",
-                mime,
-                on_click="ignore",
-                width="stretch",
-                key=f"gal_dl_{ext}_{full.id}",
-            )
+    download_buttons(stored_files(full), f"gal_dl_{full.id}_")
 
 
 def _open_in_compare(r: RunSummary) -> None:
@@ -230,7 +214,7 @@ def _open_in_compare(r: RunSummary) -> None:
         st.session_state.gal_said = f"Run #{full.id} has no image yet to compare."
         st.rerun()
     with Image.open(full.thumbnail) as im:
-        state.basket().add(RunSnapshot.of_stored(full, im.convert("RGB")))
+        session.basket().add(RunSnapshot.of_stored(full, im.convert("RGB")))
     st.switch_page("pages/compare.py", query_params={"id": st.session_state.owner})
 
 
@@ -252,7 +236,7 @@ def _resume(store: Store, r: RunSummary) -> None:
         st.rerun()
     full = resumed.recorded.stored()
     controls.begin(resumed.run, full.content_name, list(full.style_names), store_id=full.id)
-    persist.save(resumed.run, state.meta(), image=False)
+    persist.save(resumed.run, session.meta(), image=False)
     st.switch_page("pages/stylize.py", query_params={"id": st.session_state.owner})
 
 
@@ -275,11 +259,11 @@ def _snapshot(home: str, run_id: int, updated: float, owner: str) -> RunSnapshot
 def compared_runs() -> list[RunSnapshot]:
     """This identity's finished runs from the store, oldest first, then the session's own (a
     stored run the session holds already is not listed twice)."""
-    session = list(state.basket())
+    own = list(session.basket())
     store = state.store()
     if store is None:
-        return session
-    have = state.basket().store_ids()
+        return own
+    have = session.basket().store_ids()
     owner = st.session_state.owner
     stored = []
     for r in store.list_runs(owner, limit=200):
@@ -292,4 +276,4 @@ def compared_runs() -> list[RunSnapshot]:
                 stored.append(snap)
             if len(stored) == COMPARED:
                 break
-    return stored[::-1] + session
+    return stored[::-1] + own

@@ -16,10 +16,11 @@ from PIL import Image, ImageDraw
 
 from nst.compute import backend
 from nst.engine.config import MAX_STEPS
+from nst.engine.contract import LiveRun
 from nst.lab.compare import RunSnapshot
 from nst.lab.viz import layer_figure, loss_figure
 from nst.record.store import CHECKPOINT_SECONDS
-from ui import persist, registry, state
+from ui import persist, registry, session, state
 
 TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long
 RUN_EVERY = 0.1  # seconds between ticks
@@ -29,7 +30,7 @@ MAX_STEPS_PER_TICK = 25
 STEP_EVALS = 10  # what the Step button advances: visible in a demo at any size
 
 
-def advance(run, limit: int | None = None) -> float:
+def advance(run: LiveRun, limit: int | None = None) -> float:
     """Step the run for about TICK_SECONDS (at most `limit` steps); returns the optimizing
     seconds spent."""
     before = run.seconds
@@ -48,8 +49,8 @@ def advance(run, limit: int | None = None) -> float:
 def _tick() -> None:
     """Advance the run if it should be running and has a seat; checkpoint it when due; at its
     end, save it and rerun the app to stop ticking."""
-    run = st.session_state.run
-    if not state.running():
+    run = session.run()
+    if not session.running():
         return
     if st.session_state.get("_first_frame") != run.id:
         st.session_state["_first_frame"] = run.id  # draw the start at once; step from the next tick
@@ -69,8 +70,8 @@ def _tick() -> None:
             entry.lock.release()
 
 
-def _step_and_save(run, seats) -> None:
-    meta = state.meta()
+def _step_and_save(run: LiveRun, seats) -> None:
+    meta = session.meta()
     t0 = time.perf_counter()
     until = st.session_state.get("step_until")
     opt = advance(run, None if until is None else until - run.evals)
@@ -89,9 +90,9 @@ def _step_and_save(run, seats) -> None:
     persist.save(run, meta, due_only=True)
 
 
-def remember(run) -> None:
+def remember(run: LiveRun) -> None:
     """Keep a finished run for the Compare page (once)."""
-    basket, meta = state.basket(), state.meta()
+    basket, meta = session.basket(), session.meta()
     if not basket.has(run.id):
         basket.add(RunSnapshot.of_run(run, meta.content, meta.styles, meta.store_id))
 
@@ -105,7 +106,7 @@ def _end_tick() -> None:
         del stats[:-50]
 
 
-def status_line(run) -> str:
+def status_line(run: LiveRun) -> str:
     eps = run.evals_per_second()
     eta = run.eta_seconds()
     if run.config.time_budget and run.steps == MAX_STEPS:  # the time is the limit
@@ -127,7 +128,7 @@ def status_line(run) -> str:
 SHOWN_AT = ("actual pixels", "2x, pixels enlarged", "column width")
 
 
-def _shown(run) -> Image.Image:
+def _shown(run: LiveRun) -> Image.Image:
     """The output as the view controls ask: alone, or photo | output split at a handle."""
     out = run.image()
     if st.session_state.get("ui_view") == "before / after":
@@ -141,17 +142,17 @@ def _shown(run) -> Image.Image:
     return out
 
 
-def _seat_notice(run) -> None:
+def _seat_notice(run: LiveRun) -> None:
     place = st.session_state.get("queue_place", 0)
     seats = state.seats()
-    if place and state.running():
+    if place and session.running():
         st.info(
             f"Waiting for a free seat: number {place} in the queue. This server optimizes "
             f"{seats.capacity} run{'s' if seats.capacity > 1 else ''} at a time (NST_MAX_RUNS); "
             "yours starts by itself when a seat frees up.",
             icon=":material/hourglass_top:",
         )
-    elif state.running() and seats.busy() > 1 and backend.default() == "local":
+    elif session.running() and seats.busy() > 1 and backend.default() == "local":
         st.caption(
             f"{seats.busy()} runs share this machine right now: each goes at about "
             f"1/{seats.busy()} of its speed alone, and the time left counts that. "
@@ -160,7 +161,7 @@ def _seat_notice(run) -> None:
 
 
 def _full_view() -> None:
-    run = st.session_state.run
+    run = session.run()
     if run is None:
         st.info("Choose a photo and a style in the sidebar (samples are ready), then press **Start**.")
         return
@@ -190,7 +191,7 @@ def _full_view() -> None:
             width="stretch" if fit else shown.width,
         )
     with right:
-        meta = state.meta()
+        meta = session.meta()
         content, *styles = _thumbnails(run)
         st.image(content, caption=f"content: {meta.content}", width=180)
         for name, img in zip(meta.styles, styles, strict=False):
@@ -208,7 +209,7 @@ def _full_view() -> None:
         )
 
 
-def _thumbnails(run) -> list[bytes]:
+def _thumbnails(run: LiveRun) -> list[bytes]:
     """The run's photo and styles as small JPEGs, encoded once per run: st.image would encode
     the full-size sources again on every tick."""
     key = ("thumbs", run.id)
@@ -248,19 +249,19 @@ def timing_summary() -> str | None:
 
 
 def _compact_view() -> None:
-    run = st.session_state.run
-    if run is None or not (state.running() or run.status == "paused"):
+    run = session.run()
+    if run is None or not (session.running() or run.status == "paused"):
         return
     a, b = st.columns([1, 6])
     a.image(run.image(), width=90)
     b.progress(run.progress(), text=f"Run: {status_line(run)}")
-    if st.session_state.get("queue_place") and state.running():
+    if st.session_state.get("queue_place") and session.running():
         b.caption(f"Waiting for a free seat: number {st.session_state.queue_place} in the queue.")
 
 
 def ticker(full: bool) -> None:
     """Define and call the fragment; it ticks only while the run is running."""
-    interval = RUN_EVERY if state.running() else None
+    interval = RUN_EVERY if session.running() else None
 
     @st.fragment(run_every=interval)
     def live() -> None:

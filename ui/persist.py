@@ -13,11 +13,12 @@ import time
 
 import streamlit as st
 
+from nst.engine.contract import LiveRun
 from nst.record.recorded import RecordedRun
-from ui import state
+from ui import session, state
 
 
-def begin(run, content: str, styles: list[str]) -> int | None:
+def begin(run: LiveRun, content: str, styles: list[str]) -> int | None:
     """A stored run for `run` (just made from these inputs); its store id, or None."""
     store = state.store()
     if store is None:
@@ -38,13 +39,13 @@ def begin(run, content: str, styles: list[str]) -> int | None:
         return None
 
 
-def recorded(meta: state.RunMeta) -> RecordedRun | None:
+def recorded(meta: session.RunMeta) -> RecordedRun | None:
     """The session's stored run, from its run's meta."""
     store, run_id = state.store(), meta.store_id
     return None if store is None or run_id is None else RecordedRun(store, run_id)
 
 
-def save(run, meta: state.RunMeta, *, image: bool = True, due_only: bool = False) -> None:
+def save(run: LiveRun, meta: session.RunMeta, *, image: bool = True, due_only: bool = False) -> None:
     """Checkpoint the run as it is now (a routine one only when due, with `due_only`)."""
     rec = recorded(meta)
     if rec is None or (due_only and not rec.due()):

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from nst.engine.contract import LiveRun
 from nst.engine.run import Run
-from ui import persist, state
+from ui import persist, session
 
 DEFAULT_KEEP_SECONDS = 600.0
 
@@ -27,7 +28,7 @@ DEFAULT_KEEP_SECONDS = 600.0
 @dataclass
 class Live:
     run: Run
-    meta: state.RunMeta  # names of the inputs, and the run's id in the store
+    meta: session.RunMeta  # names of the inputs, and the run's id in the store
     lock: threading.Lock = field(default_factory=threading.Lock)  # one ticker steps it at a time
     touched: float = field(default_factory=time.monotonic)
 
@@ -53,14 +54,14 @@ def get(owner: str) -> Live | None:
     return _live().get(owner)
 
 
-def register(run: Run, meta: state.RunMeta) -> None:
+def register(run: LiveRun, meta: session.RunMeta) -> None:
     """Make `run` this identity's live run (a reload of the page picks it up)."""
     sweep()
     with _lock:
         _live()[st.session_state.owner] = Live(run, meta)
 
 
-def unregister(run: Run) -> None:
+def unregister(run: LiveRun) -> None:
     with _lock:
         live = _live()
         entry = live.get(st.session_state.owner)
@@ -71,7 +72,7 @@ def unregister(run: Run) -> None:
 def entry() -> Live | None:
     """The entry of this session's run, if the run is registered (touched: it is in use)."""
     found = _live().get(st.session_state.owner)
-    if found is None or found.run is not st.session_state.run:
+    if found is None or found.run is not session.run():
         return None
     found.touched = time.monotonic()
     return found
@@ -85,7 +86,7 @@ def attach() -> None:
         st.session_state["_attached"] = True
         sweep()
         found = _live().get(st.session_state.owner)
-        if found is not None and st.session_state.run is None:
+        if found is not None and session.run() is None:
             st.session_state.run = found.run
             st.session_state.run_meta = found.meta
     entry()

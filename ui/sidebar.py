@@ -22,15 +22,15 @@ from nst.engine.config import (
     field_help,
     preset,
 )
-from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image, shape_note
+from nst.engine.image import shape_note
 from nst.engine.model import layer_table
 from ui import state
+from ui.uploads import uploader
 
 SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")} - {
     "style_strength"
 }
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
-MAX_UPLOAD_MB = 25
 LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_limit's options
 DEFAULT_SECONDS = 30.0
 
@@ -151,53 +151,9 @@ def _widget(f: dataclasses.Field, container) -> None:
         )
 
 
-def _uploader(label: str, base: str, multiple: bool) -> list[str]:
-    """Decode new uploads; returns the names of good ones. A bad file only shows a message,
-    and leaves the uploader (a fresh widget, under a new key) so it is not listed as if used."""
-    generation = st.session_state.setdefault("upload_generation", {}).get(base, 0)
-    key = base if not generation else f"{base}_{generation}"
-    files = st.file_uploader(
-        label,
-        type=None,
-        accept_multiple_files=multiple,
-        key=key,
-        help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, up to {MAX_UPLOAD_MB} MB.",
-    )
-    files = files if isinstance(files, list) else [files] if files else []
-    seen = st.session_state.upload_seen.setdefault(key, {})
-    added, errors = [], []
-    for f in files:
-        name = f"upload: {f.name}"
-        if f.file_id in seen:
-            continue
-        try:
-            if f.size > MAX_UPLOAD_MB * 1024 * 1024:
-                raise ImageInputError(f"{f.name}: file is larger than {MAX_UPLOAD_MB} MB")
-            data = f.getvalue()
-            img = load_image(data, max_side=MAX_INPUT_SIDE, name=f.name)
-        except ImageInputError as exc:
-            errors.append(str(exc))
-            continue
-        st.session_state.uploads[name] = img
-        st.session_state.upload_bytes[name] = data  # the file as given, for the run store
-        seen[f.file_id] = name
-        added.append(name)
-    if files:
-        st.session_state.upload_errors[base] = errors
-    if errors:
-        st.session_state.upload_generation[base] = generation + 1
-        if added:  # the good files of this batch are decoded: take them before the widget goes
-            st.session_state[f"_added_{base}"] = added
-        st.rerun()
-    added = st.session_state.pop(f"_added_{base}", []) + added
-    for msg in st.session_state.upload_errors.get(base, []):
-        st.error(f"Not used: {msg}. Everything else is unchanged.", icon=":material/warning:")
-    return added
-
-
 def _inputs() -> None:
     uploads = st.session_state.uploads
-    added = _uploader("Upload a photo", "up_content", multiple=False)
+    added = uploader("Upload a photo", "up_content", multiple=False)
     photos = list(samples.PHOTOS) + [n for n in uploads if n.startswith("upload:")]
     if added:
         st.session_state.content_name = added[-1]
@@ -208,7 +164,7 @@ def _inputs() -> None:
     )
     if st.session_state.content_name == "tubingen":
         st.caption("Tübingen, photo: Andreas Praefcke, CC BY 3.0.")
-    added = _uploader("Upload style images", "up_style", multiple=True)
+    added = uploader("Upload style images", "up_style", multiple=True)
     styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
     if added:  # an upload replaces the styles in use; pick more below to blend them
         st.session_state.style_names = added

@@ -6,24 +6,21 @@ or reloaded loses only its view.
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
-from plotly.subplots import make_subplots
 
 from nst.compute import backend
 from nst.compute import worker as background
 from nst.compute.cluster import ClusterError
 from nst.engine.config import Config
-from nst.lab import cells
+from nst.lab import cells, viz
 from nst.lab import sweep as sw
 from nst.lab.compare import RunSnapshot
 from nst.record.store import Store
-from ui import sidebar, state
+from ui import session, sidebar, state
 
 # The fields worth varying, each with values to start from (as parse_vary reads them).
 FIELDS = {
@@ -46,7 +43,6 @@ SEED_LOSS_NOTE = (
     "convention, so it reads differently. The content term says how much of the photo's layout "
     "is left (higher: less), the style term how far its Grams are from the painting's."
 )
-LOG_FIELDS = {"beta", "tv_weight"}
 POLL_SECONDS = 1.0
 MIN_COLUMNS = 4  # a narrow grid keeps its cells small
 SIDEBAR_SIZES = (128, 192, 256, 320, 384, 448, 512, 640, 768, 1024)  # the sidebar's size slider
@@ -148,7 +144,7 @@ def watch(worker: background.BackgroundWorker) -> None:
         p = worker.progress()
         _status(worker, p)
         if p.results:
-            st.plotly_chart(loss_figure(worker.sweep, p.results), width="stretch", key="swp_chart")
+            st.plotly_chart(viz.sweep_figure(worker.sweep, p.results), width="stretch", key="swp_chart")
         _grid(worker.sweep, p.results)
         if ticking and not p.running:
             st.rerun()  # the whole page: stop ticking, show the downloads
@@ -237,7 +233,7 @@ def _add_to_compare(r: cells.CellResult) -> None:
     except (AttributeError, KeyError, OSError) as exc:
         st.session_state.swp_said = f"This cell could not be added to Compare: {exc}"
         return
-    state.basket().add(snap)
+    session.basket().add(snap)
     st.session_state.swp_goto = "pages/compare.py"
 
 
@@ -279,53 +275,3 @@ def _downloads(worker: background.BackgroundWorker, results) -> None:
         key="swp_dl_csv",
         width="stretch",
     )
-
-
-def loss_figure(sweep: sw.Sweep, results) -> go.Figure:
-    """Seed loss, content and style loss against the first varied value (a trace per value of
-    the second, and per photo x painting); a log axis for the weights."""
-    titles = ("seed loss of the PNG", "its content term", "its style term")
-    fig = make_subplots(rows=1, cols=3, subplot_titles=titles)
-    if not sweep.axes:
-        return fig
-    first = sweep.axes[0]
-    groups: dict[str, list] = {}
-    for r in sorted(results, key=lambda r: first.values.index(r.spec.values[0][1])):
-        others = zip(sweep.axes[1:], r.spec.values[1:], strict=True)
-        rest = [f"{a.name}={sw.fmt(v)}" for a, (_, v) in others]
-        if len(sweep.contents) * len(sweep.styles) > 1:
-            rest.insert(0, f"{r.spec.content.stem} × {r.spec.style.stem}")
-        groups.setdefault(", ".join(rest) or "loss", []).append(r)
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in first.values)
-    for n, (name, rs) in enumerate(groups.items()):
-        x = [r.spec.values[0][1] if numeric else sw.fmt(r.spec.values[0][1]) for r in rs]
-        for col, attr in enumerate(("seed_loss", "content_loss", "style_loss"), start=1):
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=[getattr(r, attr) for r in rs],
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1 and len(groups) > 1,
-                    line={"color": _COLOURS[n % len(_COLOURS)]},
-                ),
-                row=1,
-                col=col,
-            )
-    positive = numeric and all(v > 0 for v in first.values)
-    log_x = positive and (first.field in LOG_FIELDS or _spread(first.values) >= 100)
-    fig.update_xaxes(title_text=first.name, type="log" if log_x else None)
-    if not numeric:
-        order = [sw.fmt(v) for v in first.values]
-        fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
-    fig.update_yaxes(type="log")
-    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    return fig
-
-
-_COLOURS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#862e9c", "#c92a2a", "#1098ad")
-
-
-def _spread(values) -> float:
-    return max(values) / min(values) if min(values) > 0 else math.inf

@@ -13,37 +13,34 @@ from PIL import Image
 
 from nst.engine.config import Config
 from nst.engine.image import deprocess, preprocess, resize_long_side, resize_to
-from nst.engine.losses import content_loss, gram_matrix, style_loss, total_loss
 from nst.engine.model import VGGFeatures
+from nst.engine.objective import Objective, Reference
 
-SEED = Config(alpha=1.0, beta=1e5)  # the seed's objective: its layers and weights are the defaults
+SEED = Config(alpha=1.0, beta=1e5, precision="fp32")  # the seed's objective: its layers and weights
+NO_CALIBRATION = Reference(1.0, {})  # SEED's β is exact: nothing to measure
 
 
 class SeedScore:
-    """The seed's total loss at one size, for a content photo and a painting."""
+    """The seed's total loss at one size, for a content photo and a painting: the run's own
+    Objective (nst.engine.objective) under the seed's settings, in fp32, so the yardstick and
+    the run build their targets and losses the same way."""
 
     def __init__(self, model: VGGFeatures, content: Image.Image, style: Image.Image, size: int):
         self.model = model
-        dev = model.mean.device
         self.content = resize_long_side(content, size)
         self.size = self.content.size
-        cl = SEED.content_layer
-        with torch.no_grad():
-            self.content_target = model(preprocess(self.content, dev), [cl], normalized=True)[cl]
-            feats = model(
-                preprocess(resize_to(style, self.size), dev), SEED.style_layers, normalized=True
-            )
-            self.grams = {k: gram_matrix(v) for k, v in feats.items()}
+        # The painting squashed to the photo's shape (SEED's style_fit, "stretch"), as the seed
+        # did; β is the seed's own (an exact β: no strength to calibrate).
+        self.objective = Objective(model, SEED, self.content, [style], False, reference=NO_CALIBRATION)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """The seed's total loss of normalized image `x`, differentiable."""
-        return total_loss(*self.terms(x), SEED.alpha, SEED.beta)
+        return self.objective(x)[0]
 
     def terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(content loss, style loss) of normalized image `x`, before alpha and beta."""
-        f = self.model(x, SEED.layers_used, normalized=True)
-        c = content_loss(f[SEED.content_layer], self.content_target)
-        return c, style_loss(dict(SEED.style_weights), f, self.grams)
+        _, parts = self.objective(x)
+        return parts.content, parts.style
 
     @torch.no_grad()
     def content_term(self, x: torch.Tensor) -> float:

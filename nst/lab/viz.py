@@ -7,11 +7,14 @@ SVG is cheap, while WebGL without a GPU (software rendering) took CPU time from 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nst.engine.run import Event, Record
+from nst.lab.sweep import Sweep, fmt
 
 MAX_POINTS = 300
 LAYER_COLORS = [
@@ -351,3 +354,56 @@ def gradient_figure(maps: dict[str, np.ndarray], height: int = 160) -> go.Figure
         },
     )
     return fig
+
+
+SWEEP_LOG_FIELDS = {"beta", "tv_weight"}  # varied on a log axis
+
+
+def sweep_figure(sweep: Sweep, results) -> go.Figure:
+    """A sweep's seed loss, content and style loss against the first varied value (a trace per value of
+    the second, and per photo x painting); a log axis for the weights."""
+    titles = ("seed loss of the PNG", "its content term", "its style term")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles)
+    if not sweep.axes:
+        return fig
+    first = sweep.axes[0]
+    groups: dict[str, list] = {}
+    for r in sorted(results, key=lambda r: first.values.index(r.spec.values[0][1])):
+        others = zip(sweep.axes[1:], r.spec.values[1:], strict=True)
+        rest = [f"{a.name}={fmt(v)}" for a, (_, v) in others]
+        if len(sweep.contents) * len(sweep.styles) > 1:
+            rest.insert(0, f"{r.spec.content.stem} × {r.spec.style.stem}")
+        groups.setdefault(", ".join(rest) or "loss", []).append(r)
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in first.values)
+    for n, (name, rs) in enumerate(groups.items()):
+        x = [r.spec.values[0][1] if numeric else fmt(r.spec.values[0][1]) for r in rs]
+        for col, attr in enumerate(("seed_loss", "content_loss", "style_loss"), start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[getattr(r, attr) for r in rs],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1 and len(groups) > 1,
+                    line={"color": SWEEP_COLOURS[n % len(SWEEP_COLOURS)]},
+                ),
+                row=1,
+                col=col,
+            )
+    positive = numeric and all(v > 0 for v in first.values)
+    log_x = positive and (first.field in SWEEP_LOG_FIELDS or _spread(first.values) >= 100)
+    fig.update_xaxes(title_text=first.name, type="log" if log_x else None)
+    if not numeric:
+        order = [fmt(v) for v in first.values]
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=order)
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=300, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+SWEEP_COLOURS = ("#3b5bdb", "#e8590c", "#2b8a3e", "#862e9c", "#c92a2a", "#1098ad")
+
+
+def _spread(values) -> float:
+    return max(values) / min(values) if min(values) > 0 else math.inf
