@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.runtime.pages_manager import PagesManager
@@ -73,3 +74,16 @@ def download_bytes(button) -> bytes:
     """The bytes a download button in the last run would give."""
     file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
     return MEDIA[file_id]
+
+
+def settle(at: AppTest, done, timeout: float = 120.0):
+    """Rerun the app, as a browser's ticks would, until `done(run)`: the run optimizes in the
+    server's worker meanwhile (nst.compute.stepper), not in the reruns. Returns the run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        run = at.session_state.run
+        if done(run):
+            return run
+        assert time.monotonic() < deadline, f"not there within {timeout:g} s: {run.status}, {run.evals}"
+        time.sleep(0.05)

@@ -1,6 +1,7 @@
 """Runs that last, in AppTest: the run store behind the Stylize page, the Gallery, identities
 (the `id` in the URL), Compare reading the store, and a reloaded page finding its live run."""
 
+import io
 import secrets
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 from nst.engine.config import Config
 from nst.record.export import read_png_config
 from nst.record.store import Store
-from tests.apptest import download_bytes, errors, untrained_app
+from tests.apptest import download_bytes, errors, settle, untrained_app
 from ui import registry
 
 
@@ -30,14 +31,16 @@ def small(at, steps: int = 3) -> None:
     at.run()
 
 
+def _stored_end(at) -> bool:
+    """The worker has stored the run's end (it does so just after the last step)."""
+    store_id = at.session_state.run_meta.store_id
+    return store_id is None or Store().get_run(store_id, None).status != "running"
+
+
 def finish_a_run(at, steps: int = 3):
     small(at, steps)
     at.button(key="btn_start").click().run()
-    for _ in range(20):
-        if at.session_state.run.finished:
-            break
-        at.run()
-    run = at.session_state.run
+    run = settle(at, lambda r: r.finished and _stored_end(at))  # in the server's worker
     assert run.status == "done" and run.evals == steps
     return run
 
@@ -178,11 +181,29 @@ def test_a_reloaded_page_takes_over_the_live_run(home, monkeypatch):
     assert again.session_state.config == run.config
     assert again.session_state.run_meta.store_id == first.session_state.run_meta.store_id
     evals = run.evals
-    again.run()
-    again.run()
-    assert run.evals > evals  # the new session's ticker goes on with it
+    settle(again, lambda r: r.evals > evals)  # it goes on, in the server's worker
     stranger = untrained_app(monkeypatch, token())
     assert stranger.session_state.run is None
+    again.button(key="btn_stop").click().run()
+
+
+def test_a_reload_keeps_the_students_photo_upload_paintings_and_settings(home, monkeypatch):
+    me = token()
+    first = untrained_app(monkeypatch, me)
+    buf = io.BytesIO()
+    Image.new("RGB", (90, 60), (200, 40, 40)).save(buf, format="PNG")
+    first.sidebar.file_uploader(key="up_content").set_value(("red.png", buf.getvalue(), "image/png"))
+    first.run()
+    first.sidebar.multiselect(key="style_names").set_value(["the_scream"]).run()
+    first.sidebar.slider(key="cfg_style_strength").set_value(5.0)
+    small(first, steps=500)
+    first.button(key="btn_start").click().run()
+    again = untrained_app(monkeypatch, me)  # the reload: a new session, the same URL
+    assert again.sidebar.selectbox(key="content_name").value == "upload: red.png"
+    assert again.sidebar.multiselect(key="style_names").value == ["the_scream"]
+    assert again.sidebar.slider(key="cfg_style_strength").value == 5.0
+    assert again.session_state.uploads["upload: red.png"].size == (90, 60)
+    assert not errors(again)
     again.button(key="btn_stop").click().run()
 
 
@@ -210,11 +231,8 @@ def test_resume_goes_on_from_the_stored_image_into_the_same_run(home, monkeypatc
     assert "optimizer restarts" in run.events[-1].text
     assert at.session_state.run_meta.store_id == run_id
     assert Store(home).get_run(run_id, me).status == "running"
-    for _ in range(10):
-        if run.finished:
-            break
-        at.run()
-    assert run.status == "done" and run.evals == 6
+    settle(at, lambda r: r.finished and Store(home).get_run(run_id, me).status == "done")
+    assert run.status == "done" and run.evals == 6  # the worker stored its end
     stored = Store(home).get_run(run_id, me)
     assert stored.status == "done" and stored.evals == 6 and len(stored.history) == 6
 

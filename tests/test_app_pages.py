@@ -9,7 +9,7 @@ from PIL import Image
 
 from nst.engine.image import resize_long_side
 from nst.samples import PHOTOS
-from tests.apptest import download_bytes, errors, untrained_app
+from tests.apptest import download_bytes, errors, settle, untrained_app
 
 
 @pytest.fixture
@@ -123,8 +123,8 @@ def test_compare_page_lists_basket(at):
     at.run()
     for _ in range(2):
         at.button(key="btn_start").click().run()
-        at.run()
-        at.run()
+        settle(at, lambda r: r.finished)
+        at.run()  # the app's rerun once it ended
     at.switch_page("pages/compare.py").run()
     assert not errors(at)
     assert len(at.session_state.basket) == 2

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from nst.record.export import read_png_config, read_png_meta
-from tests.apptest import download_bytes, errors, untrained_app
+from tests.apptest import download_bytes, errors, settle, untrained_app
 
 
 @pytest.fixture
@@ -23,9 +23,10 @@ def at(monkeypatch):
 
 
 def start(at):
-    """Start, and tick once past the first tick (which only draws the starting image)."""
+    """Start, and tick until the worker has made the first evaluation (the first tick only draws
+    the starting image)."""
     at.button(key="btn_start").click().run()
-    at.run()
+    settle(at, lambda r: r.evals >= 1)
 
 
 def test_opens_with_samples_and_names_the_device(at):
@@ -40,17 +41,16 @@ def test_a_run_advances_across_reruns_and_pause_keeps_history(at):
     at.button(key="btn_start").click().run()
     run = at.session_state.run
     assert run is not None and run.evals == 0  # the first tick draws the start at once
-    at.run()
-    at.run()
-    assert at.session_state.run.evals >= 2
+    settle(at, lambda r: r.evals >= 2)  # it optimizes in the server's worker meanwhile
     at.button(key="btn_pause").click().run()
     evals = at.session_state.run.evals
     assert at.session_state.run.status == "paused"
     at.run()
     assert at.session_state.run.evals == evals  # paused: no ticking
     at.button(key="btn_resume").click().run()
-    assert at.session_state.run.evals > evals
-    assert len(at.session_state.run.history) == at.session_state.run.evals
+    run = settle(at, lambda r: r.evals > evals)
+    at.button(key="btn_pause").click().run()
+    assert len(run.history) == run.evals
 
 
 def _values(series) -> list[float]:
@@ -62,9 +62,9 @@ def _values(series) -> list[float]:
 
 def test_loss_chart_data_grows(at):
     start(at)
+    run = settle(at, lambda r: r.evals >= 2)
     n1 = len(_values(json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]))
-    at.run()
-    at.run()
+    settle(at, lambda r, n=run.evals: r.evals > n + 1)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     steps = _values(spec["data"][0]["x"])
     assert len(steps) > n1
@@ -113,7 +113,7 @@ def test_download_png_carries_the_widgets_config(at):
     at.sidebar.slider(key="cfg_style_strength").set_value(2.5)
     at.run()
     start(at)
-    at.run()
+    settle(at, lambda r: r.evals >= 1)
     at.button(key="btn_stop").click().run()
     buttons = {b.label: b for b in at.get("download_button")}
     assert set(buttons) >= {

@@ -16,7 +16,6 @@ from nst.engine.run import Run
 from nst.lab import estimate
 from nst.record.export import cli_command, png_bytes, read_png_changes, read_png_config
 from tests.conftest import ROOT
-from ui.seats import Seats, capacity_from_environment
 
 # ---- the start and the painting's shape ----------------------------------------------------
 
@@ -80,39 +79,6 @@ def test_measured_pace_predicts_a_run(random_model):
     while not run.finished:
         run.step(4)
     assert 0.3 * predicted < run.seconds < 3 * predicted  # timing noise allowed; the order holds
-
-
-# ---- the queue ----------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def test_seats_queue_runs_in_turn_and_free_up_when_a_run_goes():
-    clock = Clock()
-    seats = Seats(capacity=1, clock=clock)
-    assert seats.ask(1) == 0
-    assert seats.ask(2) == 1 and seats.ask(3) == 2  # places in the order asked
-    assert seats.ask(1) == 0 and seats.busy() == 1 and seats.waiting() == 2
-    seats.leave(1)
-    assert seats.ask(3) == 1  # the free seat is 2's (it asked first); 3 is next after it
-    assert seats.ask(2) == 0 and seats.ask(3) == 1
-    clock.t += 10  # run 2's tab was closed: no tick for longer than STALE
-    assert seats.ask(3) == 0
-
-
-def test_unlimited_seats_and_the_environment():
-    seats = Seats(capacity=0)
-    assert [seats.ask(i) for i in range(5)] == [0] * 5 and seats.busy() == 5
-    assert capacity_from_environment({}) == 0
-    assert capacity_from_environment({"NST_MAX_RUNS": "2"}) == 2
-    with pytest.raises(ValueError, match="whole number"):
-        capacity_from_environment({"NST_MAX_RUNS": "two"})
 
 
 # ---- a changed run, reproduced ----------------------------------------------------------

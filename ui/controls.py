@@ -46,7 +46,8 @@ def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = 
     _end_replaced()
     if store_id is None:
         store_id = persist.begin(run, content, styles)
-    meta = session.RunMeta(content, list(styles), store_id)
+    uploads = {n: state.image_bytes(n) for n in (content, *styles) if n.startswith("upload: ")}
+    meta = session.RunMeta(content, list(styles), store_id, {n: b for n, b in uploads.items() if b})
     st.session_state.run = run
     st.session_state.run_meta = meta
     st.session_state.notice = ""
@@ -58,7 +59,7 @@ def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = 
 def _end_replaced() -> None:
     old = session.run()
     if old is not None and not old.finished:
-        state.seats().leave(old.id)
+        state.stepper().drop(old)  # once the evaluation under way has ended
         old.stop()
         persist.save(old, session.meta())
     if old is not None:
@@ -84,8 +85,7 @@ def _apply_changes(run: LiveRun) -> bool:
 def _pause() -> None:
     run = session.run()
     if run is not None:
-        run.pause()
-        state.seats().leave(run.id)
+        state.stepper().pause(run)  # the next evaluation does not start
         persist.save(run, session.meta())
     st.session_state.step_until = None
 
@@ -93,6 +93,7 @@ def _pause() -> None:
 def _resume() -> None:
     run = session.run()
     if run is not None and _apply_changes(run) and not run.finished:
+        run.message = ""  # a pause's reason (its page was away) is over
         run.resume()
         _keep_live(run)
 
@@ -117,8 +118,8 @@ def _step() -> None:
 def _stop() -> None:
     run = session.run()
     if run is not None:
+        state.stepper().drop(run)
         run.stop()
-        state.seats().leave(run.id)
         persist.save(run, session.meta())
         live.remember(run)
 
@@ -235,26 +236,21 @@ def _estimate() -> None:
     except (KeyError, ImageInputError):
         return
     seconds = run_seconds(state.pace(model, cfg), cfg, content.size, model.arch)
-    seats = state.seats()
-    busy = seats.busy()
+    worker, lane = state.stepper(), state.lane(model)
+    busy, waiting = worker.busy(lane), worker.waiting(lane)
     share = ""
-    if seats.capacity and busy >= seats.capacity:
-        share = f" once a seat is free ({busy} running, {seats.waiting()} waiting)"
-    elif busy and model.mean.device.type == "cpu" and backend.default() == "local":
-        seconds *= busy + 1
-        share = f", shared with {busy} other run{'s' if busy > 1 else ''} now"
+    if backend.default() == "local" and busy >= worker.capacity(lane):
+        wait = worker.seconds_to_free(lane, live.estimate)
+        share = (
+            f", once a seat is free ({busy} running, {waiting} waiting: about {live.duration(wait)} "
+            "from now)"
+        )
     what = "a time budget of" if cfg.time_budget else "about"
     where = "on this machine"
     if backend.default() == "ray":
         where = "at this server's pace"
         share += "; it computes on the Ray cluster, where a run with fewer cores takes longer"
     st.caption(
-        f"Start takes {what} {_duration(seconds)} {where}{share} "
+        f"Start takes {what} {live.duration(seconds)} {where}{share} "
         f"({cfg.steps if not cfg.time_budget else 'as many'} steps at {cfg.size} px)."
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds))} s"
-    return f"{seconds / 60:.1f} min"

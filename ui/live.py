@@ -1,9 +1,10 @@
-"""The live run: a fragment that advances the session's run a few steps per tick and draws it.
+"""The live run: a fragment that hands the session's run to the server's worker and draws it.
 
-The run lives in st.session_state; the fragment ticks (run_every) only while it is running, and
-each tick spends about TICK_SECONDS optimizing, so a click is answered within a second. The
-Stylize page draws the full view; the entry script draws a compact strip on every other page, so
-the run goes on while the user looks elsewhere.
+The run lives in st.session_state; it optimizes in the server's compute worker
+(nst.compute.stepper), never in the page's thread. The fragment ticks (run_every) only while the
+run is running or waiting for a seat, and each tick only reads the run and draws it, so a click is
+answered at once whatever the load. The Stylize page draws the full view; the entry script draws a
+compact strip on every other page, so the run goes on while the user looks elsewhere.
 """
 
 from __future__ import annotations
@@ -14,80 +15,39 @@ import time
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from nst.compute import backend
+from nst.compute.stepper import lane_of
 from nst.engine.config import MAX_STEPS
 from nst.engine.contract import LiveRun
 from nst.lab.compare import RunSnapshot
+from nst.lab.estimate import run_seconds
 from nst.lab.viz import layer_figure, loss_figure
-from nst.record.store import CHECKPOINT_SECONDS
 from ui import persist, registry, session, state
 
-TICK_SECONDS = 0.7  # optimizing time per tick: clicks wait at most this long
-RUN_EVERY = 0.1  # seconds between ticks
-MAX_STEPS_PER_TICK = 25
-
-
+RUN_EVERY = 0.5  # seconds between ticks: each only reads the run and draws it
 STEP_EVALS = 10  # what the Step button advances: visible in a demo at any size
 
 
-def advance(run: LiveRun, limit: int | None = None) -> float:
-    """Step the run for about TICK_SECONDS (at most `limit` steps); returns the optimizing
-    seconds spent."""
-    before = run.seconds
-    recent = run.history[-10:]
-    # Seconds per evaluation lately: the first evaluations (warm-up, a coarse scale) would make
-    # the ticks short, and each tick's drawing then weighs more.
-    if len(recent) >= 2 and recent[-1].seconds > recent[0].seconds:
-        per_eval = (recent[-1].seconds - recent[0].seconds) / (len(recent) - 1)
-    else:
-        per_eval = run.seconds / run.evals if run.evals else None
-    n = 1 if per_eval is None else max(1, min(MAX_STEPS_PER_TICK, round(TICK_SECONDS / per_eval)))
-    run.step(n if limit is None else max(1, min(n, limit)))
-    return run.seconds - before
-
-
-def _tick() -> None:
-    """Advance the run if it should be running and has a seat; checkpoint it when due; at its
-    end, save it and rerun the app to stop ticking."""
+def _tick(ticking: bool) -> None:
+    """Hand the run to the server's worker while it should go on (it optimizes there, off this
+    thread), and read where it is. Once it has ended or paused, rerun the app to stop ticking."""
     run = session.run()
     if not session.running():
+        if run is not None and run.finished:
+            remember(run)  # once (it ended in the worker)
+        if ticking and run is not None:
+            st.session_state.step_until = None
+            st.rerun(scope="app")  # the buttons and the ticking follow the run's end
         return
     if st.session_state.get("_first_frame") != run.id:
-        st.session_state["_first_frame"] = run.id  # draw the start at once; step from the next tick
+        st.session_state["_first_frame"] = run.id  # draw the start at once; optimize from the next tick
         return
-    seats = state.seats()
-    st.session_state.queue_place = seats.ask(run.id)
-    if st.session_state.queue_place:
-        return
-    entry = registry.entry()
-    # Two tabs of one identity show the same run: one steps it at a time, the other skips.
-    if entry is not None and not entry.lock.acquire(blocking=False):
-        return
-    try:
-        _step_and_save(run, seats)
-    finally:
-        if entry is not None:
-            entry.lock.release()
-
-
-def _step_and_save(run: LiveRun, seats) -> None:
-    meta = session.meta()
-    t0 = time.perf_counter()
-    until = st.session_state.get("step_until")
-    opt = advance(run, None if until is None else until - run.evals)
-    st.session_state["_tick_started"] = (t0, opt)
-    if until is not None and run.evals >= until and not run.finished:
-        run.pause()  # the Step button's steps are done
-        st.session_state.step_until = None
-        seats.leave(run.id)
-        persist.save(run, meta)
-        st.rerun(scope="app")
-    if run.finished:
-        seats.leave(run.id)
-        persist.save(run, meta)
-        remember(run)
-        st.rerun(scope="app")
-    persist.save(run, meta, due_only=True)
+    worker = state.stepper()
+    worker.want(run, persist.recorded(session.meta()), st.session_state.step_until)
+    st.session_state.queue_place = worker.place(run)
+    for text in worker.said(run):
+        state.say_once(text, toast=True)
+    if entry := registry.entry():
+        entry.touched = time.monotonic()
 
 
 def remember(run: LiveRun) -> None:
@@ -97,13 +57,10 @@ def remember(run: LiveRun) -> None:
         basket.add(RunSnapshot.of_run(run, meta.content, meta.styles, meta.store_id))
 
 
-def _end_tick() -> None:
-    started = st.session_state.pop("_tick_started", None)
-    if started:
-        t0, opt = started
-        stats = st.session_state.tick_stats
-        stats.append((opt, time.perf_counter() - t0))
-        del stats[:-50]
+def _end_tick(t0: float) -> None:
+    stats = st.session_state.tick_stats
+    stats.append(time.perf_counter() - t0)
+    del stats[:-50]
 
 
 def status_line(run: LiveRun) -> str:
@@ -144,20 +101,29 @@ def _shown(run: LiveRun) -> Image.Image:
 
 def _seat_notice(run: LiveRun) -> None:
     place = st.session_state.get("queue_place", 0)
-    seats = state.seats()
-    if place and session.running():
-        st.info(
-            f"Waiting for a free seat: number {place} in the queue. This server optimizes "
-            f"{seats.capacity} run{'s' if seats.capacity > 1 else ''} at a time (NST_MAX_RUNS); "
-            "yours starts by itself when a seat frees up.",
-            icon=":material/hourglass_top:",
-        )
-    elif session.running() and seats.busy() > 1 and backend.default() == "local":
-        st.caption(
-            f"{seats.busy()} runs share this machine right now: each goes at about "
-            f"1/{seats.busy()} of its speed alone, and the time left counts that. "
-            "An operator can queue runs instead (NST_MAX_RUNS)."
-        )
+    if not (place and session.running()):
+        return
+    worker = state.stepper()
+    seats = worker.capacity(lane_of(run))
+    wait = worker.seconds_to_turn(run, estimate)
+    st.info(
+        f"Waiting for a free seat: number {place} in the queue. This server optimizes {seats} "
+        f"run{'s' if seats > 1 else ''} at a time (NST_MAX_RUNS), each at full speed; yours starts "
+        f"by itself in about {duration(wait)}.",
+        icon=":material/hourglass_top:",
+    )
+
+
+def estimate(run: LiveRun) -> float:
+    """Seconds a run that has not started will take, at this machine's measured pace."""
+    model = st.session_state.model
+    if model is None:
+        return 0.0
+    return run_seconds(state.pace(model, run.config), run.config, run.content_src.size, model.arch)
+
+
+def duration(seconds: float) -> str:
+    return f"{max(1, round(seconds))} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _full_view() -> None:
@@ -227,25 +193,15 @@ def _thumbnails(run: LiveRun) -> list[bytes]:
 
 
 def timing_summary() -> str | None:
-    """Server-side cost of recent ticks: optimizing vs everything else (drawing, encoding)."""
+    """What the page's ticks cost the server: they only read the run and draw it (the worker
+    optimizes it elsewhere)."""
     stats = st.session_state.tick_stats[-20:]
     if len(stats) < 3:
         return None
-    opt = sum(o for o, _ in stats)
-    total = sum(t for _, t in stats)
-    text = (
-        f"Last {len(stats)} ticks: {total / len(stats):.2f} s each on the server, "
-        f"{1 - opt / total:.0%} of it outside the optimization (drawing the image and charts, "
-        "session state)."
+    return (
+        f"Last {len(stats)} ticks of this page: {sum(stats) / len(stats) * 1000:.0f} ms each on the "
+        "server to read the run and draw it; the optimization runs in the server's worker meanwhile."
     )
-    saved = st.session_state.checkpoint_ms
-    if saved:
-        ms = sum(saved) / len(saved)
-        text += (
-            f" A checkpoint to the run store (every {CHECKPOINT_SECONDS:g} s) took {ms:.0f} ms, "
-            f"{ms / 1000 / (total / len(stats)):.0%} of its tick."
-        )
-    return text
 
 
 def _compact_view() -> None:
@@ -265,8 +221,9 @@ def ticker(full: bool) -> None:
 
     @st.fragment(run_every=interval)
     def live() -> None:
-        _tick()
+        t0 = time.perf_counter()
+        _tick(interval is not None)
         (_full_view if full else _compact_view)()
-        _end_tick()
+        _end_tick(t0)
 
     live()

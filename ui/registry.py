@@ -20,7 +20,7 @@ import streamlit as st
 
 from nst.engine.contract import LiveRun
 from nst.engine.run import Run
-from ui import persist, session
+from ui import persist, session, sidebar, state
 
 DEFAULT_KEEP_SECONDS = 600.0
 
@@ -29,7 +29,6 @@ DEFAULT_KEEP_SECONDS = 600.0
 class Live:
     run: Run
     meta: session.RunMeta  # names of the inputs, and the run's id in the store
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one ticker steps it at a time
     touched: float = field(default_factory=time.monotonic)
 
 
@@ -89,7 +88,25 @@ def attach() -> None:
         if found is not None and session.run() is None:
             st.session_state.run = found.run
             st.session_state.run_meta = found.meta
+            _set_up_as(found)
     entry()
+
+
+def _set_up_as(found: Live) -> None:
+    """A reloaded page shows the run's own set-up: its photo, paintings (uploads too) and
+    settings, so that Start and Resume mean what the student set up, not the defaults."""
+    run, meta = found.run, found.meta
+    images = [run.content_src, *run.styles_src]
+    for name, image in zip([meta.content, *meta.styles], images, strict=False):
+        if name.startswith("upload: "):
+            st.session_state.uploads[name] = image
+            if name in meta.upload_bytes:
+                st.session_state.upload_bytes[name] = meta.upload_bytes[name]
+    if meta.content:
+        st.session_state.content_name = meta.content
+    if meta.styles:
+        st.session_state.style_names = list(meta.styles)
+    sidebar.put_config(run.config)
 
 
 def store_ids(owner: str) -> set[int]:
@@ -113,7 +130,7 @@ def sweep() -> None:
         rec = None if e.run.finished else persist.recorded(e.meta)
         if rec is not None:
             # Whatever the trouble (the store's, a cluster's), the last routine checkpoint stays.
-            with e.lock, contextlib.suppress(Exception):
-                e.run.pause()
+            with contextlib.suppress(Exception):
+                state.stepper().pause(e.run)
                 rec.save(e.run, status="paused")
         e.run.close()  # a run on a cluster frees its place there

@@ -24,6 +24,7 @@ class RunMeta:
     content: str = ""  # a sample's name, or "upload: <file name>"
     styles: list[str] = field(default_factory=list)
     store_id: int | None = None  # None: not stored (no store, or deleted meanwhile)
+    upload_bytes: dict[str, bytes] = field(default_factory=dict)  # its uploads' files, for a reload
 
 
 class Basket:

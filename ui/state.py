@@ -14,13 +14,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from nst.compute.stepper import Stepper, seats_from_environment
 from nst.engine.config import Config, for_device, from_environment
 from nst.engine.image import load_image
 from nst.engine.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
 from nst.lab.estimate import Pace, measure
 from nst.record.store import Store, default_home
 from nst.samples import PHOTOS, STYLES
-from ui.seats import Seats, capacity_from_environment
 
 _last_release = [0.0]
 
@@ -67,13 +67,25 @@ def image_by_name(name: str):
 
 
 @st.cache_resource
-def seats() -> Seats:
-    """The server's seats for runs (NST_MAX_RUNS), shared by every session."""
+def stepper() -> Stepper:
+    """The server's compute worker (nst.compute.stepper), shared by every session: it steps the
+    runs with a seat (NST_MAX_RUNS per device, else one on a CPU) while the pages only read."""
     try:
-        return Seats(capacity_from_environment())
+        seats_from_environment("cpu")
     except ValueError as exc:
-        st.warning(f"{exc}; running without a limit.")
-        return Seats(0)
+        st.warning(f"{exc}; using the default number of seats.")
+        return Stepper(lambda lane: 1 if lane.startswith("remote:") else default_seats(lane, {}))
+    return Stepper(lambda lane: 1 if lane.startswith("remote:") else default_seats(lane))
+
+
+def default_seats(lane: str, environ=None) -> int:
+    """Seats of a local lane ("local:cuda:0", "local:cpu")."""
+    return seats_from_environment(lane.split(":")[1], environ)
+
+
+def lane(model: VGGFeatures) -> str:
+    """The worker's lane of runs on this model's device."""
+    return f"local:{model.mean.device}"
 
 
 # Measured again every 10 minutes: a measurement taken while the server was busy starting (or

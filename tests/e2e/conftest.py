@@ -1,6 +1,6 @@
 import pytest
 
-from tests.e2e.harness import ROOT, chromium_available, launch, served_app
+from tests.e2e.harness import ROOT, app_env, chromium_available, launch, served_app
 
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 
@@ -16,7 +16,10 @@ def app_url():
     if not chromium_available():
         pytest.skip("Chromium not found at /usr/bin/chromium (apt-get install -y chromium)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with served_app(log_path=ARTIFACTS / "streamlit.log") as url:
+    # Four seats: a test's run left going by the test before (a closed context) must not queue
+    # the next test's (the class journey runs a server of its own with the default, one seat).
+    env = {**app_env(), "NST_MAX_RUNS": "4"}
+    with served_app(env=env, log_path=ARTIFACTS / "streamlit.log") as url:
         yield url
 
 

@@ -1,6 +1,5 @@
 """Journeys of a class: a changed run reproduced from its command, and runs queued in turn."""
 
-import os
 import shlex
 import subprocess
 import sys
@@ -69,29 +68,57 @@ def test_a_run_changed_mid_way_is_reproduced_by_its_command(page, app_url, tmp_p
     assert exceptions(page) == 0
 
 
-def test_with_one_seat_a_second_run_waits_its_turn(browser):
-    env = {**app_env(), "NST_MAX_RUNS": "1"}
-    with served_app(env=env, log_path=ARTIFACTS / "streamlit_queue.log") as url:
-        contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in range(2)]
-        first, second = (c.new_page() for c in contexts)
+def test_a_class_on_default_settings_queues_runs_and_every_page_answers(browser):
+    """Three students press Start on a server with default settings (one seat on a CPU): the
+    first optimizes, the others wait in order with their place and a time; pages answer within
+    seconds while the run optimizes in the server's worker; Pause frees the seat for the next."""
+    env = app_env()
+    env.pop("NST_MAX_RUNS", None)
+    with served_app(env=env, log_path=ARTIFACTS / "streamlit_class.log") as url:
+        contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in range(3)]
+        first, second, third = (c.new_page() for c in contexts)
         try:
             start_run(first, url, steps=5000)
-            open_app(second, url)
-            set_steps(second, 5000)
-            click(second, "Start")
-            second.wait_for_function(
-                "() => document.body.innerText.includes('Waiting for a free seat: number 1')",
-                timeout=90_000,
-            )
-            time.sleep(2)
-            assert steps_done(second) == 0  # it waits: the seat is taken
-            wait_steps(first, steps_done(first) + 1, timeout=30)  # the first goes on
+            for i, student in enumerate((second, third), start=1):
+                open_app(student, url)
+                set_steps(student, 5000)
+                click(student, "Start")
+                student.wait_for_function(
+                    "n => document.body.innerText.includes('Waiting for a free seat: number ' + n)",
+                    arg=str(i),
+                    timeout=90_000,
+                )
+            assert "starts by itself in about" in third.inner_text("body")
+            assert steps_done(second) == steps_done(third) == 0  # they wait: the seat is taken
+            # While the first optimizes, another student's page switch and its way back answer.
+            t0 = time.monotonic()
+            third.locator("[data-testid='stSidebarNav'] a", has_text="Gram matrices").first.click()
+            third.wait_for_function("() => document.body.innerText.includes('Gram')", timeout=30_000)
+            wait_idle(third, timeout=30_000)
+            switch = time.monotonic() - t0
+            t0 = time.monotonic()
+            third.locator("[data-testid='stSidebarNav'] a", has_text="Stylize").first.click()
+            third.get_by_role("button", name="Start").wait_for(timeout=30_000)
+            back = time.monotonic() - t0
+            wait_steps(first, steps_done(first) + 2, timeout=60)  # the first goes on meanwhile
+            t0 = time.monotonic()
             click(first, "Pause")
-            wait_steps(second, 2, timeout=60)  # the freed seat goes to the second
+            first.get_by_role("button", name="Resume").wait_for(state="visible", timeout=30_000)
+            pause = time.monotonic() - t0
+            wait_steps(second, 2, timeout=90)  # the freed seat goes to the next in line
             assert "Waiting" not in status_text(second)
-            second.screenshot(path=str(ARTIFACTS / "queue_second.png"), full_page=True)
-            assert exceptions(first) == 0 and exceptions(second) == 0
+            third.wait_for_function(
+                "() => document.body.innerText.includes('Waiting for a free seat: number 1')",
+                timeout=60_000,
+            )
+            (ARTIFACTS / "class_answers.txt").write_text(
+                f"page switch {switch:.2f} s, back {back:.2f} s, pause {pause:.2f} s\n"
+            )
+            # Generous for CI machines; measured on the 2-core machine in docs/scaling.md.
+            assert switch < 15 and back < 15 and pause < 10, (switch, back, pause)
+            second.screenshot(path=str(ARTIFACTS / "class_second.png"), full_page=True)
+            third.screenshot(path=str(ARTIFACTS / "class_third.png"), full_page=True)
+            assert all(exceptions(p) == 0 for p in (first, second, third))
         finally:
             for c in contexts:
                 c.close()
-    assert os.environ.get("NST_MAX_RUNS") is None  # the test server's setting stayed its own

@@ -1,0 +1,115 @@
+"""A class on one server, at the compute worker (nst.compute.stepper): K students press Start
+together with the default settings. Throughput of all runs against one alone, the command
+line's pace on the same run, the queue's order, and how true the "starts in about" estimate is.
+
+    python -m bench.class_worker                  # 6 students, 256 px, 40 steps each
+    python -m bench.class_worker --students 6 --size 256 --steps 40
+
+It drives the worker the dashboard uses, in this process, with real VGG-16 features (the pages'
+answer times are the browser suite's class journey; see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from bench.__main__ import table
+from bench.common import SHARED, model
+from nst.compute.stepper import Stepper, lane_of, seats_from_environment
+from nst.engine.config import Config
+from nst.engine.image import load_image
+from nst.lab.estimate import measure, run_seconds
+from nst.lab.sweep import device_name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.class_worker")
+    ap.add_argument("--students", type=int, default=6)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args()
+    net = model()
+    photo = load_image(SHARED / "images" / "tubingen.jpg")
+    painting = load_image(SHARED / "images" / "starry_night.jpg")
+    cfg = Config(size=args.size, steps=args.steps, scales=1, model=net.arch, weights=net.weights_source)
+    from nst.engine.run import Run
+
+    warm = Run(net, photo, [painting], cfg.replace(steps=3))
+    while not warm.finished:
+        warm.step(1)
+
+    # The command line's way: one run stepped in a loop in the calling thread.
+    cli = Run(net, photo, [painting], cfg)
+    t0 = time.perf_counter()
+    while not cli.finished:
+        cli.step(1)
+    cli_pace = cli.evals / (time.perf_counter() - t0)
+
+    # One student alone, through the worker.
+    worker = Stepper(lambda lane: seats_from_environment(lane.split(":")[1]))
+    alone = Run(net, photo, [painting], cfg)
+    t0 = time.perf_counter()
+    worker.want(alone)
+    while not alone.finished:
+        time.sleep(0.01)
+    alone_pace = alone.evals / (time.perf_counter() - t0)
+
+    # A class: everyone presses Start at once.
+    pace = measure(net, cfg)
+    runs = [Run(net, photo, [painting], cfg) for _ in range(args.students)]
+    t0 = time.perf_counter()
+    for r in runs:
+        worker.want(r)
+    predicted = {
+        r.id: worker.seconds_to_turn(r, lambda x: run_seconds(pace, x.config, photo.size, net.arch))
+        for r in runs
+    }
+    started: dict[int, float] = {}
+    ended: dict[int, float] = {}
+    while len(ended) < len(runs):
+        now = time.perf_counter() - t0
+        for r in runs:
+            if r.evals and r.id not in started:
+                started[r.id] = now
+            if r.finished and r.id not in ended:
+                ended[r.id] = now
+        time.sleep(0.01)
+    wall = time.perf_counter() - t0
+    total = sum(r.evals for r in runs) / wall
+    order = sorted(runs, key=lambda r: started[r.id])
+    rows = [
+        [i + 1, f"{predicted[r.id]:.1f}", f"{started[r.id]:.1f}", f"{ended[r.id]:.1f}"]
+        for i, r in enumerate(order)
+    ]
+    seats = worker.capacity(lane_of(runs[0]))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"{device_name(net.mean.device)}, {net.arch}, {args.size} px, "
+        f"{args.steps} steps a run, {seats} seat(s)"
+    )
+    table(
+        "One run: the command line's loop against the dashboard's worker",
+        ["way", "evaluations/s"],
+        [
+            ["command line (Run.step in a loop)", f"{cli_pace:.2f}"],
+            ["dashboard worker, alone", f"{alone_pace:.2f}"],
+            ["ratio worker / command line", f"{alone_pace / cli_pace:.2f}"],
+        ],
+    )
+    table(
+        f"{args.students} students press Start at once",
+        ["in line", "predicted wait s", "started at s", "done at s"],
+        rows,
+    )
+    print(
+        f"all runs together: {total:.2f} evaluations/s = {total / alone_pace:.2f}x one run alone; "
+        f"queue order kept: {[r.id for r in order] == [r.id for r in runs]}; "
+        f"all done in {wall:.0f} s; peak memory of this process {rss:.0f} MB"
+    )
+    worker.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""The machine's compute worker: the dashboard's runs optimize here, off the pages' threads.
+
+A page's script thread only reads a run (its history, image, place in the queue); a thread per
+lane steps the runs that have a seat, one evaluation at a time and in turn, so a rerun, a page
+switch or a click is answered at once whatever the load. A lane is one device of this process
+(all local runs on it share it: one evaluation at a time uses every core, and several at once
+would only fight over them) or one run on a Ray cluster (its actor computes; the thread waits).
+
+Seats: a lane optimizes at most `seats` runs at once (NST_MAX_RUNS, else one on a CPU and
+GPU_SEATS on a GPU); the others wait in the order they asked, each with its place and the time
+until its turn. Pausing takes effect before the run's next evaluation; a checkpoint is written
+from here (nst.record.recorded) every few seconds and at the end, so no work waits for a page.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from nst.engine.contract import LiveRun, Status
+from nst.engine.run import Run
+from nst.record.recorded import RecordedRun
+
+GPU_SEATS = 4  # runs a GPU lane steps in turn by default
+IDLE_SECONDS = 30.0  # a run whose page stopped asking this long is paused (its seat freed)
+REMOTE_STEPS = 5  # evaluations per call to a run on a cluster (each call returns its image)
+
+
+def seats_from_environment(device_type: str, environ=None) -> int:
+    """NST_MAX_RUNS as a whole number of seats per lane, else the default for the device."""
+    env = os.environ if environ is None else environ
+    text = env.get("NST_MAX_RUNS", "").strip()
+    if not text:
+        return GPU_SEATS if device_type == "cuda" else 1
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"NST_MAX_RUNS must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise ValueError(f"NST_MAX_RUNS must be 1 or more, not {value}")
+    return value
+
+
+@dataclass
+class Job:
+    """A run the worker holds: seated (optimizing in turn) or waiting for a seat."""
+
+    run: LiveRun
+    recorded: RecordedRun | None
+    lane: str
+    until: int | None = None  # pause once the run has this many evaluations (the Step button)
+    asked: float = field(default_factory=time.monotonic)
+    seen: float = field(default_factory=time.monotonic)  # the last time a page wanted it
+    seated: bool = False
+    hold: bool = False  # a page paused or stopped it: no further evaluation starts
+    said: list[str] = field(default_factory=list)  # the store's trouble, for the page to show
+    lock: threading.Lock = field(default_factory=threading.Lock)  # held during an evaluation
+    saved_once: bool = False
+
+
+class Stepper:
+    """Process-wide (one object shared by every session). `seats(lane)` gives a lane's seats."""
+
+    def __init__(
+        self,
+        seats: Callable[[str], int] | int = 1,
+        on_error: Callable | None = None,
+        idle: float = IDLE_SECONDS,
+    ):
+        self.idle = idle
+        self._seats = seats if callable(seats) else (lambda _lane: seats)
+        self._cond = threading.Condition()
+        self._jobs: dict[int, Job] = {}  # run id -> its job, in the order they asked
+        self._threads: dict[str, threading.Thread] = {}
+        self._closing = False
+        self.on_error = on_error
+        # A thread in the middle of an evaluation when the interpreter ends would abort it.
+        atexit.register(self.close)
+
+    def close(self, seconds: float = 10.0) -> None:
+        """Stop stepping (the runs stay as they are) and wait for the evaluations under way."""
+        with self._cond:
+            self._closing = True
+            threads = list(self._threads.values())
+            self._cond.notify_all()
+        for t in threads:
+            t.join(seconds)
+
+    # ---- what a page does --------------------------------------------------------------
+
+    def want(self, run: LiveRun, recorded: RecordedRun | None = None, until: int | None = None) -> None:
+        """The run should go on: it takes a seat, or its place in the queue, and optimizes until
+        it ends, is paused (`hold`) or reaches `until` evaluations."""
+        with self._cond:
+            job = self._jobs.get(run.id)
+            if job is None:
+                job = Job(run, recorded, lane_of(run), until)
+                self._jobs[run.id] = job
+            job.hold, job.until, job.seen = False, until, time.monotonic()
+            if run.status == Status.PAUSED:
+                run.resume()
+            if recorded is not None:
+                job.recorded = recorded
+            self._seat(job.lane)
+            self._start(job.lane)
+            self._cond.notify_all()
+
+    def pause(self, run: LiveRun) -> None:
+        """No further evaluation of `run` starts; returns once the one under way has ended."""
+        self._let_go(run)
+        run.pause()
+
+    @contextlib.contextmanager
+    def holding(self, run: LiveRun) -> Iterator[None]:
+        """Hold the run between evaluations (to change, stop or save it from a page): waits for
+        the evaluation under way, if any, to end."""
+        with self._cond:
+            job = self._jobs.get(run.id)
+        if job is None:
+            yield
+            return
+        with job.lock:
+            yield
+
+    def drop(self, run: LiveRun) -> None:
+        """Forget the run (to stop or discard it): its seat or place goes to the next. Returns
+        once an evaluation under way has ended."""
+        self._let_go(run)
+
+    def _let_go(self, run: LiveRun) -> None:
+        with self._cond:
+            job = self._jobs.get(run.id)
+            if job is not None:
+                job.hold = True
+            self._leave(run.id)
+        if job is not None:
+            with job.lock:  # the evaluation under way, if any, ends first
+                pass
+
+    def place(self, run: LiveRun) -> int:
+        """0 when the run optimizes now (or is not waiting), else its place in the queue (1 =
+        next)."""
+        with self._cond:
+            job = self._jobs.get(run.id)
+            if job is None or job.seated:
+                return 0
+            waiting = [j for j in self._jobs.values() if j.lane == job.lane and not j.seated]
+            return waiting.index(job) + 1
+
+    def said(self, run: LiveRun) -> list[str]:
+        """The store's trouble since the last call, for the page to show once."""
+        with self._cond:
+            job = self._jobs.get(run.id)
+            if job is None or not job.said:
+                return []
+            out, job.said = job.said, []
+            return out
+
+    def busy(self, lane: str) -> int:
+        with self._cond:
+            return sum(j.seated for j in self._jobs.values() if j.lane == lane)
+
+    def waiting(self, lane: str) -> int:
+        with self._cond:
+            return sum(not j.seated for j in self._jobs.values() if j.lane == lane)
+
+    def capacity(self, lane: str) -> int:
+        return self._seats(lane)
+
+    def seconds_to_turn(self, run: LiveRun, estimate: Callable[[LiveRun], float]) -> float:
+        """Seconds until a waiting run gets its seat: the runs ahead of it in its lane, each for
+        the time it has left (`estimate` for one that has not started), shared by the seats."""
+        with self._cond:
+            job = self._jobs.get(run.id)
+            if job is None or job.seated:
+                return 0.0
+            ahead = []
+            for j in self._jobs.values():
+                if j is job:
+                    break
+                if j.lane == job.lane:
+                    ahead.append(j.run)
+        return self._share(ahead, job.lane, estimate)
+
+    def seconds_to_free(self, lane: str, estimate: Callable[[LiveRun], float]) -> float:
+        """Seconds until a run asking now would get a seat in `lane`."""
+        with self._cond:
+            runs = [j.run for j in self._jobs.values() if j.lane == lane]
+        if len(runs) < self._seats(lane):
+            return 0.0
+        return self._share(runs, lane, estimate)
+
+    def _share(self, runs: list[LiveRun], lane: str, estimate) -> float:
+        left = [r.eta_seconds() if r.history else estimate(r) for r in runs]
+        return sum(s or 0.0 for s in left) / max(1, self._seats(lane))
+
+    # ---- the worker --------------------------------------------------------------------
+
+    def _seat(self, lane: str) -> None:
+        """Fill the lane's free seats from its queue, first come first served."""
+        jobs = [j for j in self._jobs.values() if j.lane == lane]
+        free = self._seats(lane) - sum(j.seated for j in jobs)
+        for j in jobs:
+            if free <= 0:
+                break
+            if not j.seated:
+                j.seated, free = True, free - 1
+
+    def _leave(self, run_id: int) -> None:
+        job = self._jobs.pop(run_id, None)
+        if job is not None:
+            self._seat(job.lane)
+            self._cond.notify_all()
+
+    def _start(self, lane: str) -> None:
+        t = self._threads.get(lane)
+        if t is None or not t.is_alive():
+            t = threading.Thread(target=self._work, args=(lane,), name=f"nst-{lane}", daemon=True)
+            self._threads[lane] = t
+            t.start()
+
+    def _work(self, lane: str) -> None:
+        """Step the lane's seated runs in turn, an evaluation each, for as long as it has any."""
+        while True:
+            with self._cond:
+                if self._closing:
+                    return
+                seated = [j for j in self._jobs.values() if j.lane == lane and j.seated]
+                if not seated:
+                    if not any(j.lane == lane for j in self._jobs.values()):
+                        self._threads.pop(lane, None)
+                        return  # a new job starts a new thread
+                    self._cond.wait(1.0)
+                    continue
+            for job in seated:
+                if self._closing:
+                    return
+                self._advance(job)
+
+    def _advance(self, job: Job) -> None:
+        run = job.run
+        if time.monotonic() - job.seen > self.idle and not run.finished:
+            # Its page went away (a closed laptop, a tab left): pause it and save it, so the
+            # seat goes to the next student; Resume (or the Gallery) goes on with it.
+            with job.lock:
+                run.pause()
+                run.message = f"paused: its page did not answer for {self.idle:.0f} s; Resume goes on"
+                self._save(job, True)
+            with self._cond:
+                if self._jobs.get(run.id) is job:
+                    self._leave(run.id)
+            return
+        with job.lock:
+            if job.hold or run.status in (Status.PAUSED,):
+                return
+            if not run.finished and not (job.until is not None and run.evals >= job.until):
+                try:
+                    run.step(1 if isinstance(run, Run) else REMOTE_STEPS)
+                except Exception as exc:  # noqa: BLE001 - a bug must not stop every run
+                    run.message = f"the run stopped on an error: {exc}"
+                    run.stop()
+                    if self.on_error:
+                        self.on_error(exc)
+            with self._cond:
+                if job.hold and not run.finished:
+                    run.pause()  # paused while this evaluation was under way
+            ended = run.finished or (job.until is not None and run.evals >= job.until)
+            if ended and not run.finished:
+                run.pause()  # the Step button's steps are done
+            self._save(job, ended)
+        if ended:
+            with self._cond:
+                if self._jobs.get(run.id) is job:
+                    self._leave(run.id)
+
+    def _save(self, job: Job, ended: bool) -> None:
+        """A checkpoint after the first evaluation, when one is due, and at the end."""
+        rec = job.recorded
+        if rec is None or rec.deleted or not (ended or not job.saved_once or rec.due()):
+            return
+        job.saved_once = True
+        trouble = rec.save(job.run)
+        if trouble and trouble != rec.store.stopped:
+            with self._cond:
+                job.said.append(trouble)
+
+
+def lane_of(run: LiveRun) -> str:
+    """The lane a run steps in: its device here, or its own on a cluster."""
+    return f"local:{run.device}" if isinstance(run, Run) else f"remote:{run.id}"

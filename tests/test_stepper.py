@@ -1,0 +1,113 @@
+"""The compute worker: runs optimize off the caller's thread, in turn, with a queue and pauses."""
+
+import time
+
+from nst.compute.stepper import Stepper, seats_from_environment
+from nst.engine.config import Config
+from nst.engine.run import Run
+from nst.record.recorded import RecordedRun
+from nst.record.store import Store
+
+TINY = Config(size=48, steps=6, model="vgg19", weights="random", precision="fp32")
+
+
+def _until(check, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the worker did not get there in time"
+        time.sleep(0.02)
+
+
+def test_one_seat_runs_one_after_another_and_tells_each_its_place(random_model, cat, swirls):
+    worker = Stepper(seats=1)
+    first, second = (Run(random_model, cat, [swirls], TINY) for _ in range(2))
+    worker.want(first)
+    worker.want(second)
+    assert worker.place(first) == 0 and worker.place(second) == 1
+    assert worker.seconds_to_turn(second, lambda r: 10.0) > 0  # the first has not started: 10 s
+    deadline = time.monotonic() + 60
+    while not first.finished:  # the second waits for its turn: not one evaluation before
+        assert second.evals == 0 and time.monotonic() < deadline
+        time.sleep(0.005)
+    _until(lambda: second.finished)
+    assert first.status == second.status == "done" and first.evals == second.evals == 6
+    assert worker.busy(f"local:{first.device}") == worker.waiting(f"local:{first.device}") == 0
+
+
+def test_two_seats_step_in_turn(random_model, cat, swirls):
+    worker = Stepper(seats=2)
+    runs = [Run(random_model, cat, [swirls], TINY.replace(steps=40)) for _ in range(2)]
+    for r in runs:
+        worker.want(r)
+    _until(lambda: all(r.evals >= 3 for r in runs))
+    assert all(worker.place(r) == 0 for r in runs)
+    for r in runs:
+        worker.drop(r)
+
+
+def test_pause_stops_the_count_and_want_goes_on(random_model, cat, swirls):
+    worker = Stepper(seats=1)
+    run = Run(random_model, cat, [swirls], TINY.replace(steps=500))
+    worker.want(run)
+    _until(lambda: run.evals >= 2)
+    worker.pause(run)  # returns once the evaluation under way has ended
+    paused_at = run.evals
+    time.sleep(0.5)
+    assert run.status == "paused" and run.evals == paused_at
+    worker.want(run)
+    _until(lambda: run.evals > paused_at)
+    worker.drop(run)
+
+
+def test_the_step_button_pauses_at_its_count(random_model, cat, swirls):
+    worker = Stepper(seats=1)
+    run = Run(random_model, cat, [swirls], TINY.replace(steps=500))
+    worker.want(run, until=4)
+    _until(lambda: run.status == "paused")
+    assert run.evals == 4 and worker.place(run) == 0
+
+
+def test_the_worker_checkpoints_and_stores_the_end(random_model, cat, swirls, tmp_path):
+    store = Store(tmp_path / "home")
+    run = Run(random_model, cat, [swirls], TINY)
+    rec = RecordedRun.begin(
+        store,
+        run,
+        cat,
+        [swirls],
+        content_name="cat",
+        style_names=["swirls"],
+        source="dashboard",
+        owner="me",
+    )
+    worker = Stepper(seats=1)
+    worker.want(run, rec)
+    _until(lambda: run.finished)
+    _until(lambda: store.get_run(rec.id, None).status == "done")
+    stored = store.get_run(rec.id, None)
+    assert stored.evals == 6 and len(stored.history) == 6 and stored.thumbnail.is_file()
+
+
+def test_a_run_whose_page_went_away_is_paused_and_its_seat_freed(random_model, cat, swirls):
+    worker = Stepper(seats=1, idle=1.0)
+    away, next_one = (Run(random_model, cat, [swirls], TINY.replace(steps=5000)) for _ in range(2))
+    worker.want(away)  # and never again: its tab was closed
+    worker.want(next_one)
+    # the next one's page keeps asking (its ticks); the first one's does not
+    _until(lambda: worker.want(next_one) or away.status == "paused")
+    assert "did not answer" in away.message and away.evals > 0
+    _until(lambda: worker.want(next_one) or next_one.evals > 0)  # the seat went to the next
+    worker.drop(next_one)
+
+
+def test_seats_default_to_one_on_a_cpu_and_take_nst_max_runs():
+    assert seats_from_environment("cpu", {}) == 1
+    assert seats_from_environment("cuda", {}) == 4
+    assert seats_from_environment("cpu", {"NST_MAX_RUNS": "3"}) == 3
+    for bad in ("0", "x"):
+        try:
+            seats_from_environment("cpu", {"NST_MAX_RUNS": bad})
+        except ValueError as exc:
+            assert "NST_MAX_RUNS" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} was taken")
