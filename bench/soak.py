@@ -20,8 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
-
 from bench.__main__ import table
 from nst.record.store import Store
 from tests.e2e.harness import SERVER_PIDS, app_env, click, launch, open_app, served_app, wait_idle
@@ -93,13 +91,15 @@ def main() -> None:
     errors: list[str] = []
     peak = [0.0]
     with served_app(env=env) as url:
-        server = psutil.Process(SERVER_PIDS[url])
+        status = Path(f"/proc/{SERVER_PIDS[url]}/status")  # Linux: the server's resident memory
         until = time.monotonic() + args.minutes * 60
         stop = threading.Event()
 
         def watch() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], server.memory_info().rss / 2**20)
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        peak[0] = max(peak[0], int(line.split()[1]) / 1024)
                 time.sleep(1)
 
         threading.Thread(target=watch, daemon=True).start()
