@@ -52,7 +52,6 @@ def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = 
     st.session_state.run_meta = meta
     st.session_state.notice = ""
     st.session_state.tick_stats = []
-    st.session_state.checkpoint_ms = []
     registry.register(run, meta)
 
 

@@ -1,6 +1,6 @@
 """The session's run in the run store (nst.record.recorded.RecordedRun): begun on Start,
-checkpointed while it runs (every CHECKPOINT_SECONDS, from the ticking fragment), saved at pause,
-stop, end and failure.
+checkpointed while it runs and at its end by the server's compute worker, saved here at pause,
+stop and when another run replaces it.
 
 The store's trouble never reaches the run: RecordedRun says it in a sentence, said here once (a
 toast), and the run goes on unsaved. `store.stopped` (a full disk) is shown on the Stylize page
@@ -8,8 +8,6 @@ while set, so it is not toasted too.
 """
 
 from __future__ import annotations
-
-import time
 
 import streamlit as st
 
@@ -45,18 +43,14 @@ def recorded(meta: session.RunMeta) -> RecordedRun | None:
     return None if store is None or run_id is None else RecordedRun(store, run_id)
 
 
-def save(run: LiveRun, meta: session.RunMeta, *, image: bool = True, due_only: bool = False) -> None:
-    """Checkpoint the run as it is now (a routine one only when due, with `due_only`)."""
+def save(run: LiveRun, meta: session.RunMeta, *, image: bool = True) -> None:
+    """Save the run as it is now (at a click: pause, stop, a replaced run); the worker writes
+    the routine checkpoints and the end (nst.compute.stepper)."""
     rec = recorded(meta)
-    if rec is None or (due_only and not rec.due()):
+    if rec is None:
         return
-    t0 = time.perf_counter()
     said = rec.save(run, image=image)
     if rec.deleted:
         meta.store_id = None
     if said and said != rec.store.stopped:
         state.say_once(said, toast=True)
-    if due_only:  # the routine ones, for the timing line under Export
-        ms = st.session_state.checkpoint_ms
-        ms.append((time.perf_counter() - t0) * 1000)
-        del ms[:-20]

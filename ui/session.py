@@ -88,7 +88,6 @@ DEFAULTS: dict[str, Any] = {
     "step_until": None,  # the Step button: pause when the run reaches this many steps
     "owner": "",  # this browser's identity: the `id` in the page's URL
     "store_said": set(),  # store messages already shown to this session
-    "checkpoint_ms": [],  # milliseconds of recent routine checkpoints (the timing line)
     "grids": {},  # the lab's computed grids, by their inputs (ui.explore_ui)
     "gal_said": None,  # the Gallery's last action's message
     "gal_confirm": None,  # the run whose deletion the Gallery asks to confirm

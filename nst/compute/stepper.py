@@ -15,11 +15,10 @@ from here (nst.record.recorded) every few seconds and at the end, so no work wai
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nst.engine.contract import LiveRun, Status
@@ -96,6 +95,8 @@ class Stepper:
     def want(self, run: LiveRun, recorded: RecordedRun | None = None, until: int | None = None) -> None:
         """The run should go on: it takes a seat, or its place in the queue, and optimizes until
         it ends, is paused (`hold`) or reaches `until` evaluations."""
+        if run.finished:
+            return  # a tick that came after the end: nothing to hold a seat for
         with self._cond:
             job = self._jobs.get(run.id)
             if job is None:
@@ -104,8 +105,8 @@ class Stepper:
             job.hold, job.until, job.seen = False, until, time.monotonic()
             if run.status == Status.PAUSED:
                 run.resume()
-            if recorded is not None:
-                job.recorded = recorded
+            if recorded is not None and job.recorded is None:
+                job.recorded = recorded  # kept: it knows when the run was deleted meanwhile
             self._seat(job.lane)
             self._start(job.lane)
             self._cond.notify_all()
@@ -114,18 +115,6 @@ class Stepper:
         """No further evaluation of `run` starts; returns once the one under way has ended."""
         self._let_go(run)
         run.pause()
-
-    @contextlib.contextmanager
-    def holding(self, run: LiveRun) -> Iterator[None]:
-        """Hold the run between evaluations (to change, stop or save it from a page): waits for
-        the evaluation under way, if any, to end."""
-        with self._cond:
-            job = self._jobs.get(run.id)
-        if job is None:
-            yield
-            return
-        with job.lock:
-            yield
 
     def drop(self, run: LiveRun) -> None:
         """Forget the run (to stop or discard it): its seat or place goes to the next. Returns
@@ -163,7 +152,7 @@ class Stepper:
 
     def busy(self, lane: str) -> int:
         with self._cond:
-            return sum(j.seated for j in self._jobs.values() if j.lane == lane)
+            return sum(j.seated and not j.run.finished for j in self._jobs.values() if j.lane == lane)
 
     def waiting(self, lane: str) -> int:
         with self._cond:
