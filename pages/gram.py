@@ -43,8 +43,14 @@ by = c3.selectbox(
     help="variance: channels whose activation varies most in the painting(s); "
     "energy: the largest diagonal entries G_ii of the target.",
 )
-target_gram, image_gram, m = v.grams(layer)
-idx = v.gram_channels(layer, k, by)
+
+
+def numbers(v):
+    """Everything this page shows of the view, in one turn on the device (the view keeps it)."""
+    return v.grams(layer), v.gram_channels(layer, k, by), v.layer_shares()
+
+
+(target_gram, image_gram, m), idx, _ = ex.compute(numbers, v)
 gs = target_gram[np.ix_(idx, idx)] / m
 gt = image_gram[np.ix_(idx, idx)] / m
 lim = float(max(np.abs(gs).max(), np.abs(gt).max(), 1e-12))
@@ -72,7 +78,7 @@ st.caption(
 @st.fragment(run_every=2.0 if session.running() else None)
 def distances() -> None:
     now = ex.view()
-    rows = now.layer_shares()
+    rows = v.layer_shares() if now is v else ex.compute(now.layer_shares)  # v: computed above
     fig = gram_distance_figure(
         [r.layer for r in rows],
         [r.distance for r in rows],

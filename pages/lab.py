@@ -37,7 +37,7 @@ with tabs[0]:
         "where changing a pixel would change that term most. Each map is scaled to its own "
         "strongest pixels (its 99.5th percentile); the terms' sizes differ by decades."
     )
-    st.plotly_chart(gradient_figure(v.gradient_maps()), width="stretch", key="lab_grads")
+    st.plotly_chart(gradient_figure(ex.compute(v.gradient_maps)), width="stretch", key="lab_grads")
 
 PAPER = (
     "As in the paper: L-BFGS from faint white noise, average pooling, its loss "

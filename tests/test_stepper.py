@@ -1,5 +1,6 @@
 """The compute worker: runs optimize off the caller's thread, in turn, with a queue and pauses."""
 
+import threading
 import time
 
 from nst.compute.stepper import Stepper, seats_from_environment
@@ -111,3 +112,30 @@ def test_seats_default_to_one_on_a_cpu_and_take_nst_max_runs():
             assert "NST_MAX_RUNS" in str(exc)
         else:
             raise AssertionError(f"{bad!r} was taken")
+
+
+def test_a_pages_computation_takes_its_turn_between_evaluations(random_model, cat, swirls):
+    worker = Stepper(seats=1)
+    lane = "local:cpu"
+    here = threading.current_thread()
+    # No run on the lane: the page computes at once, on its own thread.
+    assert worker.call(lane, lambda: threading.current_thread()) is here
+    run = Run(random_model, cat, [swirls], TINY.replace(steps=500))
+    worker.want(run)
+    _until(lambda: run.evals >= 2)
+
+    def between():  # no evaluation of the run may advance while this computes
+        before = run.evals
+        time.sleep(0.3)
+        return threading.current_thread().name, before, run.evals
+
+    name, before, after = worker.call(lane, between)
+    assert name == f"nst-{lane}" and before == after  # on the lane's thread, in turn
+    try:
+        worker.call(lane, lambda: 1 / 0)
+        raise AssertionError("the error did not reach the caller")
+    except ZeroDivisionError:
+        pass
+    _until(lambda: run.evals > after + 1)  # and the run goes on after it
+    worker.drop(run)
+    worker.close()

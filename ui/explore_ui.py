@@ -31,7 +31,8 @@ def _inputs_view(
     model_key: str, config_json: str, photo_key: str, painting_keys: tuple, _model, _photo, _paintings
 ):
     """A view of the sidebar's inputs, shared by sessions with the same inputs (read-only)."""
-    return View.of_inputs(_model, Config.from_dict(json.loads(config_json)), _photo, _paintings)
+    cfg = Config.from_dict(json.loads(config_json))
+    return state.on_device(_model, View.of_inputs, _model, cfg, _photo, _paintings)
 
 
 def view() -> View:
@@ -44,7 +45,7 @@ def view() -> View:
         key = (run.id, run.evals, run.size, id(objective) if objective else run.config)
         kept = st.session_state.get("_run_view")
         if kept is None or kept[0] != key:
-            kept = (key, View.of_run(run, model))
+            kept = (key, state.on_device(model, View.of_run, run, model))
             st.session_state["_run_view"] = kept
         return kept[1]
     cfg = network()
@@ -64,6 +65,12 @@ def view() -> View:
     )
 
 
+def compute(fn, *args):
+    """`fn(*args)` (a view's numbers: `compute(v.grams, layer)`) on the device, in turn with the
+    runs there (ui.state.on_device); a view keeps what it computed, so it is quick again."""
+    return state.on_device(st.session_state.model, fn, *args)
+
+
 def caption_view(v: View) -> None:
     """Say whose objective the page shows."""
     cfg = v.config
@@ -77,7 +84,7 @@ def caption_view(v: View) -> None:
 def _features(
     model_key: str, img_key: str, layers: tuple[str, ...], pooling: str, _model, _img
 ) -> dict[str, np.ndarray]:
-    return explore.features(_model, _img, list(layers), pooling)
+    return state.on_device(_model, explore.features, _model, _img, list(layers), pooling)
 
 
 def network() -> Config:
@@ -196,7 +203,8 @@ def grid(
             row, col, label, kw = jobs[len(g["cells"])]
             t0 = time.perf_counter()
             job = [(row, col, label, kw)]
-            cell = next(explore.run_jobs(model, content, style, job, size, steps, pooling=pooling))
+            cells = explore.run_jobs(model, content, style, job, size, steps, pooling=pooling)
+            cell = state.on_device(model, next, cells)  # in turn with the runs on the device
             g["cells"].append(cell)
             g["spent"] = g.get("spent", 0.0) + time.perf_counter() - t0
             g["predicted_done"] = g.get("predicted_done", 0.0) + grid_seconds(

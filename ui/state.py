@@ -78,6 +78,12 @@ def stepper() -> Stepper:
     return Stepper(lambda lane: 1 if lane.startswith("remote:") else default_seats(lane))
 
 
+def on_device(model: VGGFeatures, fn, *args, **kwargs):
+    """A page's own computation on the model's device, in turn with the runs the worker steps
+    there (nst.compute.stepper.Stepper.call): it gets every core instead of fighting for them."""
+    return stepper().call(lane(model), fn, *args, **kwargs)
+
+
 def default_seats(lane: str, environ=None) -> int:
     """Seats of a local lane ("local:cuda:0", "local:cpu")."""
     return seats_from_environment(lane.split(":")[1], environ)
@@ -92,7 +98,7 @@ def lane(model: VGGFeatures) -> str:
 # other runs were going) would otherwise skew every estimate for the server's life.
 @st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8, ttl=600)
 def _pace(arch: str, weights: str, device: str, precision: str, pooling: str, _model, _cfg) -> Pace:
-    return measure(_model, _cfg)
+    return on_device(_model, measure, _model, _cfg)  # in turn with the runs: a true pace
 
 
 def pace(model: VGGFeatures, cfg: Config) -> Pace:
