@@ -12,10 +12,12 @@ until its turn. Pausing takes effect before the run's next evaluation; a checkpo
 from here (nst.record.recorded) every few seconds and at the end, so no work waits for a page.
 
 A page's own computation on the device (the explore pages' feature maps and Gram matrices, the
-pace measurement) goes through `call`: the lane runs it between two evaluations, ahead of the
-next, so it has every core to itself. Two threads computing at once on a CPU slow each other far
-more than taking turns (measured: the Gram page's first answer 3.1 s alongside a run, against
-0.3 s in turn).
+pace measurement) goes through `call`: the lane's thread runs it between two evaluations, ahead
+of the next, so it has every core to itself. Two threads computing at once on a CPU slow each
+other far more than taking turns (measured: the Gram page's view 3.1 s alongside a run, 1.5 s in
+turn). It also keeps torch's work on one long-lived thread: while another thread that computed
+with torch is alive, OpenMP's worker threads outnumber the cores and stop spin-waiting, and a run
+steps 0.78x as fast (measured on a 2-core Xeon in bf16; see bench/class_worker.py).
 """
 
 from __future__ import annotations
@@ -197,18 +199,12 @@ class Stepper:
         return sum(s or 0.0 for s in left) / max(1, self._seats(lane))
 
     def call(self, lane: str, fn: Callable, *args, **kwargs):
-        """`fn(*args, **kwargs)` on the lane's device, in turn with its runs: run by the lane's
-        thread before its next evaluation when the lane is stepping runs, else at once here.
-        Returns its result (or raises its error)."""
+        """`fn(*args, **kwargs)` on the lane's thread, before its next evaluation (at once when
+        it steps no run). Returns its result (or raises its error)."""
         with self._cond:
-            t = self._threads.get(lane)
-            inline = (
-                self._closing
-                or t is None
-                or not t.is_alive()
-                or t is threading.current_thread()
-            )
+            inline = self._closing or self._threads.get(lane) is threading.current_thread()
             if not inline:
+                self._start(lane)
                 done: Future = Future()
                 self._calls.setdefault(lane, []).append((lambda: fn(*args, **kwargs), done))
                 self._cond.notify_all()
@@ -265,11 +261,6 @@ class Stepper:
                         return
                     seated = [j for j in self._jobs.values() if j.lane == lane and j.seated]
                     if not seated:
-                        if not any(j.lane == lane for j in self._jobs.values()):
-                            if not self._calls.get(lane):
-                                self._threads.pop(lane, None)
-                                return  # a new job starts a new thread
-                            continue
                         if not self._calls.get(lane):
                             self._cond.wait(1.0)
                         continue
