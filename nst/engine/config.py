@@ -69,7 +69,7 @@ class Config:
         "Long side of the output in pixels. Time per step grows with its square.",
         "basic",
         min=32,
-        max=2048,
+        max=8192,
         label="Image size (long side, px)",
     )
     steps: int = _f(

@@ -81,6 +81,21 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _to_srgb(rgb: Image.Image, icc: bytes) -> Image.Image:
+    """The image's colours in sRGB, from its embedded ICC profile (Adobe RGB, Display P3 ...): the
+    network and the written files work in sRGB. An unreadable profile leaves the values as they
+    are (most such files are sRGB anyway)."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
+            return rgb
+        return ImageCms.profileToProfile(rgb, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return rgb
+
+
 def load_image(src, max_side: int | None = None, name: str = "image") -> Image.Image:
     """An RGB image from a path, bytes, file object or PIL image.
 
@@ -106,7 +121,8 @@ def load_image(src, max_side: int | None = None, name: str = "image") -> Image.I
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
             img = ImageOps.exif_transpose(img) or img
-            rgb = _to_rgb(img)
+            icc = img.info.get("icc_profile")
+            rgb = _to_srgb(_to_rgb(img), icc) if icc else _to_rgb(img)
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -91,17 +91,33 @@ def layer_style_losses(
     convention: str = "seed",
 ) -> dict[str, torch.Tensor]:
     """Each style layer's weighted term w_l * E_l; their sum is `style_loss`."""
+    used = {n: w for n, w in style_weights.items() if w != 0}
+    grams = {n: gram_matrix(target_features[n]) for n in used}
+    channels = {n: target_features[n].shape[-3] for n in used}
+    positions = {n: target_features[n].shape[-1] * target_features[n].shape[-2] for n in used}
+    return gram_style_terms(used, grams, channels, positions, style_grams, convention)
+
+
+def gram_style_terms(
+    style_weights: Mapping[str, float],
+    target_grams: Mapping[str, torch.Tensor],
+    channels: Mapping[str, int],
+    positions: Mapping[str, int],
+    style_grams: Mapping[str, torch.Tensor],
+    convention: str = "seed",
+) -> dict[str, torch.Tensor]:
+    """`layer_style_losses` from the target's Gram matrices (c channels, m positions each): a
+    print's Grams are summed over its tiles (nst.engine.tiles) before this compares them."""
     terms = {}
     for layer, weight in style_weights.items():
         if weight == 0:
             continue
-        feat = target_features[layer]
-        c, h, w = feat.shape[-3:]
-        diff = gram_matrix(feat) - style_grams[layer]
-        if convention == "seed":  # exactly the seed's expression
-            terms[layer] = weight * torch.mean(diff**2) / (c * h * w)
+        c, m = channels[layer], positions[layer]
+        diff = target_grams[layer] - style_grams[layer]
+        if convention == "seed":  # exactly the seed's expression: mean / (c * h * w)
+            terms[layer] = weight * torch.mean(diff**2) / (c * m)
         else:
-            terms[layer] = weight * style_factor(convention, c, h * w) * torch.sum(diff**2)
+            terms[layer] = weight * style_factor(convention, c, m) * torch.sum(diff**2)
     return terms
 
 

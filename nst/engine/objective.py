@@ -188,6 +188,15 @@ class Objective:
         blend = self.config.style_blend or (1.0,) * len(self.styles)
         return self.styles[blend.index(max(blend))]
 
+    def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """The total loss of `x` (detached) and its parts, its gradient added to `x.grad`: one
+        evaluation of the optimizer (nst.engine.tiles does the same tile by tile)."""
+        loss, parts = self(x)
+        # A non-finite loss gives non-finite gradients; the run's guard then restores the last
+        # finite image. No test here: each would wait for the GPU.
+        loss.backward()
+        return loss.detach(), parts
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
         """The total loss of normalized image `x` (differentiable) and its parts."""
         cfg = self.config

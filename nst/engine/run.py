@@ -44,6 +44,9 @@ from nst.engine.objective import Objective, Parts, measure_reference, scale_bala
 from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, project
 from nst.engine.records import Event, Iterate, Record, evals_per_second, format_value, new_run_id
 from nst.engine.schedule import Scale, Schedule
+from nst.engine.memory import ONE_PASS_PIXELS  # larger scales go tile by tile unless told
+from nst.engine.tiles import TiledObjective
+
 
 FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.engine.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.
@@ -63,6 +66,7 @@ class Run:
         callback: Callable[[Iterate], None] | None = None,
         frame_every: int | None = None,
         max_frames: int = 80,
+        tile_pixels: int | None = None,
     ):
         self.config = (config or Config()).validated()
         if not styles:
@@ -74,6 +78,9 @@ class Run:
         if missing:
             raise ValueError(f"{model.arch} has no layer(s) {', '.join(sorted(missing))}")
         self.model, self.device, self.callback = model, model.mean.device, callback
+        # A scale of more pixels than this is computed tile by tile (nst.engine.tiles), each crop
+        # at most this big: the memory a print needs is then bounded (nst.engine.memory plans it).
+        self.tile_pixels = tile_pixels or ONE_PASS_PIXELS
         self.content_src = content.convert("RGB")
         self.styles_src = [s.convert("RGB") for s in styles]
         self.history: list[Record] = []
@@ -322,15 +329,10 @@ class Run:
         w, h = self._final_size
         cw, ch = self._content_img.size
         balance = scale_balance(self.config.convention, w * h, cw * ch)
-        return Objective(
-            self.model,
-            self.config,
-            self._content_img,
-            self.styles_src,
-            self._bf16,
-            balance,
-            self.reference,
-        )
+        args = (self.model, self.config, self._content_img, self.styles_src, self._bf16, balance)
+        if cw * ch > self.tile_pixels:
+            return TiledObjective(*args, self.reference, tile_pixels=self.tile_pixels)
+        return Objective(*args, self.reference)
 
     def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
         """Total loss of normalized image `x` at the current scale, and its parts."""
@@ -347,11 +349,8 @@ class Run:
 
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad(set_to_none=True)
-            loss, p = self.objective(self._x)
-            # A non-finite loss gives non-finite gradients; the guard below then restores the
-            # last finite image. No test here: each would wait for the GPU.
-            loss.backward()
-            parts["loss"], parts["p"] = loss.detach(), p
+            loss, p = self._objective.evaluate(self._x)  # its gradient is in self._x.grad
+            parts["loss"], parts["p"] = loss, p
             return loss
 
         evaluated = self._x.detach().clone()

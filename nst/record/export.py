@@ -24,10 +24,14 @@ CHANGES_KEY = "nst-changes"  # [[step, {field: value}], ...]: settings changed d
 
 
 def png_bytes(
-    img: Image.Image, config: Config, meta: dict | None = None, changes: list | None = None
+    img: Image.Image,
+    config: Config,
+    meta: dict | None = None,
+    changes: list | None = None,
+    dpi: int | None = None,
 ) -> bytes:
     """PNG of `img` with the config it started from, the changes made on the way, and optional
-    facts (weights, device) embedded."""
+    facts (weights, device) embedded; with `dpi` (a print), that and the sRGB profile too."""
     info = PngImagePlugin.PngInfo()
     info.add_text(CONFIG_KEY, config.to_json())
     if changes:
@@ -36,7 +40,8 @@ def png_bytes(
         info.add_text(META_KEY, json.dumps(meta, sort_keys=True, default=str))
     info.add_text("Software", "nst (neural style transfer lab)")
     buf = io.BytesIO()
-    img.save(buf, format="PNG", pnginfo=info)
+    extra = {"dpi": (dpi, dpi), "icc_profile": srgb_profile()} if dpi else {}
+    img.save(buf, format="PNG", pnginfo=info, **extra)
     return buf.getvalue()
 
 
@@ -158,3 +163,40 @@ def safe_filename(name: str, default: str = "nst") -> str:
     stem = Path(str(name)).name.rsplit(".", 1)[0]
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:60]
     return stem or default
+
+
+def srgb_profile() -> bytes:
+    """The sRGB ICC profile (Little CMS's, through Pillow): what an image written here is in."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def tiff16_bytes(
+    rgb, config: Config, meta: dict | None = None, changes: list | None = None, dpi: int = 300
+) -> bytes:
+    """A 16-bit RGB TIFF (tifffile) of `rgb`, floats in [0, 1] of shape (h, w, 3), with the dpi,
+    the sRGB profile and the run's config, changes and facts in its description (JSON)."""
+    import numpy as np
+    import tifffile
+
+    data = np.round(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    description = json.dumps(
+        {CONFIG_KEY: config.to_dict(), CHANGES_KEY: [[s, c] for s, c in (changes or [])], META_KEY: meta or {}},
+        sort_keys=True,
+        default=str,
+    )
+    buf = io.BytesIO()
+    tifffile.imwrite(
+        buf,
+        data,
+        photometric="rgb",
+        compression="zlib",
+        resolution=(dpi, dpi),
+        resolutionunit="INCH",
+        description=description,
+        software="nst (neural style transfer lab)",
+        extratags=[(34675, 7, None, srgb_profile(), True)],  # InterColorProfile
+        metadata=None,
+    )
+    return buf.getvalue()

@@ -157,6 +157,27 @@ def png_of(trace: dict, image: Image.Image) -> bytes:
     return png_bytes(image.convert("RGB"), Config.from_dict(trace["start_config"]), facts, changes)
 
 
+def print_of(trace: dict, run: LiveRun, path: Path, dpi: int) -> bytes:
+    """The print file of a run: a 16-bit TIFF (from the run's image before it is rounded to 8
+    bits) or an 8-bit PNG, by `path`'s suffix, with the dpi, the sRGB profile and the trace."""
+    from nst.record.export import png_bytes, tiff16_bytes
+
+    facts = {k: trace[k] for k in ("weights", "device", "evals", "status", "beta")}
+    facts["seconds"] = round(trace["seconds"], 3)
+    if trace["run"] is not None:
+        facts["run"] = trace["run"]
+    changes = [Change.from_dict(c) for c in trace["changes"]]
+    start = Config.from_dict(trace["start_config"])
+    if path.suffix.lower() in (".tif", ".tiff"):
+        from nst.engine.image import imagenet_stats
+
+        t = run.result_tensor().detach()
+        mean, std = imagenet_stats(t.device)
+        rgb = (t * std + mean).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
+        return tiff16_bytes(rgb, start, facts, changes, dpi)
+    return png_bytes(run.image().convert("RGB"), start, facts, changes, dpi)
+
+
 def files(trace: dict, image: Image.Image | None, gif: bytes | None) -> ExportFiles:
     """The export files of a trace, its image (None: none yet) and its progress GIF."""
     name = stem(trace["content"] or "nst", trace["styles"], trace["run"])

@@ -1,0 +1,221 @@
+"""Print sizes in bounded memory: one scale's objective computed tile by tile, exactly.
+
+The network's activations of a 4096 px image do not fit a laptop (conv1 alone holds 64 values per
+pixel). But both terms of the seed's loss are sums over positions before they are squared or
+compared: the content loss sums (F - F_c)^2 over positions, and a Gram matrix F F^T sums over
+positions too, so the whole image's Gram is the sum of its tiles' Grams. So an evaluation is two
+passes over the tiles:
+
+  1. without gradients: every tile's Grams, summed into the image's G_l; from those the style
+     loss through the seed's expression (`losses.gram_style_terms`) and its gradient dL/dG_l;
+  2. with gradients, tile by tile: <G_l(tile), dL/dG_l> for every style layer plus the tile's
+     share of the content loss (the seed's `content_loss` on the tile, weighted by its share of
+     the positions), backward into the image's gradient; the tile's graph is freed before the next.
+
+The sum of the tiles' gradients is the gradient of the whole image's loss. A tile is computed on a
+crop with a margin (HALO) as wide as the deepest layer's reach, aligned to the network's largest
+stride, and only the positions inside the tile count: the features there are the whole image's
+own, so there is no seam to hide (tested against the untiled objective).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from nst.engine import losses
+from nst.engine.objective import Objective, Parts
+
+ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
+HALO = 96  # px of context around a tile: beyond conv5_1's reach (VGG-16 66 px, VGG-19 90 px)
+
+
+def stride_of(layer: str) -> int:
+    """conv1_x: 1, conv2_x: 2, conv3_x: 4, conv4_x: 8, conv5_x: 16."""
+    return 2 ** (int(layer[4]) - 1)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """An inner box (the positions it counts) and the crop computed for it, in pixels."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    crop_top: int
+    crop_left: int
+    crop_bottom: int
+    crop_right: int
+
+    def inner(self, layer: str, feature: torch.Tensor) -> torch.Tensor:
+        """The positions of `feature` (the crop's, at `layer`) inside the tile."""
+        s = stride_of(layer)
+        t = (self.top - self.crop_top) // s
+        l_ = (self.left - self.crop_left) // s
+        h = (self.bottom - self.top) // s if self.bottom % s == 0 else None
+        w = (self.right - self.left) // s if self.right % s == 0 else None
+        rows = slice(t, t + h) if h is not None else slice(t, None)  # at the image's edge: to the end
+        cols = slice(l_, l_ + w) if w is not None else slice(l_, None)
+        return feature[..., rows, cols]
+
+
+def tiles(height: int, width: int, side: int, halo: int = HALO) -> list[Tile]:
+    """Tiles of at most `side` px (a multiple of ALIGN) covering an image, with their crops."""
+    side = max(ALIGN, side // ALIGN * ALIGN)
+    out = []
+    for top in range(0, height, side):
+        for left in range(0, width, side):
+            bottom, right = min(height, top + side), min(width, left + side)
+            out.append(
+                Tile(
+                    top,
+                    left,
+                    bottom,
+                    right,
+                    max(0, top - halo),
+                    max(0, left - halo),
+                    min(height, bottom + halo),
+                    min(width, right + halo),
+                )
+            )
+    return out
+
+
+def tile_side(pixels_per_tile: int) -> int:
+    """The side of a square tile (its crop included) of about this many pixels, on ALIGN."""
+    inner = math.isqrt(max(1, pixels_per_tile)) - 2 * HALO
+    return max(4 * ALIGN, inner // ALIGN * ALIGN)
+
+
+class TiledObjective(Objective):
+    """An `Objective` whose targets and evaluation go tile by tile (see the module's doc).
+
+    `tile_pixels`: the most pixels one crop may have (the caller sizes it to the memory there is).
+    Its `evaluate` is the untiled one's, in bounded memory; `__call__` (a whole-image forward)
+    is left to images small enough for it.
+    """
+
+    def __init__(self, *args, tile_pixels: int, **kwargs):
+        self.side = tile_side(tile_pixels)
+        super().__init__(*args, **kwargs)
+
+    def _layout(self, x: torch.Tensor) -> list[Tile]:
+        return tiles(x.shape[-2], x.shape[-1], self.side)
+
+    @torch.no_grad()
+    def _targets(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        from nst.engine.image import to_tensor
+
+        cfg = self.config
+        style_layers = [n for n, _ in cfg.style_weights]
+        photo = to_tensor(self.content, self.device)
+        # The photo's content-layer activations, put together from the tiles (1/64 of the pixels
+        # at conv4_2, so they fit where the network's whole activations would not).
+        parts = []
+        for t in self._layout(photo):
+            crop = photo[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
+            f = self.features(crop, [cfg.content_layer], normalized=False)[cfg.content_layer]
+            parts.append((t, t.inner(cfg.content_layer, f)))
+        content = _assemble(parts, cfg.content_layer)
+        blend = cfg.style_blend or (1.0,) * len(self.styles)
+        total = float(sum(blend))
+        pixels = self.content.size[0] * self.content.size[1]
+        grams: dict[str, torch.Tensor] = {}
+        for weight, style in zip(blend, self.styles, strict=True):
+            if weight == 0:
+                continue
+            painting = to_tensor(style, self.device)
+            ratio = pixels / (style.size[0] * style.size[1])
+            for name, g in self._grams(painting, style_layers, normalized=False).items():
+                g = g * (ratio * weight / total)
+                grams[name] = grams[name] + g if name in grams else g
+        return content.detach(), grams
+
+    @torch.no_grad()
+    def _grams(self, x: torch.Tensor, layers: list[str], normalized: bool) -> dict[str, torch.Tensor]:
+        """The image's unnormalized Gram matrices, summed over its tiles (no gradient).
+        `normalized`: x is a normalized image (an evaluation's), else a [0, 1] one."""
+        out: dict[str, torch.Tensor] = {}
+        for t in self._layout(x):
+            crop = x[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
+            feats = self.features(crop, layers, normalized=normalized)
+            for name in layers:
+                g = losses.gram_matrix(t.inner(name, feats[name])).float()
+                out[name] = out[name] + g if name in out else g
+        return out
+
+    def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        cfg = self.config
+        weights = {n: w for n, w in cfg.style_weights if w}
+        kc, ks = self.balance
+        beta = self.beta
+        h, w = x.shape[-2:]
+        # 1. the image's Grams, and the style loss's gradient with respect to each
+        grams = self._grams(x.detach(), list(weights), normalized=True)
+        leaves = {n: g.requires_grad_(True) for n, g in grams.items()}
+        shapes = {n: _positions(n, h, w) for n in weights}
+        channels = {n: g.shape[0] for n, g in grams.items()}
+        with torch.enable_grad():
+            terms = losses.gram_style_terms(weights, leaves, channels, shapes, self.grams, cfg.convention)
+            s = torch.stack(list(terms.values())).sum()
+            d_grams = torch.autograd.grad(beta * ks * s, list(leaves.values()))
+        d_grams = dict(zip(leaves, d_grams, strict=True))
+        # 2. tile by tile: the surrogate whose gradient is the tile's share of the whole's
+        c_total = torch.zeros((), device=x.device)
+        full = self.content_target
+        layers_used = cfg.layers_used
+        for t in self._layout(x):
+            crop = x[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
+            feats = self.features(crop, layers_used, normalized=True)
+            f_c = t.inner(cfg.content_layer, feats[cfg.content_layer])
+            target = _window(full, t, cfg.content_layer, f_c.shape[-2:])
+            share = f_c.shape[-1] * f_c.shape[-2] / (full.shape[-1] * full.shape[-2])
+            if cfg.convention == "gatys2016":
+                share = 1.0  # a sum, not a mean: every tile's part counts whole
+            if f_c.numel():
+                c = losses.content_loss(f_c, target, cfg.convention) * share
+            else:  # a strip at the image's edge narrower than the content layer's stride
+                c = torch.zeros((), device=x.device)
+            surrogate = cfg.alpha * kc * c
+            for name in weights:
+                g = losses.gram_matrix(t.inner(name, feats[name]))
+                surrogate = surrogate + (g.float() * d_grams[name]).sum()
+            surrogate.backward()
+            c_total = c_total + c.detach()
+            del feats, surrogate
+        total = losses.total_loss(kc * c_total, ks * s.detach(), cfg.alpha, beta)
+        tv = torch.zeros((), device=x.device)
+        if cfg.tv_weight:
+            with torch.enable_grad():
+                tv_t = losses.tv_loss(x)
+                (cfg.tv_weight * tv_t).backward()
+            tv = tv_t.detach()
+            total = total + cfg.tv_weight * tv
+        parts = Parts(c_total, s.detach(), tv, {k: v.detach() for k, v in terms.items()})
+        return total.detach(), parts
+
+
+def _positions(layer: str, height: int, width: int) -> int:
+    s = stride_of(layer)
+    return (height // s) * (width // s)
+
+
+def _assemble(parts: list, layer: str) -> torch.Tensor:
+    """The whole feature map from its tiles' inner parts."""
+    s = stride_of(layer)
+    rows: dict[int, list] = {}
+    for t, f in parts:
+        rows.setdefault(t.top, []).append((t.left, f))
+    return torch.cat(
+        [torch.cat([f for _, f in sorted(row, key=lambda r: r[0])], dim=-1) for _, row in sorted(rows.items())],
+        dim=-2,
+    )
+
+
+def _window(full: torch.Tensor, t: Tile, layer: str, shape) -> torch.Tensor:
+    s = stride_of(layer)
+    top, left = t.top // s, t.left // s
+    return full[..., top : top + shape[0], left : left + shape[1]]

@@ -1,0 +1,90 @@
+"""Prints: the memory plan says before a run starts what it takes and refuses what cannot fit;
+a print file is a 16-bit TIFF (or PNG) with its dpi and the sRGB profile."""
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from nst.engine import memory
+from nst.engine.config import Config
+from nst.record.export import srgb_profile, tiff16_bytes
+from tests.conftest import ROOT
+
+GB = 2**30
+
+
+def test_a_small_image_goes_in_one_pass_and_a_print_in_tiles_under_the_limit():
+    small = memory.plan(1024, 768, "bf16", 20, 8 * GB)
+    assert small.tiles == 1 and small.tile_pixels is None and small.history == 20
+    big = memory.plan(4096, 3072, "bf16", 20, 8 * GB)
+    assert big.tiles > 1 and big.peak <= 8 * GB and big.history <= memory.TILED_HISTORY
+    assert big.peak == memory.peak(4096, 3072, "bf16", big.history, big.tile_pixels)
+
+
+def test_a_size_that_cannot_fit_is_refused_with_the_largest_that_can():
+    with pytest.raises(memory.MemoryPlanError) as err:
+        memory.plan(8192, 6144, "bf16", 20, 4 * GB)
+    text = str(err.value)
+    largest = int(text.split("about ")[1].split(" px")[0])
+    assert "4.0 GB" in text and 2048 < largest < 8192
+    h = largest * 3 // 4
+    assert memory.plan(largest, h, "bf16", 20, 4 * GB).peak <= 4 * GB  # and that one fits
+
+
+def test_the_command_line_refuses_in_one_line_and_plans_without_running(tmp_path):
+    def nst(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "nst", "cat", "swirls", "-o", str(tmp_path / "p.tif"), *args,
+             "--model", "vgg19", "--weights", "random", "--no-store"],
+            capture_output=True, text=True, cwd=ROOT,
+        )
+
+    p = nst("--size", "8192", "--max-memory", "2")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "largest that fits" in p.stderr
+    p = nst("--size", "4096", "--max-memory", "8", "--plan")
+    assert p.returncode == 0 and "tiles" in p.stderr and not (tmp_path / "p.tif").exists()
+
+
+def test_a_tiff_print_reads_back_as_16_bit_rgb_with_its_dpi_and_profile():
+    rgb = np.linspace(0, 1, 30 * 40 * 3).reshape(30, 40, 3)
+    data = tiff16_bytes(rgb, Config(size=40), {"run": 7}, [], dpi=240)
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        back = page.asarray()
+        assert back.dtype == np.uint16 and back.shape == (30, 40, 3)
+        assert page.tags["XResolution"].value == (240, 1) and page.tags["ResolutionUnit"].value == 2
+        assert page.tags["InterColorProfile"].value == srgb_profile()
+        assert '"run": 7' in page.tags["ImageDescription"].value
+    assert np.array_equal(back, np.round(rgb * 65535).astype(np.uint16))  # all 16 bits kept
+    assert len(np.unique(back)) > 256
+
+
+def test_a_print_from_the_command_line_is_a_16_bit_tiff(tmp_path):
+    out = tmp_path / "print.tif"
+    p = subprocess.run(
+        [sys.executable, "-m", "nst", "cat", "swirls", "-o", str(out), "--size", "64", "--steps", "2",
+         "--model", "vgg19", "--weights", "random", "--no-store", "--quiet", "--dpi", "150"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert p.returncode == 0, p.stderr
+    with tifffile.TiffFile(out) as tif:
+        a = tif.pages[0].asarray()
+        assert a.dtype == np.uint16 and a.shape[2] == 3 and max(a.shape[:2]) == 64
+        assert tif.pages[0].tags["XResolution"].value == (150, 1)
+    assert Image.open(out).info.get("dpi") == (150.0, 150.0)
+
+
+def test_an_srgb_tagged_input_keeps_its_values():
+    from PIL import ImageCms
+
+    from nst.engine.image import load_image
+
+    img = Image.new("RGB", (8, 8), (200, 30, 30))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    assert load_image(buf.getvalue()).getpixel((0, 0)) == (200, 30, 30)
