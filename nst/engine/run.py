@@ -338,6 +338,11 @@ class Run:
         """Total loss of normalized image `x` at the current scale, and its parts."""
         return self._objective(x)
 
+    def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """One evaluation at the current scale: the loss of `x` and its parts, the gradient
+        added to `x.grad` (tile by tile at a print's scales)."""
+        return self._objective.evaluate(x)
+
     @property
     def objective_now(self) -> Objective:
         """The current scale's objective: its targets (`content_target`, `grams`) and loss."""
@@ -349,7 +354,7 @@ class Run:
 
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad(set_to_none=True)
-            loss, p = self._objective.evaluate(self._x)  # its gradient is in self._x.grad
+            loss, p = self.evaluate(self._x)  # its gradient is in self._x.grad
             parts["loss"], parts["p"] = loss, p
             return loss
 
