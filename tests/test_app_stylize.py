@@ -204,3 +204,20 @@ def test_start_takes_a_number_typed_without_enter(at):
     at.sidebar.number_input(key="cfg_steps").set_value(150)
     at.button(key="btn_start").click().run()
     assert at.session_state.run.config.steps == 150
+
+
+def test_the_print_planner_gives_pixels_memory_and_the_command(at):
+    start(at)
+    settle(at, lambda r: r.evals >= 1)
+    at.button(key="btn_stop").click().run()
+    at.number_input(key="pr_w").set_value(40.0)
+    at.number_input(key="pr_h").set_value(30.0)
+    at.number_input(key="pr_dpi").set_value(200).run()
+    px = round(40 / 2.54 * 200)  # 3150 px on the long side
+    text = " ".join(m.value for m in at.markdown)
+    assert f"{px}x" in text and "GB at its peak" in text and "min here" in text
+    cmds = [c.value for c in at.code if "runs print" in c.value]
+    assert cmds and f"--size {px} --dpi 200 -o print.tif" in cmds[0]
+    at.number_input(key="pr_dpi").set_value(1200).run()  # 18898 px: beyond prints
+    assert any("prints go to 8192 px" in w.value for w in at.warning)
+    assert not at.exception

@@ -88,3 +88,38 @@ def test_an_srgb_tagged_input_keeps_its_values():
     buf = io.BytesIO()
     img.save(buf, format="PNG", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
     assert load_image(buf.getvalue()).getpixel((0, 0)) == (200, 30, 30)
+
+
+def test_a_print_size_on_paper_is_its_pixels_at_the_dpi():
+    from nst.cli.prints import print_pixels
+
+    assert print_pixels("30x20cm", 300) == round(30 / 2.54 * 300)  # 3543
+    assert print_pixels("12x8in", 300) == 3600 and print_pixels("200x300mm", 254) == 3000
+    with pytest.raises(ValueError, match="WxH"):
+        print_pixels("30x20", 300)
+
+
+def test_a_print_of_a_stored_run_continues_its_image_as_a_run_of_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "home"))
+    common = ["--weights", "random", "--quiet"]
+    src = tmp_path / "src.png"
+
+    def nst(*args):
+        return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True, text=True, cwd=ROOT)
+
+    p = nst("cat", "swirls", "-o", str(src), "--size", "64", "--steps", "3", "--model", "vgg19", *common)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "print.tif"
+    p = nst("runs", "print", "1", "--size", "128", "-o", str(out), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "a print of run 1 as run 2" in p.stderr
+    with tifffile.TiffFile(out) as tif:
+        a = tif.pages[0].asarray()
+    assert a.dtype == np.uint16 and max(a.shape[:2]) == 128
+    shown = nst("runs", "show", "2", "--json")
+    info = __import__("json").loads(shown.stdout)
+    assert info["config"]["size"] == 128 and info["config"]["model"] == "vgg19"
+    assert any("a print of run 1" in e["text"] for e in info["events"])
+    # its first image is the run's own (upsampled), not the photo
+    bad = nst("runs", "print", "1", "--size", "32", "-o", str(out))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "larger than" in bad.stderr

@@ -6,7 +6,7 @@ import streamlit as st
 
 from nst.engine.contract import LiveRun
 from nst.record.trace import ExportFiles, run_files
-from ui import live, session
+from ui import live, print_panel, session
 
 DOWNLOADS = [  # the export files (nst.record.trace.ExportFiles) as every page offers them
     ("Image (PNG + config)", "png", "image/png"),
@@ -73,6 +73,7 @@ def render() -> None:
         f"Reproduce this run from the command line (uploads: use your file's path).{changed}{same}"
     )
     st.code(files.cli, language="bash")
+    print_panel.render(run)
     summary = live.timing_summary()
     if summary:
         st.caption(summary)

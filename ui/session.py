@@ -118,6 +118,7 @@ WIDGET_FAMILIES = {
     "lab_": "the Layer lab",
     "feat_": "the Feature maps page",
     "gram_": "the Gram page",
+    "pr_": "the Stylize page's print planner (ui.print_panel)",
     "_added_": "uploads already added to the choices",
 }
 

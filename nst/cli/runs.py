@@ -1,4 +1,4 @@
-"""`python -m nst runs list|show|export|resume|delete`: the runs kept in the run store."""
+"""`python -m nst runs list|show|export|resume|print|delete`: the runs kept in the run store."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from nst.cli.common import (
     store_or_say,
     warn,
 )
+from nst.cli.prints import add_print_command, print_run
 from nst.engine.config import Config
 from nst.engine.image import ImageInputError
 from nst.engine.model import WeightsError, load_model, pick_device
@@ -50,6 +51,7 @@ def build_runs_parser() -> argparse.ArgumentParser:
     )
     resume.add_argument("id", type=int)
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_print_command(sub)
     delete = sub.add_parser("delete", help="delete a run and its files")
     delete.add_argument("id", type=int)
     return p
@@ -69,6 +71,8 @@ def runs_main(argv: list[str]) -> int:
             return _list_runs(store, args.json)
         if args.command == "resume":
             return _resume(store, args.id, args.quiet)
+        if args.command == "print":
+            return print_run(store, args)
         stored = store.get_run(args.id, None)
         if args.command == "show":
             return _show(store, stored, args.json)

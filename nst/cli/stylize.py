@@ -20,9 +20,17 @@ from nst.cli.common import (
     parse_change,
 )
 from nst.engine.contract import Change
-from nst.engine import memory
+from nst.cli import prints
+from nst.cli.prints import (
+    add_print_flags,
+    apply_print_size,
+    check_output,
+    plan_for,
+    say_time,
+    tile_pixels,
+)
 from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image, resize_long_side
-from nst.engine.model import WeightsError, fast_bf16, load_model, pick_device
+from nst.engine.model import WeightsError, load_model, pick_device
 from nst.engine.run import Run
 from nst.record import trace
 
@@ -44,23 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         help="output .png (8-bit) or .tif (16-bit, for prints); the config is embedded",
-    )
-    p.add_argument(
-        "--dpi",
-        type=int,
-        help="print resolution written into the file (with the sRGB profile); .tif: 300 unless given",
-    )
-    p.add_argument(
-        "--max-memory",
-        type=float,
-        metavar="GB",
-        help="the most memory the run may take (default: what is free, less 15%%); beyond what "
-        "fits at once, the largest scales go tile by tile",
-    )
-    p.add_argument(
-        "--plan",
-        action="store_true",
-        help="say the size, tiles and peak memory the run would take, and stop",
     )
     p.add_argument(
         "--change",
@@ -85,24 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not keep the run in the run store (NST_HOME); see `python -m nst runs --help`",
     )
     add_config_flags(p)
+    add_print_flags(p)
     return p
-
-
-def _check_output(path: str) -> Path:
-    out = Path(path)
-    if out.suffix.lower() not in (".png", ".tif", ".tiff"):
-        raise ValueError(f"output {path!r} must end in .png or .tif (the config is embedded)")
-    if not out.parent.exists():
-        raise ValueError(f"output folder {out.parent} does not exist")
-    return out
 
 
 def stylize(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        cfg = config_from_args(args)
-        out = _check_output(args.output)
+        cfg = apply_print_size(args, config_from_args(args))
+        out = check_output(args.output)
         if args.metrics and not Path(args.metrics).resolve().parent.is_dir():
             raise ValueError(f"metrics folder {Path(args.metrics).parent} does not exist")
         deepest = deepest_layer(cfg)
@@ -114,26 +97,15 @@ def stylize(argv: list[str]) -> int:
         device = pick_device(cfg.device)
         if args.save_every < 0:
             raise ValueError("--save-every must be 0 or more")
-        if args.dpi is not None and not 1 <= args.dpi <= 10000:
-            raise ValueError("--dpi must be between 1 and 10000")
-        if args.max_memory is not None and args.max_memory <= 0:
-            raise ValueError("--max-memory must be a positive number of GB")
-        w, h = resize_long_side(content, cfg.size, args.content).size
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and fast_bf16(device))
-        limit = int(args.max_memory * 2**30) if args.max_memory else memory.default_limit()
-        plan = memory.plan(w, h, "bf16" if bf16 else "fp32", cfg.history, limit)
-        if args.plan or (not args.quiet and (plan.tiles > 1 or plan.history < cfg.history)):
-            fewer = f"; L-BFGS history {plan.history} (of {cfg.history})" if plan.history < cfg.history else ""
-            print(f"nst: plan: {plan.describe()} (limit {limit / 2**30:.1f} GB){fewer}", file=sys.stderr)
-        if args.plan:
-            return 0
-        if plan.history < cfg.history:
-            cfg = cfg.replace(history=plan.history)
+        cfg, plan = plan_for(args, cfg, resize_long_side(content, cfg.size, args.content).size, device)
         model = load_model(cfg.model, cfg.weights, device, last_layer=deepest)
+        if args.plan:
+            say_time(model, cfg, content.size, plan)
+            return 0
         changes = [Change(step, {name: value}) for step, name, value in map(parse_change, args.change)]
         changes.sort(key=lambda c: c.step)
         run = Run(
-            model, content, styles, cfg, callback=Progress(args.quiet), tile_pixels=plan.tile_pixels or w * h
+            model, content, styles, cfg, callback=Progress(args.quiet), tile_pixels=tile_pixels(plan)
         )
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
@@ -147,11 +119,7 @@ def stylize(argv: list[str]) -> int:
 
     def write(path: Path) -> None:
         facts = trace.of_run(run, args.content, args.styles, recorder.id if recorder else None)
-        if path.suffix.lower() == ".png" and args.dpi is None:
-            path.write_bytes(trace.png_of(facts, run.image()))
-        else:  # a print: the dpi and the sRGB profile, 16 bits in a TIFF
-            dpi = args.dpi or 300
-            path.write_bytes(trace.print_of(facts, run, path, dpi))
+        prints.write(path, run, facts, args.dpi)
 
     def after_step() -> None:
         if args.save_every and run.evals % args.save_every == 0 and not run.finished:

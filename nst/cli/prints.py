@@ -1,0 +1,221 @@
+"""The command line's print pieces: the memory plan before a run, the print file after it, and
+`python -m nst runs print ID --size 4096 -o print.tif` (a print made from a stored run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nst.engine import memory
+from nst.engine.config import Config
+from nst.engine.model import fast_bf16
+from nst.engine.run import Run
+from nst.record import trace
+
+OUTPUTS = (".png", ".tif", ".tiff")
+
+
+def add_print_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dpi",
+        type=int,
+        help="print resolution written into the file (with the sRGB profile); .tif: 300 unless given",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=float,
+        metavar="GB",
+        help="the most memory the run may take (default: what is free, less 15%%); beyond what "
+        "fits at once, the largest scales go tile by tile",
+    )
+    p.add_argument(
+        "--print-size",
+        metavar="WxH{cm,in}",
+        help="the print's size on paper, e.g. 30x20cm or 12x8in: with --dpi (300 by default) it "
+        "gives --size (the long side in px)",
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="say the size, tiles and peak memory the run would take, and stop",
+    )
+
+
+def print_pixels(text: str, dpi: int) -> int:
+    """The long side in px of a print of `text` ("30x20cm", "12x8in", "A4" is not taken) at
+    `dpi`."""
+    t = text.strip().lower().replace(" ", "")
+    unit = next((u for u in ("cm", "mm", "in") if t.endswith(u)), None)
+    try:
+        if unit is None:
+            raise ValueError
+        w, h = (float(v) for v in t[: -len(unit)].split("x"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--print-size {text!r}: write it as WxH with cm, mm or in, e.g. 30x20cm") from None
+    inches = max(w, h) / {"cm": 2.54, "mm": 25.4, "in": 1.0}[unit]
+    return round(inches * dpi)
+
+
+def apply_print_size(args, cfg: Config) -> Config:
+    """--print-size and --dpi as the pixel size they give (said on stderr)."""
+    if not getattr(args, "print_size", None):
+        return cfg
+    dpi = args.dpi or 300
+    px = print_pixels(args.print_size, dpi)
+    if not 32 <= px <= 8192:
+        raise ValueError(f"{args.print_size} at {dpi} dpi is {px} px on the long side; the most is 8192")
+    print(f"nst: {args.print_size} at {dpi} dpi: {px} px on the long side", file=sys.stderr)
+    return cfg.replace(size=px)
+
+
+def check_output(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in OUTPUTS:
+        raise ValueError(f"output {path!r} must end in .png or .tif (the config is embedded)")
+    if not out.parent.exists():
+        raise ValueError(f"output folder {out.parent} does not exist")
+    return out
+
+
+def plan_for(args, cfg: Config, size: tuple[int, int], device) -> tuple[Config, memory.Plan]:
+    """The memory plan of a run of `size` px, said on stderr when it tiles, lowers the history or
+    was asked for (`--plan`); raises MemoryPlanError (a ValueError) when it cannot fit."""
+    if args.dpi is not None and not 1 <= args.dpi <= 10000:
+        raise ValueError("--dpi must be between 1 and 10000")
+    if args.max_memory is not None and args.max_memory <= 0:
+        raise ValueError("--max-memory must be a positive number of GB")
+    w, h = size
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and fast_bf16(device))
+    limit = int(args.max_memory * 2**30) if args.max_memory else memory.default_limit()
+    plan = memory.plan(w, h, "bf16" if bf16 else "fp32", cfg.history, limit)
+    fewer = plan.history < cfg.history
+    if args.plan or (not getattr(args, "quiet", False) and (plan.tiles > 1 or fewer)):
+        more = f"; L-BFGS history {plan.history} (of {cfg.history})" if fewer else ""
+        print(f"nst: plan: {plan.describe()} (limit {limit / 2**30:.1f} GB){more}", file=sys.stderr)
+    return (cfg.replace(history=plan.history) if fewer else cfg), plan
+
+
+def say_time(model, cfg: Config, content_size: tuple[int, int], plan: memory.Plan) -> None:
+    """How long the run will take here (this machine's measured pace; a tiled scale computes its
+    Grams in a first pass and its crops' margins too)."""
+    from nst.lab.estimate import measure, run_seconds
+
+    if cfg.time_budget:
+        print(f"nst: plan: {cfg.time_budget:.0f} s of optimization (the time budget)", file=sys.stderr)
+        return
+    seconds = run_seconds(measure(model, cfg), cfg, content_size, model.arch)
+    if plan.tiles > 1:
+        seconds *= 1.35 * plan.tiles * plan.tile_pixels / (plan.width * plan.height)
+    print(f"nst: plan: about {seconds:.0f} s of optimization here", file=sys.stderr)
+
+
+def tile_pixels(plan: memory.Plan) -> int:
+    """What Run takes: crops of the plan's size, or the whole image in one pass."""
+    return plan.tile_pixels or plan.width * plan.height
+
+
+def write(path: Path, run: Run, facts: dict, dpi: int | None) -> None:
+    """The run's image as the user asked: a PNG as always, or a print (dpi, sRGB profile; a TIFF
+    in 16 bits)."""
+    if path.suffix.lower() == ".png" and dpi is None:
+        path.write_bytes(trace.png_of(facts, run.image()))
+    else:
+        path.write_bytes(trace.print_of(facts, run, path, dpi or 300))
+
+
+def add_print_command(sub) -> None:
+    p = sub.add_parser(
+        "print",
+        help="a print of a stored run: its image, settings and changes, continued at a print size",
+    )
+    p.add_argument("id", type=int)
+    p.add_argument("--size", type=int, help="long side of the print in px (to 8192); or --print-size")
+    p.add_argument("-o", "--output", required=True, help="the print: .tif (16-bit) or .png")
+    p.add_argument("--time-budget", type=float, help="seconds of optimization (default: the run's steps)")
+    p.add_argument("--steps", type=int, help="evaluations (default: the run's own)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_print_flags(p)
+
+
+def print_run(store, args) -> int:
+    """`runs print`: a new stored run that starts from run `args.id`'s image at its own size,
+    with the settings it ended with, and goes on coarse to fine up to the print size."""
+    import math
+
+    from nst.cli.common import Progress, Recorder, UsageError, deepest_layer, drive
+    from nst.engine.image import MAX_INPUT_SIDE, load_image, resize_long_side
+    from nst.engine.model import load_model, pick_device
+    from nst.engine.records import Event
+    from nst.record.recorded import RecordedRun, has_checkpoint
+    from nst.record.schema import LIVE
+    from PIL import Image
+
+    out = check_output(args.output)
+    s = store.get_run(args.id, None)
+    if s.status in LIVE:
+        raise UsageError(f"run {args.id} is {s.status} in another process; pause or stop it first")
+    if not has_checkpoint(s):
+        raise UsageError(f"run {args.id} has no image yet to make a print from")
+    source = s.config_at(s.evals)
+    if args.size is None:
+        args.size = apply_print_size(args, source).size if args.print_size else None
+    if args.size is None:
+        raise UsageError("say the print's size: --size PX, or --print-size WxHcm with --dpi")
+    if not source.size < args.size <= 8192:
+        raise UsageError(f"--size must be larger than the run's {source.size} px and at most 8192")
+    doublings = max(0, round(math.log2(args.size / source.size)))
+    cfg = source.replace(
+        size=args.size,
+        scales=min(5, doublings + 1),
+        steps=args.steps or source.steps,
+        time_budget=args.time_budget,
+    ).validated()
+    side = max(MAX_INPUT_SIDE, cfg.size)
+    content = load_image(store.image_path(s.content), max_side=side, name=s.content_name)
+    styles = [
+        load_image(store.image_path(h), max_side=side, name=n)
+        for n, h in zip(s.style_names, s.styles, strict=False)
+    ]
+    device = pick_device(cfg.device)
+    size = resize_long_side(content, cfg.size, s.content_name).size
+    cfg, plan = plan_for(args, cfg, size, device)
+    model = load_model(cfg.model, cfg.weights, device, last_layer=deepest_layer(cfg))
+    if args.plan:
+        say_time(model, cfg, content.size, plan)
+        return 0
+    run = Run(model, content, styles, cfg, callback=Progress(args.quiet), tile_pixels=tile_pixels(plan))
+    with Image.open(s.thumbnail) as im:
+        run.start_from(im)  # at the schedule's first scale: about the run's own size
+    w, h = size
+    run.events.append(Event(0, f"a print of run {args.id} (its image at step {s.evals}), {w}x{h} px"))
+    recorded = RecordedRun.create(
+        store,
+        store.image_path(s.content).read_bytes(),
+        [store.image_path(h_).read_bytes() for h_ in s.styles],
+        cfg,
+        owner=s.owner,
+        source="cli",
+        content_name=s.content_name,
+        style_names=list(s.style_names),
+        device=str(run.device),
+        weights=run.weights_source,
+    )
+    recorder = Recorder(recorded)
+    try:
+        drive(run, [], lambda: recorder.tick(run))
+    except KeyboardInterrupt:
+        run.stop()
+    if not args.quiet:
+        sys.stderr.write("\n")
+    facts = trace.of_run(run, s.content_name, list(s.style_names), recorded.id)
+    write(out, run, facts, args.dpi)
+    recorder.finish(run)
+    print(
+        f"wrote {out}: a print of run {args.id} as run {recorded.id}, {w}x{h} px, {run.evals} steps, "
+        f"{run.seconds:.1f} s on {run.device}",
+        file=sys.stderr,
+    )
+    return 1 if run.status == "failed" else 0
