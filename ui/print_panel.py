@@ -5,6 +5,7 @@ memory and time it takes here, or why it cannot fit; the command makes it from t
 from __future__ import annotations
 
 import streamlit as st
+import torch
 
 from nst.cli.prints import print_pixels
 from nst.engine import memory
@@ -34,7 +35,8 @@ def render(run: LiveRun) -> None:
             st.info(f"That is {w}x{h} px: no larger than this run ({w0}x{h0}); its own image will do.")
             return
         cfg = run.config.replace(size=px)
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and fast_bf16(run.device))
+        device = torch.device(str(run.device))  # a run on a cluster names it as text
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and fast_bf16(device))
         try:
             plan = memory.plan(w, h, "bf16" if bf16 else "fp32", cfg.history, memory.default_limit())
         except memory.MemoryPlanError as exc:

@@ -41,6 +41,8 @@ def test_a_strength_sweep_fills_its_grid(page, app_url):
     wait_idle(page)
     text = main.inner_text()
     assert "2/2 cells" in text and "strength=2" in text and "strength=5" in text
+    # the chart is drawn by the grid's last tick, which can land after the CSV button's run
+    main.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=30_000)
     assert main.locator("[data-testid='stPlotlyChart']").count() == 1
     assert exceptions(page) == 0
     page.set_viewport_size({"width": 1400, "height": 1700})  # the whole grid in one picture
