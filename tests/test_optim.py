@@ -89,3 +89,29 @@ def test_an_overshooting_step_is_taken_back_half_way():
 def test_unknown_optimizer_is_refused():
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("sgd", torch.zeros(1, 3, 1, 1, requires_grad=True), 1.0, 5)
+
+
+def test_the_pyramids_metric_is_symmetric_positive_and_keeps_the_imageprecondition():
+    import torch
+
+    from nst.engine.optim import BoxLBFGS
+
+    torch.manual_seed(0)
+    x = torch.zeros(1, 3, 37, 50, requires_grad=True)
+    opt = BoxLBFGS(x, levels=4)
+    u, v = torch.randn(1, 3, 37, 50), torch.randn(1, 3, 37, 50)
+    mu, mv = opt.precondition(u), opt.precondition(v)
+    assert abs(float((u * mv).sum()) - float((mu * v).sum())) < 1e-3 * float(u.norm() * v.norm())
+    assert float((u * mu).sum()) > float((u * u).sum())  # I plus positive semidefinite terms
+    flat = torch.ones(1, 3, 37, 50)  # a constant is the coarsest octave: boosted by every level
+    inner = opt.precondition(flat)[..., 8:-8, 8:-8]
+    assert torch.allclose(inner, torch.full_like(inner, 1 + 1 + 1 + 1), atol=0.05)
+    assert torch.equal(BoxLBFGS(x, levels=1).precondition(u), u)  # one level: plain L-BFGS
+
+
+def test_a_config_written_before_the_pyramid_reads_as_pixels_only():
+    from nst.engine.config import Config
+
+    old = Config().to_dict()
+    del old["pyramid"]
+    assert Config.from_dict(old).pyramid == 1 and Config().pyramid == 4

@@ -61,8 +61,10 @@ class BoxLBFGS:
         history: int = 20,
         first_step: float = 1.0,
         max_rise: float = 1.05,
+        levels: int = 1,
     ):
         self.x = project(x)
+        self.levels = levels
         self.lr = lr
         self.history = history
         self.first_step = first_step
@@ -99,7 +101,7 @@ class BoxLBFGS:
         free_g = g.masked_fill(held, 0.0)
         d = self._direction(free_g).masked_fill_(held, 0.0)
         # Without curvature yet: a steepest-descent step of a set size, whatever the loss's scale.
-        t = self.lr if self._pairs else self.first_step / max(free_g.abs().max().item(), 1e-30)
+        t = self.lr if self._pairs else self.first_step / max(d.abs().max().item(), 1e-30)
         self._prev = (x.detach().clone(), g.clone())
         x.add_(d, alpha=t)
         torch.maximum(torch.minimum(x, self.hi), self.lo, out=x)
@@ -115,7 +117,25 @@ class BoxLBFGS:
         if len(self._pairs) == self.history:
             self._pairs.pop(0)
         self._pairs.append((s, y, 1.0 / ys))
-        self._gamma = ys / yy
+        self._gamma = ys / float((y * self.precondition(y)).sum()) if self.levels > 1 else ys / yy
+
+    def precondition(self, q: torch.Tensor) -> torch.Tensor:
+        """The initial inverse Hessian's shape: q itself, plus (with `levels` > 1) its coarser
+        octaves, q + sum_k 4^-k U_k U_k^T q (U_k: bilinear upsampling by 2^k). It is the metric
+        of a Laplacian-pyramid parameterization x = sum_k 2^-k U_k(p_k), in which the coarse
+        levels move as fast as the fine ones: L-BFGS there is L-BFGS here with this start."""
+        if self.levels <= 1:
+            return q
+        out = q.clone()
+        h, w = q.shape[-2:]
+        for k in range(1, self.levels):
+            small = (-(-h // 2**k), -(-w // 2**k))
+            z = torch.zeros(q.shape[:-2] + small, device=q.device, dtype=q.dtype, requires_grad=True)
+            with torch.enable_grad():
+                up = torch.nn.functional.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
+                (down,) = torch.autograd.grad(up, z, q)  # U_k^T q
+            out.add_(torch.nn.functional.interpolate(down, size=(h, w), mode="bilinear", align_corners=False), alpha=4.0**-k)
+        return out
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:
         """-H g by the two-loop recursion over the stored pairs."""
@@ -125,7 +145,7 @@ class BoxLBFGS:
             a = rho * float((s * q).sum())
             alphas.append(a)
             q.add_(y, alpha=-a)
-        q.mul_(self._gamma)
+        q = self.precondition(q).mul_(self._gamma)
         for (s, y, rho), a in zip(self._pairs, reversed(alphas), strict=True):
             b = rho * float((y * q).sum())
             q.add_(s, alpha=a - b)
@@ -150,10 +170,12 @@ class BoxAdam:
         return loss
 
 
-def make_optimizer(name: str, x: torch.Tensor, lr: float, history: int) -> BoxLBFGS | BoxAdam:
-    """The named optimizer over image `x`, bounded to valid pixels."""
+def make_optimizer(
+    name: str, x: torch.Tensor, lr: float, history: int, levels: int = 1
+) -> BoxLBFGS | BoxAdam:
+    """The named optimizer over image `x`, bounded to valid pixels (`levels`: L-BFGS's pyramid)."""
     if name == "lbfgs":
-        return BoxLBFGS(x, lr=lr, history=history)
+        return BoxLBFGS(x, lr=lr, history=history, levels=levels)
     if name == "adam":
         return BoxAdam(x, lr=lr)
     raise ValueError(f"unknown optimizer {name!r}")

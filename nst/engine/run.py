@@ -322,7 +322,8 @@ class Run:
         return white_noise(s.width, s.height, self.config.seed, self.device)
 
     def _make_optimizer(self) -> BoxLBFGS | BoxAdam:
-        return make_optimizer(self.config.optimizer, self._x, self.config.lr, self.config.history)
+        cfg = self.config
+        return make_optimizer(cfg.optimizer, self._x, cfg.lr, cfg.history, cfg.pyramid)
 
     def _make_objective(self) -> Objective:
         """The current scale's objective under the current config."""

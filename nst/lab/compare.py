@@ -80,6 +80,7 @@ SHOWN = [
     "optimizer",
     "lr",
     "history",
+    "pyramid",
     "init",
     "tv_weight",
     "preserve_color",
