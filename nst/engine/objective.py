@@ -165,8 +165,7 @@ class Objective:
     def _targets(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
         style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
-        photo = to_tensor(self.content, self.device)
-        content = self.features(photo, [cfg.content_layer], normalized=False)[cfg.content_layer]
+        content = self._content_of(to_tensor(self.content, self.device))
         blend = cfg.style_blend or (1.0,) * len(self.styles)
         total = float(sum(blend))
         pixels = self.content.size[0] * self.content.size[1]
@@ -174,14 +173,23 @@ class Objective:
         for weight, style in zip(blend, self.styles, strict=True):
             if weight == 0:
                 continue
-            feats = self.features(to_tensor(style, self.device), style_layers, normalized=False)
             # The unnormalized Gram sums over positions; rescale it to the output's pixel count so
             # a style image of another size (style_scale) asks for the same statistics.
             ratio = pixels / (style.size[0] * style.size[1])
-            for name in style_layers:
-                g = losses.gram_matrix(feats[name]).float() * (ratio * weight / total)
+            for name, g in self._grams_of(to_tensor(style, self.device), style_layers).items():
+                g = g * (ratio * weight / total)
                 grams[name] = grams[name] + g if name in grams else g
         return content.detach(), grams
+
+    def _content_of(self, photo: torch.Tensor) -> torch.Tensor:
+        """The content layer's activations of a [0, 1] image (nst.engine.tiles: by tiles)."""
+        layer = self.config.content_layer
+        return self.features(photo, [layer], normalized=False)[layer]
+
+    def _grams_of(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """The unnormalized fp32 Gram matrices of a [0, 1] image (nst.engine.tiles: by tiles)."""
+        feats = self.features(image, layers, normalized=False)
+        return {name: losses.gram_matrix(feats[name]).float() for name in layers}
 
     def palette(self) -> Image.Image:
         """The painting whose colours a recoloured start takes (the most weighted one)."""

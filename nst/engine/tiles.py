@@ -105,34 +105,19 @@ class TiledObjective(Objective):
     def _layout(self, x: torch.Tensor) -> list[Tile]:
         return tiles(x.shape[-2], x.shape[-1], self.side)
 
-    @torch.no_grad()
-    def _targets(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        from nst.engine.image import to_tensor
-
-        cfg = self.config
-        style_layers = [n for n, _ in cfg.style_weights]
-        photo = to_tensor(self.content, self.device)
-        # The photo's content-layer activations, put together from the tiles (1/64 of the pixels
-        # at conv4_2, so they fit where the network's whole activations would not).
+    def _content_of(self, photo: torch.Tensor) -> torch.Tensor:
+        """The photo's content-layer activations, put together from the tiles (1/64 of the
+        pixels at conv4_2, so they fit where the network's whole activations would not)."""
+        layer = self.config.content_layer
         parts = []
         for t in self._layout(photo):
             crop = photo[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
-            f = self.features(crop, [cfg.content_layer], normalized=False)[cfg.content_layer]
-            parts.append((t, t.inner(cfg.content_layer, f)))
-        content = _assemble(parts, cfg.content_layer)
-        blend = cfg.style_blend or (1.0,) * len(self.styles)
-        total = float(sum(blend))
-        pixels = self.content.size[0] * self.content.size[1]
-        grams: dict[str, torch.Tensor] = {}
-        for weight, style in zip(blend, self.styles, strict=True):
-            if weight == 0:
-                continue
-            painting = to_tensor(style, self.device)
-            ratio = pixels / (style.size[0] * style.size[1])
-            for name, g in self._grams(painting, style_layers, normalized=False).items():
-                g = g * (ratio * weight / total)
-                grams[name] = grams[name] + g if name in grams else g
-        return content.detach(), grams
+            f = self.features(crop, [layer], normalized=False)[layer]
+            parts.append((t, t.inner(layer, f)))
+        return _assemble(parts, layer)
+
+    def _grams_of(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        return self._grams(image, layers, normalized=False)
 
     @torch.no_grad()
     def _grams(self, x: torch.Tensor, layers: list[str], normalized: bool) -> dict[str, torch.Tensor]:
