@@ -44,7 +44,8 @@ def cli_pace(size: int, steps: int) -> float:
 
 
 def inputs():
-    return load_image(SHARED / "images" / "tubingen.jpg"), load_image(SHARED / "images" / "starry_night.jpg")
+    folder = SHARED / "images"
+    return load_image(folder / "tubingen.jpg"), load_image(folder / "starry_night.jpg")
 
 
 def config(net, size: int, steps: int) -> Config:
@@ -66,9 +67,19 @@ def main() -> None:
     # worker's lane (a second thread computing with torch would make both slower, see
     # nst.compute.stepper), and the main thread only asks, as the pages do.
     cli = subprocess.run(
-        [sys.executable, "-m", "bench.class_worker", "--cli-pace", "--size", str(args.size),
-         "--steps", str(args.steps)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "bench.class_worker",
+            "--cli-pace",
+            "--size",
+            str(args.size),
+            "--steps",
+            str(args.steps),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     cli_pace_ = float(cli.stdout.split()[-1])
     worker = Stepper(lambda lane: seats_from_environment(lane.split(":")[1]))

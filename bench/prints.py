@@ -28,6 +28,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from bench.__main__ import cpu_name
 from bench.common import SHARED
 from nst.engine.image import load_image, resize_to
 
@@ -79,7 +80,9 @@ def ssim(a: np.ndarray, b: np.ndarray, k: int = 7) -> float:
 
 def gray64(img: Image.Image) -> np.ndarray:
     w, h = img.size
-    small = img.convert("L").resize((64, max(1, round(64 * h / w))) if w >= h else (max(1, round(64 * w / h)), 64), Image.LANCZOS)
+    small = img.convert("L").resize(
+        (64, max(1, round(64 * h / w))) if w >= h else (max(1, round(64 * w / h)), 64), Image.LANCZOS
+    )
     return np.asarray(small, dtype=np.float64)
 
 
@@ -97,10 +100,21 @@ def main() -> None:
     common = [photo, painting, "--no-store"]
     tif = folder / "print.tif"
     # the preview first: a child's peak is the largest of all children's so far
-    pwall, ppeak, _ = run_cli([*common, "--quiet", "-o", str(folder / "preview.png"), "--size", "256",
-                               "--time-budget", str(args.preview_budget)])
-    wall, peak, said = run_cli([*common, "-o", str(tif), "--size", str(args.size),
-                                "--time-budget", str(args.budget)])
+    pwall, ppeak, _ = run_cli(
+        [
+            *common,
+            "--quiet",
+            "-o",
+            str(folder / "preview.png"),
+            "--size",
+            "256",
+            "--time-budget",
+            str(args.preview_budget),
+        ]
+    )
+    wall, peak, said = run_cli(
+        [*common, "-o", str(tif), "--size", str(args.size), "--time-budget", str(args.budget)]
+    )
     data = tifffile.imread(tif)
     out = Image.fromarray((data / 257.0).round().astype(np.uint8))
     preview = Image.open(folder / "preview.png").convert("RGB")
@@ -110,8 +124,10 @@ def main() -> None:
     g_photo = np.asarray(photo_at.convert("L"), dtype=np.float64)
     found = seams(g_out, g_photo)
     likeness = ssim(gray64(resize_to(out, preview.size)), gray64(preview))
-    out.resize((1024, round(1024 * out.height / out.width)), Image.LANCZOS).save(folder / "print_1024.png")
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line), "cpu")
+    out.resize((1024, round(1024 * out.height / out.width)), Image.LANCZOS).save(
+        folder / "print_1024.png"
+    )
+    cpu = cpu_name()
     print(f"{cpu}, {os.cpu_count()} cores; {args.photo} + {args.painting}")
     print(f"| | print {out.width}x{out.height} | preview {preview.width}x{preview.height} |")
     print("|---|---|---|")
@@ -119,8 +135,10 @@ def main() -> None:
     print(f"| wall s (load, optimize, write) | {wall:.0f} | {pwall:.0f} |")
     print(f"| peak memory GB | {peak:.2f} | {ppeak:.2f} |")
     print(f"| 16-bit TIFF | {data.dtype} {data.shape} | |")
-    print(f"seams (step > {SEAM_RATIO}x the median where the photo's < {PHOTO_RATIO}x): {len(found)}"
-          + (f", first {found[:5]}" if found else ""))
+    print(
+        f"seams (step > {SEAM_RATIO}x the median where the photo's < {PHOTO_RATIO}x): {len(found)}"
+        + (f", first {found[:5]}" if found else "")
+    )
     print(f"SSIM of 64 px grayscale, print reduced vs preview: {likeness:.3f}")
     plan = [line for line in said.splitlines() if "plan" in line]
     if plan:

@@ -39,9 +39,24 @@ def test_a_size_that_cannot_fit_is_refused_with_the_largest_that_can():
 def test_the_command_line_refuses_in_one_line_and_plans_without_running(tmp_path):
     def nst(*args):
         return subprocess.run(
-            [sys.executable, "-m", "nst", "cat", "swirls", "-o", str(tmp_path / "p.tif"), *args,
-             "--model", "vgg19", "--weights", "random", "--no-store"],
-            capture_output=True, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "nst",
+                "cat",
+                "swirls",
+                "-o",
+                str(tmp_path / "p.tif"),
+                *args,
+                "--model",
+                "vgg19",
+                "--weights",
+                "random",
+                "--no-store",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
         )
 
     p = nst("--size", "8192", "--max-memory", "2")
@@ -67,9 +82,30 @@ def test_a_tiff_print_reads_back_as_16_bit_rgb_with_its_dpi_and_profile():
 def test_a_print_from_the_command_line_is_a_16_bit_tiff(tmp_path):
     out = tmp_path / "print.tif"
     p = subprocess.run(
-        [sys.executable, "-m", "nst", "cat", "swirls", "-o", str(out), "--size", "64", "--steps", "2",
-         "--model", "vgg19", "--weights", "random", "--no-store", "--quiet", "--dpi", "150"],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            "cat",
+            "swirls",
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--steps",
+            "2",
+            "--model",
+            "vgg19",
+            "--weights",
+            "random",
+            "--no-store",
+            "--quiet",
+            "--dpi",
+            "150",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr
     with tifffile.TiffFile(out) as tif:
@@ -86,7 +122,11 @@ def test_an_srgb_tagged_input_keeps_its_values():
 
     img = Image.new("RGB", (8, 8), (200, 30, 30))
     buf = io.BytesIO()
-    img.save(buf, format="PNG", icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    img.save(
+        buf,
+        format="PNG",
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+    )
     assert load_image(buf.getvalue()).getpixel((0, 0)) == (200, 30, 30)
 
 
@@ -105,9 +145,13 @@ def test_a_print_of_a_stored_run_continues_its_image_as_a_run_of_its_own(tmp_pat
     src = tmp_path / "src.png"
 
     def nst(*args):
-        return subprocess.run([sys.executable, "-m", "nst", *args], capture_output=True, text=True, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "nst", *args], capture_output=True, text=True, cwd=ROOT
+        )
 
-    p = nst("cat", "swirls", "-o", str(src), "--size", "64", "--steps", "3", "--model", "vgg19", *common)
+    p = nst(
+        "cat", "swirls", "-o", str(src), "--size", "64", "--steps", "3", "--model", "vgg19", *common
+    )
     assert p.returncode == 0, p.stderr
     out = tmp_path / "print.tif"
     p = nst("runs", "print", "1", "--size", "128", "-o", str(out), "--quiet")

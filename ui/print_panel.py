@@ -28,8 +28,10 @@ def render(run: LiveRun) -> None:
         w0, h0 = run.size
         w, h = (px, round(px * h0 / w0)) if w0 >= h0 else (round(px * w0 / h0), px)
         if px > 8192:
-            st.warning(f"{width:g}x{height:g} {unit} at {dpi} dpi is {px} px on the long side; "
-                       "prints go to 8192 px. Lower the dpi or the size.")
+            st.warning(
+                f"{width:g}x{height:g} {unit} at {dpi} dpi is {px} px on the long side; "
+                "prints go to 8192 px. Lower the dpi or the size."
+            )
             return
         if px <= max(w0, h0):
             st.info(f"That is {w}x{h} px: no larger than this run ({w0}x{h0}); its own image will do.")
@@ -54,8 +56,10 @@ def render(run: LiveRun) -> None:
         if meta.store_id is None:
             st.caption("This run is not in the run store, so the command line cannot print it.")
             return
-        st.caption("Make it from the command line: a run of its own, starting from this run's "
-                   "image with its settings and changes, written as a 16-bit TIFF with the dpi.")
+        st.caption(
+            "Make it from the command line: a run of its own, starting from this run's "
+            "image with its settings and changes, written as a 16-bit TIFF with the dpi."
+        )
         st.code(
             f"python -m nst runs print {meta.store_id} --size {px} --dpi {dpi} -o print.tif",
             language="bash",

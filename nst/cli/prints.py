@@ -54,7 +54,9 @@ def print_pixels(text: str, dpi: int) -> int:
         if w <= 0 or h <= 0:
             raise ValueError
     except ValueError:
-        raise ValueError(f"--print-size {text!r}: write it as WxH with cm, mm or in, e.g. 30x20cm") from None
+        raise ValueError(
+            f"--print-size {text!r}: write it as WxH with cm, mm or in, e.g. 30x20cm"
+        ) from None
     inches = max(w, h) / {"cm": 2.54, "mm": 25.4, "in": 1.0}[unit]
     return round(inches * dpi)
 
@@ -66,7 +68,9 @@ def apply_print_size(args, cfg: Config) -> Config:
     dpi = args.dpi or 300
     px = print_pixels(args.print_size, dpi)
     if not 32 <= px <= 8192:
-        raise ValueError(f"{args.print_size} at {dpi} dpi is {px} px on the long side; the most is 8192")
+        raise ValueError(
+            f"{args.print_size} at {dpi} dpi is {px} px on the long side; the most is 8192"
+        )
     print(f"nst: {args.print_size} at {dpi} dpi: {px} px on the long side", file=sys.stderr)
     return cfg.replace(size=px)
 
@@ -134,7 +138,9 @@ def add_print_command(sub) -> None:
     p.add_argument("id", type=int)
     p.add_argument("--size", type=int, help="long side of the print in px (to 8192); or --print-size")
     p.add_argument("-o", "--output", required=True, help="the print: .tif (16-bit) or .png")
-    p.add_argument("--time-budget", type=float, help="seconds of optimization (default: the run's steps)")
+    p.add_argument(
+        "--time-budget", type=float, help="seconds of optimization (default: the run's steps)"
+    )
     p.add_argument("--steps", type=int, help="evaluations (default: the run's own)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_print_flags(p)
@@ -145,13 +151,14 @@ def print_run(store, args) -> int:
     with the settings it ended with, and goes on coarse to fine up to the print size."""
     import math
 
+    from PIL import Image
+
     from nst.cli.common import Progress, Recorder, UsageError, deepest_layer, drive
     from nst.engine.image import MAX_INPUT_SIDE, load_image, resize_long_side
     from nst.engine.model import load_model, pick_device
     from nst.engine.records import Event
     from nst.record.recorded import RecordedRun, has_checkpoint
     from nst.record.schema import LIVE
-    from PIL import Image
 
     out = check_output(args.output)
     s = store.get_run(args.id, None)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from nst import samples
+from nst.cli import prints
 from nst.cli.common import (
     Parser,
     Progress,
@@ -19,8 +20,6 @@ from nst.cli.common import (
     drive,
     parse_change,
 )
-from nst.engine.contract import Change
-from nst.cli import prints
 from nst.cli.prints import (
     add_print_flags,
     apply_print_size,
@@ -29,6 +28,7 @@ from nst.cli.prints import (
     say_time,
     tile_pixels,
 )
+from nst.engine.contract import Change
 from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image, resize_long_side
 from nst.engine.model import WeightsError, load_model, pick_device
 from nst.engine.run import Run

@@ -63,7 +63,9 @@ def default_limit() -> int:
 
 def peak(width: int, height: int, precision: str, history: int, crop_pixels: int) -> int:
     px = width * height
-    return int(BASE + px * (IMAGE_BYTES + PAIR_BYTES * history) + ACTIVATION_BYTES[precision] * crop_pixels)
+    return int(
+        BASE + px * (IMAGE_BYTES + PAIR_BYTES * history) + ACTIVATION_BYTES[precision] * crop_pixels
+    )
 
 
 def plan(width: int, height: int, precision: str, history: int, limit: int) -> Plan:

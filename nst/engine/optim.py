@@ -132,9 +132,16 @@ class BoxLBFGS:
             small = (-(-h // 2**k), -(-w // 2**k))
             z = torch.zeros(q.shape[:-2] + small, device=q.device, dtype=q.dtype, requires_grad=True)
             with torch.enable_grad():
-                up = torch.nn.functional.interpolate(z, size=(h, w), mode="bilinear", align_corners=False)
+                up = torch.nn.functional.interpolate(
+                    z, size=(h, w), mode="bilinear", align_corners=False
+                )
                 (down,) = torch.autograd.grad(up, z, q)  # U_k^T q
-            out.add_(torch.nn.functional.interpolate(down, size=(h, w), mode="bilinear", align_corners=False), alpha=4.0**-k)
+            out.add_(
+                torch.nn.functional.interpolate(
+                    down, size=(h, w), mode="bilinear", align_corners=False
+                ),
+                alpha=4.0**-k,
+            )
         return out
 
     def _direction(self, g: torch.Tensor) -> torch.Tensor:

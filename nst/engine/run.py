@@ -39,14 +39,13 @@ from nst.engine.image import (
     upsample_with_detail,
     white_noise,
 )
+from nst.engine.memory import ONE_PASS_PIXELS  # larger scales go tile by tile unless told
 from nst.engine.model import VGGFeatures, fast_bf16
 from nst.engine.objective import Objective, Parts, measure_reference, scale_balance
 from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, project
 from nst.engine.records import Event, Iterate, Record, evals_per_second, format_value, new_run_id
 from nst.engine.schedule import Scale, Schedule
-from nst.engine.memory import ONE_PASS_PIXELS  # larger scales go tile by tile unless told
 from nst.engine.tiles import TiledObjective
-
 
 FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.engine.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.

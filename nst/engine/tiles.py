@@ -29,7 +29,7 @@ from nst.engine import losses
 from nst.engine.objective import Objective, Parts
 
 ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
-HALO = 96  # px of context around a tile: beyond conv5_1's reach (VGG-16 66 px, VGG-19 90 px)
+HALO = 96  # px of context around a tile: beyond conv5_1's reach (a radius of 66 px in VGG-16, 78 in VGG-19)
 
 
 def stride_of(layer: str) -> int:
@@ -114,7 +114,7 @@ class TiledObjective(Objective):
             crop = photo[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
             f = self.features(crop, [layer], normalized=False)[layer]
             parts.append((t, t.inner(layer, f)))
-        return _assemble(parts, layer)
+        return _assemble(parts)
 
     def _grams_of(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         return self._grams(image, layers, normalized=False)
@@ -144,7 +144,9 @@ class TiledObjective(Objective):
         shapes = {n: _positions(n, h, w) for n in weights}
         channels = {n: g.shape[0] for n, g in grams.items()}
         with torch.enable_grad():
-            terms = losses.gram_style_terms(weights, leaves, channels, shapes, self.grams, cfg.convention)
+            terms = losses.gram_style_terms(
+                weights, leaves, channels, shapes, self.grams, cfg.convention
+            )
             s = torch.stack(list(terms.values())).sum()
             d_grams = torch.autograd.grad(beta * ks * s, list(leaves.values()))
         d_grams = dict(zip(leaves, d_grams, strict=True))
@@ -188,14 +190,16 @@ def _positions(layer: str, height: int, width: int) -> int:
     return (height // s) * (width // s)
 
 
-def _assemble(parts: list, layer: str) -> torch.Tensor:
+def _assemble(parts: list) -> torch.Tensor:
     """The whole feature map from its tiles' inner parts."""
-    s = stride_of(layer)
     rows: dict[int, list] = {}
     for t, f in parts:
         rows.setdefault(t.top, []).append((t.left, f))
     return torch.cat(
-        [torch.cat([f for _, f in sorted(row, key=lambda r: r[0])], dim=-1) for _, row in sorted(rows.items())],
+        [
+            torch.cat([f for _, f in sorted(row, key=lambda r: r[0])], dim=-1)
+            for _, row in sorted(rows.items())
+        ],
         dim=-2,
     )
 

@@ -182,7 +182,11 @@ def tiff16_bytes(
 
     data = np.round(np.clip(rgb, 0.0, 1.0) * 65535.0).astype(np.uint16)
     description = json.dumps(
-        {CONFIG_KEY: config.to_dict(), CHANGES_KEY: [[s, c] for s, c in (changes or [])], META_KEY: meta or {}},
+        {
+            CONFIG_KEY: config.to_dict(),
+            CHANGES_KEY: [[s, c] for s, c in (changes or [])],
+            META_KEY: meta or {},
+        },
         sort_keys=True,
         default=str,
     )
