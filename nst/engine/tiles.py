@@ -29,7 +29,7 @@ from nst.engine import losses
 from nst.engine.objective import Objective, Parts
 
 ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
-HALO = 96  # px of context around a tile: beyond conv5_1's reach (a radius of 66 px in VGG-16, 78 in VGG-19)
+HALO = 96  # px of context around a tile: beyond conv5_1's reach (66 px VGG-16, 78 VGG-19)
 
 
 def stride_of(layer: str) -> int:
