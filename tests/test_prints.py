@@ -135,6 +135,9 @@ def test_a_print_size_on_paper_is_its_pixels_at_the_dpi():
 
     assert print_pixels("30x20cm", 300) == round(30 / 2.54 * 300)  # 3543
     assert print_pixels("12x8in", 300) == 3600 and print_pixels("200x300mm", 254) == 3000
+    # a 4:3 image on 30x20 cm paper: its height is what limits it (20 cm x 4/3 = 26.7 cm)
+    assert print_pixels("30x20cm", 300, 4 / 3) == round(20 * 4 / 3 / 2.54 * 300)
+    assert print_pixels("30x20cm", 300, 2.0) == round(30 / 2.54 * 300)  # wider: the width
     with pytest.raises(ValueError, match="WxH"):
         print_pixels("30x20", 300)
 

@@ -24,8 +24,8 @@ def render(run: LiveRun) -> None:
         height = b.number_input("Height", 1.0, 500.0, 20.0, 1.0, key="pr_h")
         unit = c.selectbox("Unit", UNITS, key="pr_unit")
         dpi = d.number_input("dpi", 72, 1200, 300, 10, key="pr_dpi")
-        px = print_pixels(f"{width}x{height}{unit}", int(dpi))
         w0, h0 = run.size
+        px = print_pixels(f"{width}x{height}{unit}", int(dpi), max(w0, h0) / min(w0, h0))
         w, h = (px, round(px * h0 / w0)) if w0 >= h0 else (round(px * w0 / h0), px)
         if px > 8192:
             st.warning(

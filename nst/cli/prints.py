@@ -42,9 +42,9 @@ def add_print_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def print_pixels(text: str, dpi: int) -> int:
-    """The long side in px of a print of `text` ("30x20cm", "12x8in", "A4" is not taken) at
-    `dpi`."""
+def print_pixels(text: str, dpi: int, aspect: float | None = None) -> int:
+    """The long side in px of a print on paper of `text` ("30x20cm", "12x8in") at `dpi`: with
+    `aspect` (the image's long side over its short one), the largest that fits the paper."""
     t = text.strip().lower().replace(" ", "")
     unit = next((u for u in ("cm", "mm", "in") if t.endswith(u)), None)
     try:
@@ -57,16 +57,20 @@ def print_pixels(text: str, dpi: int) -> int:
         raise ValueError(
             f"--print-size {text!r}: write it as WxH with cm, mm or in, e.g. 30x20cm"
         ) from None
-    inches = max(w, h) / {"cm": 2.54, "mm": 25.4, "in": 1.0}[unit]
-    return round(inches * dpi)
+    per_inch = {"cm": 2.54, "mm": 25.4, "in": 1.0}[unit]
+    long_, short = max(w, h) / per_inch, min(w, h) / per_inch
+    if aspect is not None:
+        long_ = min(long_, short * aspect)  # an image more square than the paper: its height
+    return round(long_ * dpi)
 
 
-def apply_print_size(args, cfg: Config) -> Config:
-    """--print-size and --dpi as the pixel size they give (said on stderr)."""
+def apply_print_size(args, cfg: Config, aspect: float | None = None) -> Config:
+    """--print-size and --dpi as the pixel size they give (said on stderr); `aspect`: the
+    photo's, so the print fits the paper."""
     if not getattr(args, "print_size", None):
         return cfg
     dpi = args.dpi or 300
-    px = print_pixels(args.print_size, dpi)
+    px = print_pixels(args.print_size, dpi, aspect)
     if not 32 <= px <= 8192:
         raise ValueError(
             f"{args.print_size} at {dpi} dpi is {px} px on the long side; the most is 8192"

@@ -84,7 +84,7 @@ def stylize(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        cfg = apply_print_size(args, config_from_args(args))
+        cfg = config_from_args(args)
         out = check_output(args.output)
         if args.metrics and not Path(args.metrics).resolve().parent.is_dir():
             raise ValueError(f"metrics folder {Path(args.metrics).parent} does not exist")
@@ -94,6 +94,7 @@ def stylize(argv: list[str]) -> int:
         side = max(MAX_INPUT_SIDE, cfg.size)
         content = load_image(samples.resolve(args.content), max_side=side, name=args.content)
         styles = [load_image(samples.resolve(s), max_side=side, name=s) for s in args.styles]
+        cfg = apply_print_size(args, cfg, max(content.size) / min(content.size))
         device = pick_device(cfg.device)
         if args.save_every < 0:
             raise ValueError("--save-every must be 0 or more")
