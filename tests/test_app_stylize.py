@@ -221,3 +221,27 @@ def test_the_print_planner_gives_pixels_memory_and_the_command(at):
     at.number_input(key="pr_dpi").set_value(1200).run()  # 18898 px: beyond prints
     assert any("prints go to 8192 px" in w.value for w in at.warning)
     assert not at.exception
+
+
+def test_make_the_print_continues_the_run_at_the_print_size_as_a_run_of_its_own(at):
+    start(at)
+    at.button(key="btn_stop").click().run()
+    source = at.session_state.run
+    source_id = at.session_state.run_meta.store_id
+    at.number_input(key="pr_w").set_value(4.0)
+    at.number_input(key="pr_h").set_value(4.0)
+    at.number_input(key="pr_dpi").set_value(100)  # 157 px on the long side: more than the run's
+    at.number_input(key="pr_minutes").set_value(0.1).run()  # 6 s
+    at.button(key="pr_make").click().run()
+    printed = at.session_state.run
+    assert printed is not source and printed.config.size == 157 and printed.config.time_budget == 6
+    assert at.session_state.run_meta.dpi == 100 and at.session_state.run_meta.store_id != source_id
+    assert printed.events[0].text.startswith(f"a print of run {source_id} (its image at step ")
+    assert printed.config.scales == 1 and printed.evals == 0  # 128 -> 157 px: no doubling
+    run = settle(at, lambda r: r.finished)
+    assert run.status == "done" and max(run.size) == 157
+    w, h = run.size
+    labels = [b.label for b in at.get("download_button")]
+    assert f"Print (16-bit TIFF, {w}x{h} px, 100 dpi)" in labels
+    assert "Make the print" not in [b.label for b in at.button]  # a print's own export
+    assert not at.exception

@@ -168,5 +168,14 @@ def test_a_print_of_a_stored_run_continues_its_image_as_a_run_of_its_own(tmp_pat
     assert info["config"]["size"] == 128 and info["config"]["model"] == "vgg19"
     assert any("a print of run 1" in e["text"] for e in info["events"])
     # its first image is the run's own (upsampled), not the photo
+    # a size on paper fits the paper with the photo's own aspect (3x1 in: its height limits it)
+    p = nst("runs", "print", "1", "--print-size", "3x1in", "--dpi", "60", "-o", str(out), "--quiet")
+    assert p.returncode == 0, p.stderr
+    from nst.samples import PHOTOS
+
+    w0, h0 = Image.open(PHOTOS["cat"]).size
+    with tifffile.TiffFile(out) as tif:
+        h, w = tif.pages[0].asarray().shape[:2]
+    assert max(w, h) == round(60 * max(w0, h0) / min(w0, h0)) and min(w, h) <= 60
     bad = nst("runs", "print", "1", "--size", "32", "-o", str(out))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "larger than" in bad.stderr

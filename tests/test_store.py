@@ -121,6 +121,28 @@ def test_a_checkpoint_round_trips_the_image_bytes_and_the_history(store):
     assert store.get_run(run_id, "cli").status == "done"
 
 
+def test_a_checkpoint_slow_to_write_comes_less_often(store):
+    """A print's image takes a while to encode: the routine checkpoints then take at most
+    CHECKPOINT_SHARE of the run's time, where a small run's come every CHECKPOINT_SECONDS."""
+    import numpy as np
+
+    share = nst.record.store.CHECKPOINT_SHARE
+    cfg = Config(size=64)
+    small = store.create_run(png("red"), [png("blue")], cfg, content_name="a", style_names=["b"])
+    big = store.create_run(png("red"), [png("blue")], cfg, content_name="a", style_names=["b"])
+    noise = np.random.default_rng(0).integers(0, 256, (1536, 2048, 3), dtype=np.uint8)
+    t0 = time.monotonic()
+    assert store.checkpoint(big, Image.fromarray(noise), status="running")
+    took = time.monotonic() - t0
+    t0 = time.monotonic()
+    assert store.checkpoint(small, png("green"), status="running")
+    time.sleep((time.monotonic() - t0) / share + 0.01)
+    assert store.due(small, every=0.0)  # a small image: soon
+    assert not store.due(big, every=0.0)  # the big one: not until 1/share of its write time
+    time.sleep(took / share)
+    assert store.due(big, every=0.0)
+
+
 def test_each_identity_sees_its_own_runs_unless_shared(store):
     alice = store.create_run(png("red"), [png("blue")], owner="alice", source="dashboard")
     bob = store.create_run(png("red"), [png("blue")], owner="bob", source="dashboard")

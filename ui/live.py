@@ -85,9 +85,25 @@ def status_line(run: LiveRun) -> str:
 SHOWN_AT = ("actual pixels", "2x, pixels enlarged", "column width")
 
 
+SHOWN_MAX = 1600  # px: a print is shown reduced to this on the page (its file has every pixel)
+
+
+def page_image(run: LiveRun) -> Image.Image:
+    """The run's image as the page shows it: a print's reduced to SHOWN_MAX, made once per
+    step (a tick would otherwise send every pixel of it to the browser)."""
+    key = (run.id, run.evals, run.status, run.size, run.config.preserve_color)
+    cached = st.session_state._page_image
+    if cached is None or cached[0] != key:
+        img = run.image()
+        if max(img.size) > SHOWN_MAX:
+            img.thumbnail((SHOWN_MAX, SHOWN_MAX), Image.Resampling.LANCZOS)
+        cached = st.session_state._page_image = (key, img)
+    return cached[1]
+
+
 def _shown(run: LiveRun) -> Image.Image:
     """The output as the view controls ask: alone, or photo | output split at a handle."""
-    out = run.image()
+    out = page_image(run)
     if st.session_state.get("ui_view") == "before / after":
         photo = run.content_src.resize(out.size, Image.Resampling.LANCZOS)
         x = round(out.width * st.session_state.get("ui_split", 50) / 100)
@@ -151,9 +167,10 @@ def _full_view() -> None:
         shown = _shown(run)
         fit = st.session_state.get("ui_shown_at") == SHOWN_AT[2]
         w, h = run.size
+        reduced = f", shown at {shown.width}x{shown.height}" if max(w, h) > SHOWN_MAX else ""
         st.image(
             shown,
-            caption=f"output after {run.evals} steps ({w}x{h} px)",
+            caption=f"output after {run.evals} steps ({w}x{h} px{reduced})",
             width="stretch" if fit else shown.width,
         )
     with right:
@@ -209,7 +226,7 @@ def _compact_view() -> None:
     if run is None or not (session.running() or run.status == "paused"):
         return
     a, b = st.columns([1, 6])
-    a.image(run.image(), width=90)
+    a.image(page_image(run), width=90)
     b.progress(run.progress(), text=f"Run: {status_line(run)}")
     if st.session_state.get("queue_place") and session.running():
         b.caption(f"Waiting for a free seat: number {st.session_state.queue_place} in the queue.")

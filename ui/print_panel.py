@@ -1,36 +1,48 @@
 """Make a print of the session's run: a size on paper and a dpi give the pixels; the plan says the
-memory and time it takes here, or why it cannot fit; the command makes it from the stored run
-(`python -m nst runs print`), a run of its own that starts from this one's image."""
+memory and time it takes here, or why it cannot fit; **Make the print** continues the run at that
+size from its image, with its settings and changes, as a run of its own (the worker steps it like
+any other; `python -m nst runs print` does the same from the command line). A finished print
+offers its 16-bit TIFF with the dpi and the sRGB profile."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 import torch
 
-from nst.cli.prints import print_pixels
+from nst.cli.prints import begin_print, print_config, print_pixels
 from nst.engine import memory
 from nst.engine.contract import LiveRun
+from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image
 from nst.engine.model import fast_bf16
 from nst.lab.estimate import run_seconds
-from ui import session, state
+from nst.record import trace
+from ui import controls, session, state
 
 UNITS = ("cm", "in")
+LARGEST = 8192  # px on the long side (nst.engine.config)
+DEFAULT_MINUTES = 4.0
 
 
 def render(run: LiveRun) -> None:
+    meta = session.meta()
+    if meta.dpi:
+        _print_file(run, meta)
+        return
     with st.expander("Make a print"):
         a, b, c, d = st.columns(4)
         width = a.number_input("Width", 1.0, 500.0, 30.0, 1.0, key="pr_w")
         height = b.number_input("Height", 1.0, 500.0, 20.0, 1.0, key="pr_h")
         unit = c.selectbox("Unit", UNITS, key="pr_unit")
-        dpi = d.number_input("dpi", 72, 1200, 300, 10, key="pr_dpi")
+        dpi = int(d.number_input("dpi", 72, 1200, 300, 10, key="pr_dpi"))
         w0, h0 = run.size
-        px = print_pixels(f"{width}x{height}{unit}", int(dpi), max(w0, h0) / min(w0, h0))
+        px = print_pixels(f"{width}x{height}{unit}", dpi, max(w0, h0) / min(w0, h0))
         w, h = (px, round(px * h0 / w0)) if w0 >= h0 else (round(px * w0 / h0), px)
-        if px > 8192:
+        if px > LARGEST:
             st.warning(
                 f"{width:g}x{height:g} {unit} at {dpi} dpi is {px} px on the long side; "
-                "prints go to 8192 px. Lower the dpi or the size."
+                f"prints go to {LARGEST} px. Lower the dpi or the size."
             )
             return
         if px <= max(w0, h0):
@@ -50,17 +62,83 @@ def render(run: LiveRun) -> None:
             seconds *= 1.35 * plan.tiles * plan.tile_pixels / (w * h)
         st.write(
             f"**{w}x{h} px** ({width:g}x{height:g} {unit} at {dpi} dpi): {plan.describe()}; "
-            f"about {seconds / 60:.0f} min here for {cfg.steps} steps (or give it a time budget)."
+            f"about {seconds / 60:.0f} min here for all {cfg.steps} steps."
         )
-        meta = session.meta()
-        if meta.store_id is None:
-            st.caption("This run is not in the run store, so the command line cannot print it.")
-            return
-        st.caption(
-            "Make it from the command line: a run of its own, starting from this run's "
-            "image with its settings and changes, written as a 16-bit TIFF with the dpi."
+        left, right = st.columns([1, 2], vertical_alignment="bottom")
+        minutes = left.number_input(
+            "Time budget (min)",
+            0.0,
+            600.0,
+            min(DEFAULT_MINUTES, max(1.0, round(seconds / 60))),
+            1.0,
+            key="pr_minutes",
+            help=f"0: all {cfg.steps} steps. The print's coarse scales take the first part.",
         )
-        st.code(
-            f"python -m nst runs print {meta.store_id} --size {px} --dpi {dpi} -o print.tif",
-            language="bash",
+        right.button(
+            "Make the print",
+            key="pr_make",
+            icon=":material/print:",
+            on_click=_make,
+            args=(run, px, dpi, minutes, plan),
+            help="A run of its own: this run's image, settings and changes, continued at the "
+            "print size. It shows here as it goes; Export then offers the 16-bit TIFF.",
         )
+        if meta.store_id is not None:
+            st.caption("Or from the command line (a stored run of its own, the same way):")
+            st.code(
+                f"python -m nst runs print {meta.store_id} --size {px} --dpi {dpi} -o print.tif",
+                language="bash",
+            )
+
+
+def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) -> None:
+    """The Make the print button: the print becomes the session's run (the run it comes from
+    stays in the store and the Gallery)."""
+    model, meta = st.session_state.model, session.meta()
+    side = max(MAX_INPUT_SIDE, px)  # the photo and paintings at the print's own detail
+    try:
+        content = load_image(
+            state.image_bytes(meta.content) or run.content_src, max_side=side, name=meta.content
+        )
+        styles = [
+            load_image(state.image_bytes(n) or img, max_side=side, name=n)
+            for n, img in zip(meta.styles, run.styles_src, strict=True)
+        ]
+        cfg = print_config(run.config, px, None, minutes * 60 or None)
+    except (ValueError, ImageInputError) as exc:
+        st.session_state.notice = f"Could not make the print: {exc}"
+        return
+    source = f"run {meta.store_id}" if meta.store_id is not None else "this page's run"
+    w, h = plan.width, plan.height
+    note = f"a print of {source} (its image at step {run.evals}), {w}x{h} px at {dpi} dpi"
+    start = run.image()
+    # its targets are computed on the device's lane, in turn with the runs optimizing there
+    printed = state.on_device(model, begin_print, model, content, styles, cfg, start, plan, note)
+    controls.begin(printed, meta.content, list(meta.styles))
+    session.meta().dpi = dpi
+
+
+def _print_file(run: LiveRun, meta: session.RunMeta) -> None:
+    """A print's own download: the 16-bit TIFF, made when asked (it is large)."""
+    w, h = run.size
+    worker, lane = state.stepper(), state.lane(st.session_state.model)
+    facts = trace.of_run(run, meta.content, meta.styles, meta.store_id)
+    name = f"{trace.stem(meta.content or 'nst', meta.styles, meta.store_id)}_print.tif"
+
+    def tiff() -> bytes:  # on the device's lane: it reads the run's tensor
+        return worker.call(lane, trace.print_of, facts, run, Path(name), meta.dpi)
+
+    st.download_button(
+        f"Print (16-bit TIFF, {w}x{h} px, {meta.dpi} dpi)",
+        tiff,
+        name,
+        "image/tiff",
+        on_click="ignore",
+        icon=":material/print:",
+        key="pr_tiff",
+    )
+    st.caption(
+        f"{w / meta.dpi * 2.54:.1f} x {h / meta.dpi * 2.54:.1f} cm ({w / meta.dpi:.1f} x "
+        f"{h / meta.dpi:.1f} in) at {meta.dpi} dpi, with the sRGB profile and the run's settings "
+        "inside. The TIFF is made when you click (a few seconds)."
+    )

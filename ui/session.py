@@ -25,6 +25,7 @@ class RunMeta:
     styles: list[str] = field(default_factory=list)
     store_id: int | None = None  # None: not stored (no store, or deleted meanwhile)
     upload_bytes: dict[str, bytes] = field(default_factory=dict)  # its uploads' files, for a reload
+    dpi: int | None = None  # a print's (ui.print_panel): its TIFF's resolution
 
 
 class Basket:
@@ -102,6 +103,7 @@ DEFAULTS: dict[str, Any] = {
     "_tick_started": None,
     "_thumbs": None,
     "_run_view": None,
+    "_page_image": None,  # the run's image as the page shows it (ui.live.page_image)
     "_attached": False,
 }
 WIDGET_FAMILIES = {

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from nst.engine import memory
 from nst.engine.config import Config
 from nst.engine.model import fast_bf16
+from nst.engine.records import Event
 from nst.engine.run import Run
 from nst.record import trace
 
@@ -134,6 +136,30 @@ def write(path: Path, run: Run, facts: dict, dpi: int | None) -> None:
         path.write_bytes(trace.print_of(facts, run, path, dpi or 300))
 
 
+def print_config(source: Config, size: int, steps: int | None, time_budget: float | None) -> Config:
+    """A print's settings: the run's own (as it ended) at `size`, going coarse to fine from
+    about the run's size, a scale per doubling (at most 5)."""
+    doublings = max(0, round(math.log2(size / source.size)))
+    return source.replace(
+        size=size,
+        scales=min(5, doublings + 1),
+        steps=steps or source.steps,
+        time_budget=time_budget,
+    ).validated()
+
+
+def begin_print(
+    model, content, styles, cfg: Config, start, plan: memory.Plan, note: str, callback=None
+) -> Run:
+    """The print's Run: from `start` (the run's image, at about its own size), tiles as `plan`
+    says, and its source named as its first event (`note`). The command line's and the
+    dashboard's alike."""
+    run = Run(model, content, styles, cfg, callback=callback, tile_pixels=tile_pixels(plan))
+    run.start_from(start)  # at the schedule's first scale: about the run's own size
+    run.events.append(Event(0, note))
+    return run
+
+
 def add_print_command(sub) -> None:
     p = sub.add_parser(
         "print",
@@ -153,14 +179,11 @@ def add_print_command(sub) -> None:
 def print_run(store, args) -> int:
     """`runs print`: a new stored run that starts from run `args.id`'s image at its own size,
     with the settings it ended with, and goes on coarse to fine up to the print size."""
-    import math
-
     from PIL import Image
 
     from nst.cli.common import Progress, Recorder, UsageError, deepest_layer, drive
     from nst.engine.image import MAX_INPUT_SIDE, load_image, resize_long_side
     from nst.engine.model import load_model, pick_device
-    from nst.engine.records import Event
     from nst.record.recorded import RecordedRun, has_checkpoint
     from nst.record.schema import LIVE
 
@@ -171,19 +194,14 @@ def print_run(store, args) -> int:
     if not has_checkpoint(s):
         raise UsageError(f"run {args.id} has no image yet to make a print from")
     source = s.config_at(s.evals)
-    if args.size is None:
-        args.size = apply_print_size(args, source).size if args.print_size else None
+    if args.size is None and args.print_size:
+        w0, h0 = load_image(store.image_path(s.content), name=s.content_name).size
+        args.size = apply_print_size(args, source, max(w0, h0) / min(w0, h0)).size
     if args.size is None:
         raise UsageError("say the print's size: --size PX, or --print-size WxHcm with --dpi")
     if not source.size < args.size <= 8192:
         raise UsageError(f"--size must be larger than the run's {source.size} px and at most 8192")
-    doublings = max(0, round(math.log2(args.size / source.size)))
-    cfg = source.replace(
-        size=args.size,
-        scales=min(5, doublings + 1),
-        steps=args.steps or source.steps,
-        time_budget=args.time_budget,
-    ).validated()
+    cfg = print_config(source, args.size, args.steps, args.time_budget)
     side = max(MAX_INPUT_SIDE, cfg.size)
     content = load_image(store.image_path(s.content), max_side=side, name=s.content_name)
     styles = [
@@ -197,11 +215,10 @@ def print_run(store, args) -> int:
     if args.plan:
         say_time(model, cfg, content.size, plan)
         return 0
-    run = Run(model, content, styles, cfg, callback=Progress(args.quiet), tile_pixels=tile_pixels(plan))
-    with Image.open(s.thumbnail) as im:
-        run.start_from(im)  # at the schedule's first scale: about the run's own size
     w, h = size
-    run.events.append(Event(0, f"a print of run {args.id} (its image at step {s.evals}), {w}x{h} px"))
+    note = f"a print of run {args.id} (its image at step {s.evals}), {w}x{h} px"
+    with Image.open(s.thumbnail) as im:
+        run = begin_print(model, content, styles, cfg, im, plan, note, Progress(args.quiet))
     recorded = RecordedRun.create(
         store,
         store.image_path(s.content).read_bytes(),

@@ -144,13 +144,17 @@ class Run:
                 self._finish("done")
                 break
             cfg = self.config
+            t0 = time.perf_counter()  # a new scale's targets and a frame are the run's time too
             if self._scales.due(self._scale_index, self.evals, self.seconds, cfg.time_budget):
                 self._enter_scale(self._scale_index + 1)
+            self.seconds += time.perf_counter() - t0
             if not self._evaluate():
                 break
             ran += 1
             if self.frames.due(self.evals):
+                t0 = time.perf_counter()
                 self.frames.add(self.evals, self.image())
+                self.seconds += time.perf_counter() - t0
         if not self.finished and self._budget_spent():
             self._finish("done")
         return ran

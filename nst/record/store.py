@@ -47,6 +47,9 @@ from nst.record.schema import (
 from nst.record.upkeep import STALE_SECONDS
 
 CHECKPOINT_SECONDS = 5.0  # a live run reaches the disk at least this often (see `due`)
+# ... unless its checkpoint is slow to write (a print's image): then at most this share of the
+# run's time goes to checkpoints (a 4096 px image's fast PNG takes about a second here)
+CHECKPOINT_SHARE = 0.1
 
 ImageLike = Image.Image | bytes | str  # a PIL image, the bytes of a file, or a stored image's hash
 
@@ -74,6 +77,7 @@ class Store:
         self.stopped: str | None = None  # why checkpoints are not being written, while they aren't
         self._local = threading.local()
         self._last: dict[int, float] = {}
+        self._cost: dict[int, float] = {}  # seconds the run's last checkpoint took to write
         for sub in ("images", "runs"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         problem = self._prepare()
@@ -145,7 +149,9 @@ class Store:
         return run_id
 
     def due(self, run_id: int, every: float = CHECKPOINT_SECONDS) -> bool:
-        """Whether a live run's next routine checkpoint is due (`every` seconds since the last)."""
+        """Whether a live run's next routine checkpoint is due: `every` seconds since the last,
+        or longer when a checkpoint takes more than CHECKPOINT_SHARE of that to write."""
+        every = max(every, self._cost.get(run_id, 0.0) / CHECKPOINT_SHARE)
         return time.monotonic() - self._last.get(run_id, -math.inf) >= every
 
     def checkpoint(
@@ -173,6 +179,7 @@ class Store:
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
         run_dir = self.home / "runs" / str(run_id)
+        t0 = time.monotonic()
         sets: dict[str, Any] = {
             "status": status,
             "evals": evals,
@@ -221,6 +228,7 @@ class Store:
             shutil.rmtree(run_dir, ignore_errors=True)
             return False
         self._last[run_id] = time.monotonic()
+        self._cost[run_id] = self._last[run_id] - t0
         return True
 
     def finish(
