@@ -25,7 +25,12 @@ import torch
 def gram_matrix(t: torch.Tensor) -> torch.Tensor:
     """F F^T of the (c, h*w) feature matrix, not normalized. (1, c, h, w) or (c, h, w) -> (c, c)."""
     c = t.shape[-3]
-    f = t.reshape(c, -1)
+    if t.dim() == 4 and t.stride(1) == 1 and c > 1:
+        # channels last (the network's layout): F^T as (h*w, c) rows, a view of the whole map or
+        # a copy of whole rows for a tile's window; reshape(c, -1) would transpose it in memory
+        f = t.permute(0, 2, 3, 1).reshape(-1, c).t()
+    else:
+        f = t.reshape(c, -1)
     if not (torch.is_grad_enabled() and f.requires_grad):
         return f @ f.t()
     return _Gram.apply(f)

@@ -95,6 +95,7 @@ class Run:
         self.frames = Frames(frame_every or every, max_frames)
         self.status, self.message = str(Status.READY), ""
         self.seconds, self.evals = 0.0, 0
+        self._last_eval = 0.0  # seconds the last evaluation took
         self.weights_source = model.weights_source
         self._image_cache: tuple | None = None
         self._noticed = False  # the fast path's fallback was told (once)
@@ -284,8 +285,12 @@ class Run:
     # ---- internals ---------------------------------------------------------------------
 
     def _budget_spent(self) -> bool:
+        """The steps are done, or the time budget is nearer now than after one more evaluation
+        (a print's take tens of seconds: its run ends within half of one of the budget)."""
         budget = self.config.time_budget
-        return self.evals >= self.config.steps or (bool(budget) and self.seconds >= budget)
+        if self.evals >= self.config.steps:
+            return True
+        return bool(budget) and self.seconds + self._last_eval / 2 >= budget
 
     def _enter_scale(self, index: int) -> None:
         s = self._scales[index]
@@ -389,7 +394,8 @@ class Run:
                 self._restore()
                 return self._fail("out of memory; choose a smaller size")
             raise
-        self.seconds += time.perf_counter() - t0
+        self._last_eval = time.perf_counter() - t0
+        self.seconds += self._last_eval
         loss, content, style, tv, x_finite, *layers = stats
         if not math.isfinite(loss) or not x_finite:
             self._restore()
