@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -32,10 +33,12 @@ from bench.common import (
     seed_loop,
 )
 from nst.engine.config import Config
+from nst.engine.image import deprocess
 from nst.engine.model import fast_bf16
 
 PLAIN = "plain loop (tutorial: L-BFGS 100, fp32, clamped)"
 SEED_BETA = 1e5  # the seed's β (α = 1): every contender optimizes the objective it is scored by
+SAVE: list[Path] = []  # --save: the folder for each contender's last image
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:
@@ -67,6 +70,10 @@ def time_to_quality(
     def score(label, snaps, evals):
         series[label] = ([(s, sc(x)) for s, x in snaps], evals)
         kept[label] = sc.content_term(snaps[-1][1])
+        if SAVE:  # the image each contender ends with, as it would be written
+            slug = "_".join("".join(ch if ch.isalnum() else " " for ch in label).split())
+            file = f"{name.replace(' + ', '+')}_{size}_{slug}.png"
+            deprocess(snaps[-1][1]).save(SAVE[0] / file)
 
     score(PLAIN, *plain_loop(sc, plain_s))
     if seed_s:
@@ -279,10 +286,15 @@ def main() -> None:
     ap.add_argument(
         "--only", choices=["quality", "big", "cost", "memory", "ui"], help="one section only"
     )
+    ap.add_argument("--pairs", help="photo+painting,... (file stems), e.g. cat+mosaic,tubingen+waves")
+    ap.add_argument("--save", metavar="DIR", help="write each contender's last image there")
     args = ap.parse_args()
     dev = args.device
+    if args.save:
+        SAVE.append(Path(args.save))
+        SAVE[0].mkdir(parents=True, exist_ok=True)
     m = model(dev)
-    all_pairs = pairs()
+    all_pairs = pairs(only=args.pairs.split(",") if args.pairs else None)
     print(f"# nst benchmark: {len(all_pairs)} pairs, {m.arch} ({m.weights_source})")
     print(
         f"device {dev}, {torch.get_num_threads()} threads, {cpu_name()}, torch {torch.__version__}, "
@@ -297,7 +309,9 @@ def main() -> None:
         # its pyramid (pyramid=1), as every run before it
         variants = {"nst default": default, "nst, pixels only": default.replace(pyramid=1)}
         quality(m, all_pairs, 256, 60 * q, 30 * q, 20 * q, 15 * q, variants)
-        quality(m, all_pairs, 512, 120 * q, 0, 30 * q, 20 * q, variants)
+        # at 512 px, the pyramid alone: its coarse levels may make the coarse stage unneeded
+        one_scale = {"nst, pyramid at one scale": default.replace(scales=1)}
+        quality(m, all_pairs, 512, 120 * q, 0, 30 * q, 20 * q, {**variants, **one_scale})
     if args.only in (None, "big"):
         big_print(m, dev, args.quick)
     if args.only in (None, "cost"):

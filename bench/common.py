@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from nst.engine.config import Config, from_environment
 from nst.engine.image import load_image, preprocess
@@ -31,24 +30,39 @@ CHECKPOINTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100,
 # fmt: on
 
 
+# The ../shared pairs, then the bundled samples' (nst/samples): every photo and painting of both.
 PAIRS = (
     ("tubingen.jpg", "starry_night.jpg"),
     ("golden_gate.jpg", "the_scream.jpg"),
     ("tubingen.jpg", "the_scream.jpg"),
+    ("cat.jpg", "mosaic.jpg"),
+    ("astronaut.jpg", "swirls.jpg"),
+    ("tubingen.jpg", "waves.jpg"),
 )
 
 
-def pairs(limit: int | None = None) -> list[tuple[Image.Image, Image.Image, str]]:
-    """Photo/painting pairs from ../shared/images (or NST_BENCH_IMAGES), else the samples."""
-    folder = Path(os.environ.get("NST_BENCH_IMAGES", SHARED / "images"))
-    out = []
-    for c, s in PAIRS:
-        if (folder / c).is_file() and (folder / s).is_file():
-            out.append((load_image(folder / c), load_image(folder / s), f"{c[:-4]} + {s[:-4]}"))
-    if not out:
-        from nst.samples import PHOTOS, STYLES
+def _find(name: str) -> Path | None:
+    """An image by file name: in ../shared/images (or NST_BENCH_IMAGES), else the samples."""
+    from nst.samples import ALL
 
-        out = [(load_image(PHOTOS["cat"]), load_image(STYLES["swirls"]), "cat + swirls (samples)")]
+    folder = Path(os.environ.get("NST_BENCH_IMAGES", SHARED / "images"))
+    if (folder / name).is_file():
+        return folder / name
+    sample = ALL.get(Path(name).stem)
+    return Path(sample) if sample else None
+
+
+def pairs(limit: int | None = None, only: list[str] | None = None) -> list:
+    """(photo, painting, "photo + painting") for PAIRS (or `only`: "cat+mosaic", ...) whose
+    images are here."""
+    wanted = PAIRS
+    if only:
+        wanted = [tuple(f"{n.strip()}.jpg" for n in pair.split("+")) for pair in only]
+    out = []
+    for c, s in wanted:
+        fc, fs = _find(c), _find(s)
+        if fc is not None and fs is not None:
+            out.append((load_image(fc), load_image(fs), f"{c[:-4]} + {s[:-4]}"))
     return out[:limit]
 
 
@@ -152,7 +166,7 @@ def nst_run(m: VGGFeatures, content, style, cfg: Config, budget: float, checkpoi
         run.step(1)
         while marks and run.seconds >= marks[0]:
             snaps.append((marks.pop(0), run.result_tensor().clone()))
-    for t in marks:  # the budget ended between checkpoints
+    for t in marks:  # the budget ended (within half an evaluation) between checkpoints
         snaps.append((t, run.result_tensor().clone()))
     return snaps, run.evals
 
