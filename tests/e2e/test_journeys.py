@@ -3,6 +3,7 @@
 import io
 import time
 
+import numpy as np
 from PIL import Image
 
 from nst.record.export import read_png_config
@@ -129,6 +130,37 @@ def test_downloads_png_with_config_and_gif_with_frames(page, app_url, tmp_path):
     gif = tmp_path / "run.gif"
     dl.value.save_as(gif)
     assert Image.open(gif).n_frames >= 2
+
+
+def test_make_the_print_runs_it_here_and_downloads_its_16_bit_tiff(page, app_url, tmp_path):
+    import tifffile
+
+    start_run(page, app_url, steps=5000)
+    wait_steps(page, 3)
+    click(page, "Stop")
+    page.get_by_text("Make a print").click()
+    sizes = (("Width", "10"), ("Height", "7.5"), ("dpi", "100"), ("Time budget (min)", "0.1"))
+    for label, value in sizes:
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    click(page, "Make the print")
+    # the print is the page's run now: the worker steps it, and its export offers the TIFF
+    button = page.get_by_role("button", name="Print (16-bit TIFF", exact=False)
+    button.wait_for(timeout=120_000)
+    size = button.inner_text().split(", ")[1].removesuffix(" px")  # "394x296"
+    with page.expect_download(timeout=60_000) as dl:
+        button.click()
+    path = tmp_path / "print.tif"
+    dl.value.save_as(path)
+    with tifffile.TiffFile(path) as tif:
+        a = tif.pages[0].asarray()
+        dpi = tif.pages[0].tags["XResolution"].value
+    assert a.dtype == np.uint16 and f"{a.shape[1]}x{a.shape[0]}" == size
+    assert 390 <= max(a.shape[:2]) <= round(10 / 2.54 * 100)  # 10 x 7.5 cm at 100 dpi
+    assert dpi[0] / dpi[1] == 100
+    assert exceptions(page) == 0
 
 
 def _choose_content(page, name: str) -> None:
