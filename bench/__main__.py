@@ -125,6 +125,59 @@ def quality(m, all_pairs, size: int, plain_s, seed_s, ours_s, goal_s, variants) 
         )
 
 
+def given(m, all_pairs, size: int, plain_s: float, budgets: tuple[float, ...], cfg: Config) -> None:
+    """The issue's own measure: nst given a time budget of B seconds (its schedule planned for
+    B, coarse stage and all), the written image's loss against the plain loop's after
+    `plain_s`. A ratio ≤ 1 is the speed-up plain_s / B reached."""
+    rows = []
+    for content, style, name in all_pairs:
+        sc = Scorer(m, content, style, size)
+        snaps, _ = plain_loop(sc, plain_s, checkpoints=(plain_s,))
+        loop_x = snaps[-1][1]
+        target, loop_content = sc(loop_x), sc.content_term(loop_x)
+        for b in budgets:
+            snaps, evals = nst_run(m, content, style, cfg.replace(size=size), b, checkpoints=(b,))
+            x = snaps[-1][1]
+            loss, content_term = sc(x), sc.content_term(x)
+            ratio = loss / target
+            rows.append(
+                [
+                    name,
+                    f"{b:g} s",
+                    evals,
+                    fmt(loss),
+                    fmt(target),
+                    f"{ratio:.2f}",
+                    f"{plain_s / b:.0f}x" if ratio <= 1 else "not reached",
+                    f"{content_term:.0f} / {loop_content:.0f} ({content_term / loop_content - 1:+.0%})",
+                ]
+            )
+            if SAVE:
+                deprocess(x).save(SAVE[0] / f"{name.replace(' + ', '+')}_{size}_given_{b:g}s.png")
+            GOALS.append(
+                [
+                    f"{size} px, {name}: nst given {b:g} s against the loop's {plain_s:g} s",
+                    "loss ratio ≤ 1",
+                    f"{ratio:.2f}",
+                    "met" if ratio <= 1 else "missed",
+                ]
+            )
+    table(
+        f"{size} px: nst given a time budget, against the plain loop's loss after {plain_s:g} s",
+        [
+            "pair",
+            "nst given",
+            "evals",
+            "nst loss",
+            "loop's loss",
+            "ratio (nst / loop)",
+            "speed-up",
+            "content, nst / loop",
+        ],
+        rows,
+    )
+
+
 def gflops(m, size: int, bf16: bool, device: str) -> tuple[float, float]:
     """(FLOPs of one forward+backward, achieved GFLOP/s). The FLOPs are counted on the fp32
     path for both precisions: the same arithmetic, and the counter does not see the bf16
@@ -171,16 +224,9 @@ def matmul_peak(dtype, device: str, n: int = 2048) -> float:
 def big_print(m, dev: str, quick: bool) -> None:
     """1024 px against the plain loop; 2048 px (an artist's print) in its own process."""
     q = 0.1 if quick else 1.0
-    quality(
-        m,
-        pairs(1),
-        1024,
-        600 * q,
-        0,
-        120 * q,
-        100 * q,
-        {"nst default": Config(device=dev, beta=SEED_BETA)},
-    )
+    default = Config(device=dev, beta=SEED_BETA)
+    quality(m, pairs(1), 1024, 600 * q, 0, 120 * q, 100 * q, {"nst default": default})
+    given(m, pairs(1), 1024, 600 * q, (60 * q,), default)
     budget = 60 if quick else 300
     out = subprocess.run(
         [sys.executable, "-m", "bench.mem", "2048", "budget", str(budget), dev],
@@ -284,7 +330,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short budgets (smoke check)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
-        "--only", choices=["quality", "big", "cost", "memory", "ui"], help="one section only"
+        "--only",
+        choices=["quality", "given", "big", "cost", "memory", "ui"],
+        help="one section only",
     )
     ap.add_argument("--pairs", help="photo+painting,... (file stems), e.g. cat+mosaic,tubingen+waves")
     ap.add_argument("--save", metavar="DIR", help="write each contender's last image there")
@@ -312,6 +360,9 @@ def main() -> None:
         # at 512 px, the pyramid alone: its coarse levels may make the coarse stage unneeded
         one_scale = {"nst, pyramid at one scale": default.replace(scales=1)}
         quality(m, all_pairs, 512, 120 * q, 0, 30 * q, 20 * q, {**variants, **one_scale})
+    if args.only in (None, "given"):
+        given(m, all_pairs, 256, 60 * q, (15 * q,), default)
+        given(m, all_pairs, 512, 120 * q, (6 * q, 12 * q, 20 * q), default)
     if args.only in (None, "big"):
         big_print(m, dev, args.quick)
     if args.only in (None, "cost"):
