@@ -8,6 +8,7 @@ max pooling) computed in fp32 at the output's size.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,12 @@ def pairs(limit: int | None = None, only: list[str] | None = None) -> list:
     wanted = PAIRS
     if only:
         wanted = [tuple(f"{n.strip()}.jpg" for n in pair.split("+")) for pair in only]
+        for pair, names in zip(only, wanted, strict=True):
+            missing = [n for n in names if _find(n) is None]
+            if len(names) != 2 or missing:
+                why = ", ".join(missing) + " not found" if missing else "not photo+painting"
+                print(f"bench: --pairs {pair!r}: {why}", file=sys.stderr)
+                raise SystemExit(2)  # a user error: one line, no traceback
     out = []
     for c, s in wanted:
         fc, fs = _find(c), _find(s)

@@ -223,6 +223,16 @@ def test_the_print_planner_gives_pixels_memory_and_the_command(at):
     assert not at.exception
 
 
+def test_the_print_budget_offered_is_a_float_whatever_the_estimate():
+    """Streamlit refuses a number input whose value is an int and bounds are floats: an
+    estimate of 90-210 s (2 or 3 whole minutes) ended the Export section with a traceback."""
+    from ui.print_panel import default_minutes
+
+    for seconds, minutes in ((20, 1.0), (150, 2.0), (200, 3.0), (3600, 4.0)):
+        offered = default_minutes(seconds)
+        assert offered == minutes and type(offered) is float
+
+
 def test_make_the_print_continues_the_run_at_the_print_size_as_a_run_of_its_own(at):
     start(at)
     at.button(key="btn_stop").click().run()

@@ -69,7 +69,7 @@ def render(run: LiveRun) -> None:
             "Time budget (min)",
             0.0,
             600.0,
-            min(DEFAULT_MINUTES, max(1.0, round(seconds / 60))),
+            default_minutes(seconds),
             1.0,
             key="pr_minutes",
             help=f"0: all {cfg.steps} steps. The print's coarse scales take the first part.",
@@ -91,6 +91,12 @@ def render(run: LiveRun) -> None:
             )
 
 
+def default_minutes(seconds: float) -> float:
+    """The time budget offered for a print estimated at `seconds`: whole minutes, at least one,
+    at most DEFAULT_MINUTES; a float, as the input's bounds are (Streamlit refuses a mix)."""
+    return float(min(DEFAULT_MINUTES, max(1, round(seconds / 60))))
+
+
 def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) -> None:
     """The Make the print button: the print becomes the session's run (the run it comes from
     stays in the store and the Gallery)."""
@@ -104,7 +110,8 @@ def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) ->
             load_image(state.image_bytes(n) or img, max_side=side, name=n)
             for n, img in zip(meta.styles, run.styles_src, strict=True)
         ]
-        cfg = print_config(run.config, px, None, minutes * 60 or None)
+        # the memory plan's history, as `runs print` takes it (nst.cli.prints.plan_for)
+        cfg = print_config(run.config, px, None, minutes * 60 or None).replace(history=plan.history)
     except (ValueError, ImageInputError) as exc:
         st.session_state.notice = f"Could not make the print: {exc}"
         return
@@ -113,7 +120,11 @@ def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) ->
     note = f"a print of {source} (its image at step {run.evals}), {w}x{h} px at {dpi} dpi"
     start = run.image()
     # its targets are computed on the device's lane, in turn with the runs optimizing there
-    printed = state.on_device(model, begin_print, model, content, styles, cfg, start, plan, note)
+    try:
+        printed = state.on_device(model, begin_print, model, content, styles, cfg, start, plan, note)
+    except (ValueError, RuntimeError) as exc:  # torch's out-of-memory error is a RuntimeError
+        st.session_state.notice = f"Could not make the print: {exc}"
+        return
     controls.begin(printed, meta.content, list(meta.styles))
     session.meta().dpi = dpi
 
