@@ -225,8 +225,9 @@ def big_print(m, dev: str, quick: bool) -> None:
     """1024 px against the plain loop; 2048 px (an artist's print) in its own process."""
     q = 0.1 if quick else 1.0
     default = Config(device=dev, beta=SEED_BETA)
-    quality(m, pairs(1), 1024, 600 * q, 0, 120 * q, 100 * q, {"nst default": default})
-    given(m, pairs(1), 1024, 600 * q, (60 * q,), default)
+    first = pairs(1)
+    quality(m, first, 1024, 600 * q, 0, 120 * q, 100 * q, {"nst default": default})
+    given(m, first, 1024, 600 * q, (60 * q,), default)
     budget = 60 if quick else 300
     out = subprocess.run(
         [sys.executable, "-m", "bench.mem", "2048", "budget", str(budget), dev],
