@@ -89,8 +89,8 @@ def test_the_worker_checkpoints_and_stores_the_end(random_model, cat, swirls, tm
     assert stored.evals == 6 and len(stored.history) == 6 and stored.thumbnail.is_file()
 
 
-def test_a_run_whose_page_went_away_is_paused_and_its_seat_freed(random_model, cat, swirls):
-    worker = Stepper(seats=1, idle=1.0)
+def test_a_run_whose_page_went_silent_is_paused_and_its_seat_freed(random_model, cat, swirls):
+    worker = Stepper(seats=1, silent=1.0)
     away, next_one = (Run(random_model, cat, [swirls], TINY.replace(steps=5000)) for _ in range(2))
     worker.want(away)  # and never again: its tab was closed
     worker.want(next_one)
@@ -138,3 +138,18 @@ def test_a_pages_computation_takes_its_turn_between_evaluations(random_model, ca
     _until(lambda: run.evals > after + 1)  # and the run goes on after it
     worker.drop(run)
     worker.close()
+
+
+def test_a_run_goes_on_while_its_page_is_there_however_late_its_ticks(random_model, cat, swirls):
+    """Presence, not ticks: a frozen or hidden page (no ticks) keeps its run going while its
+    session is connected; once the connection has been gone `gone` seconds, the run pauses."""
+    connected = [True]
+    worker = Stepper(seats=1, gone=0.5, silent=0.5)
+    run = Run(random_model, cat, [swirls], TINY.replace(steps=5000))
+    worker.want(run, present=lambda: connected[0])  # one tick, then none
+    time.sleep(1.5)  # three times `silent` without a tick
+    assert run.status == "running" and run.evals > 0
+    connected[0] = False  # the tab was closed
+    _until(lambda: run.status == "paused")
+    assert "closed" in run.message
+    worker.drop(run)

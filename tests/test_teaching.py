@@ -61,8 +61,11 @@ def test_run_estimate_adds_up_the_schedule():
     one = estimate.run_seconds(pace, cfg, (400, 300), "vgg19")
     pixels = 256 * 192
     d = estimate.depth("vgg19", cfg.layers_used)
-    # 100 steps, the targets, and two passes for the style strength's reference (256 px too)
-    assert one == pytest.approx(103 * (0.01 + 2.0 * pixels / 1e6 * d))
+    # 100 steps, the targets (two forward passes: one evaluation), two passes for the style
+    # strength's reference and a forward pass of the painting there (256 px too)
+    assert one == pytest.approx(103.5 * (0.01 + 2.0 * pixels / 1e6 * d))
+    blend = estimate.run_seconds(pace, cfg.replace(style_blend=(1.0, 0.5)), (400, 300), "vgg19")
+    assert blend == pytest.approx(104.5 * (0.01 + 2.0 * pixels / 1e6 * d))  # the other's passes
     assert estimate.run_seconds(pace, cfg.replace(steps=200), (400, 300), "vgg19") > 1.9 * one
     two = estimate.run_seconds(pace, cfg.replace(scales=2), (400, 300), "vgg19")
     assert two < one  # half the steps at a quarter of the pixels
@@ -79,6 +82,29 @@ def test_measured_pace_predicts_a_run(random_model):
     while not run.finished:
         run.step(4)
     assert 0.3 * predicted < run.seconds < 3 * predicted  # timing noise allowed; the order holds
+
+
+def test_the_pace_is_measured_whatever_the_blend(random_model):
+    """The pace was measured with the sidebar's config and one image: a blend of two paintings
+    made it raise (and the Stylize page crash once the pace expired, ten minutes in)."""
+    cfg = Config(size=96, model="vgg19", weights="random", style_blend=(1.0, 0.5))
+    pace = estimate.measure(random_model, cfg, sizes=(48, 64))
+    assert pace.per_eval(64 * 48) > 0
+
+
+def test_the_calibration_scales_the_pace_by_what_runs_really_took():
+    cal, key = estimate.Calibration(), ("vgg16", "cpu")
+    assert cal.factor(key) == 1.0  # nothing made yet: the bare pace
+    for real in (20.0, 30.0, 25.0):
+        cal.add(key, predicted=10.0, real=real)
+    assert cal.factor(key) == 2.5 and cal.factor(("other",)) == 1.0  # the median, per setting
+    for _ in range(estimate.Calibration.KEEP):
+        cal.add(key, predicted=10.0, real=12.0)
+    assert cal.factor(key) == pytest.approx(1.2)  # the latest runs only
+    cal.add(key, 10.0, 1000.0)
+    assert cal.factor(key) == pytest.approx(1.2)  # one odd run moves the median little
+    pace = estimate.Pace(0.1, 2.0).scaled(cal.factor(key))
+    assert pace.per_eval(10**6) == pytest.approx(1.2 * 2.1)
 
 
 # ---- a changed run, reproduced ----------------------------------------------------------

@@ -23,8 +23,31 @@ from nst.lab.estimate import run_seconds
 from nst.lab.viz import layer_figure, loss_figure
 from ui import persist, registry, session, state
 
-RUN_EVERY = 0.5  # seconds between ticks: each only reads the run and draws it
+# How often the page shows a running run: as often as a person can follow it, and no more. Each
+# tick costs the server's Python and the browser's drawing, which on a laptop that runs both
+# take cores from the optimization (docs/performance.md, "The dashboard's own cost").
+RUN_EVERY = 1.0  # seconds between ticks of the image and the progress line
+CHART_EVERY = 5.0  # seconds between redraws of the loss curves while the run goes
 STEP_EVALS = 10  # what the Step button advances: visible in a demo at any size
+PAGE_NICE = 10  # the page's ticks yield the CPU to the compute worker (Linux threads)
+
+
+def _yield_cpu() -> None:
+    """Lower this script thread's CPU priority, so that a tick waits for a core rather than
+    taking one from the compute worker's threads (the ticks' work can wait a few ms; an
+    evaluation whose thread is preempted stalls every core it runs on). Linux only: a thread's
+    nice value is its own there; elsewhere nothing changes."""
+    import os
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            tid = threading.get_native_id()
+            if os.getpriority(os.PRIO_PROCESS, tid) < PAGE_NICE:
+                os.setpriority(os.PRIO_PROCESS, tid, PAGE_NICE)
+        except OSError:
+            pass
 
 
 def _tick(ticking: bool) -> None:
@@ -32,7 +55,8 @@ def _tick(ticking: bool) -> None:
     thread), and read where it is. Once it has ended or paused, rerun the app to stop ticking."""
     run = session.run()
     if not session.running():
-        if run is not None and run.finished:
+        if run is not None and run.finished and not session.basket().has(run.id):
+            state.learn_pace(st.session_state.model, run)  # what it took, for the estimates
             remember(run)  # once (it ended in the worker)
         if ticking and run is not None:
             st.session_state.step_until = None
@@ -42,7 +66,7 @@ def _tick(ticking: bool) -> None:
         st.session_state["_first_frame"] = run.id  # draw the start at once; optimize from the next tick
         return
     worker = state.stepper()
-    worker.want(run, persist.recorded(session.meta()), st.session_state.step_until)
+    worker.want(run, persist.recorded(session.meta()), st.session_state.step_until, state.presence())
     st.session_state.queue_place = worker.place(run)
     for text in worker.said(run):
         state.say_once(text, toast=True)
@@ -115,6 +139,20 @@ def _shown(run: LiveRun) -> Image.Image:
     return out
 
 
+def _shown_png(run: LiveRun) -> tuple[bytes, tuple[int, int]]:
+    """The shown image as PNG bytes and its size, encoded once per step and view: a tick that
+    finds no new step sends the same bytes (the same media file), which the browser keeps."""
+    view = (st.session_state.get("ui_view"), st.session_state.get("ui_split"))
+    key = (run.id, run.evals, run.status, run.size, view, st.session_state.get("ui_shown_at"))
+    cached = st.session_state._shown_png
+    if cached is None or cached[0] != key:
+        img = _shown(run)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", compress_level=1)  # fast; lossless, as the file
+        cached = st.session_state._shown_png = (key, buf.getvalue(), img.size)
+    return cached[1], cached[2]
+
+
 def _seat_notice(run: LiveRun) -> None:
     place = st.session_state.get("queue_place", 0)
     if not (place and session.running()):
@@ -164,14 +202,14 @@ def _full_view() -> None:
         b.radio("Shown at", SHOWN_AT, key="ui_shown_at", horizontal=True)
         if st.session_state.get("ui_view") == "before / after":
             st.slider("Photo | output", 0, 100, 50, key="ui_split", label_visibility="collapsed")
-        shown = _shown(run)
+        shown, (sw, _) = _shown_png(run)
         fit = st.session_state.get("ui_shown_at") == SHOWN_AT[2]
         w, h = run.size
-        reduced = f", shown at {shown.width}x{shown.height}" if max(w, h) > SHOWN_MAX else ""
+        reduced = f", shown at {sw}px wide" if max(w, h) > SHOWN_MAX else ""
         st.image(
             shown,
             caption=f"output after {run.evals} steps ({w}x{h} px{reduced})",
-            width="stretch" if fit else shown.width,
+            width="stretch" if fit else sw,
         )
     with right:
         meta = session.meta()
@@ -179,17 +217,29 @@ def _full_view() -> None:
         st.image(content, caption=f"content: {meta.content}", width=180)
         for name, img in zip(meta.styles, styles, strict=False):
             st.image(img, caption=f"style: {name}", width=180)
-    if run.history:
-        cfg = run.config
-        c1, c2 = st.columns(2)
-        c1.plotly_chart(
+
+
+def _charts() -> None:
+    """The loss curves, drawn by a fragment of their own every CHART_EVERY seconds while the run
+    goes (a redraw of two Plotly figures costs the server and the browser far more than the
+    image); the figures are made again only when the history has grown."""
+    run = session.run()
+    if run is None or not run.history:
+        return
+    cfg = run.config
+    key = (run.id, len(run.history), len(run.events), run.beta, cfg.alpha, cfg.tv_weight)
+    cached = st.session_state._figures
+    if cached is None or cached[0] != key:
+        figures = (
             loss_figure(run.history, cfg.alpha, run.beta, cfg.tv_weight, run.events),
-            width="stretch",
-            key="chart_loss",
+            layer_figure(run.history, run.beta, run.events),
         )
-        c2.plotly_chart(
-            layer_figure(run.history, run.beta, run.events), width="stretch", key="chart_layers"
-        )
+        cached = st.session_state._figures = (key, figures)
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(cached[1][0], width="stretch", key="chart_loss")
+    c2.plotly_chart(cached[1][1], width="stretch", key="chart_layers")
+    if session.running():
+        st.caption(f"The curves are drawn again every {CHART_EVERY:g} s while the run goes.")
 
 
 def _thumbnails(run: LiveRun) -> list[bytes]:
@@ -233,14 +283,26 @@ def _compact_view() -> None:
 
 
 def ticker(full: bool) -> None:
-    """Define and call the fragment; it ticks only while the run is running."""
-    interval = RUN_EVERY if session.running() else None
+    """Define and call the fragments; they tick only while the run is running: the progress and
+    the image every RUN_EVERY seconds (on other pages a compact strip), the curves every
+    CHART_EVERY seconds (Stylize only)."""
+    going = session.running()
+    interval = RUN_EVERY if going else None
 
     @st.fragment(run_every=interval)
     def live() -> None:
+        _yield_cpu()
         t0 = time.perf_counter()
         _tick(interval is not None)
         (_full_view if full else _compact_view)()
         _end_tick(t0)
 
     live()
+    if full:
+
+        @st.fragment(run_every=CHART_EVERY if going else None)
+        def curves() -> None:
+            _yield_cpu()
+            _charts()
+
+        curves()

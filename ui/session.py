@@ -104,6 +104,8 @@ DEFAULTS: dict[str, Any] = {
     "_thumbs": None,
     "_run_view": None,
     "_page_image": None,  # the run's image as the page shows it (ui.live.page_image)
+    "_shown_png": None,  # that image as the view controls show it, encoded (ui.live._shown_png)
+    "_figures": None,  # the loss curves' figures, for the history they were made of
     "_attached": False,
 }
 WIDGET_FAMILIES = {

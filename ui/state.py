@@ -14,11 +14,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from nst.compute.stepper import Stepper, seats_from_environment
+from nst.compute.stepper import Stepper, lane_of, seats_from_environment
 from nst.engine.config import Config, for_device, from_environment
 from nst.engine.image import load_image
 from nst.engine.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
-from nst.lab.estimate import Pace, measure
+from nst.lab.estimate import Calibration, Pace, measure, run_seconds
 from nst.record.store import Store, default_home
 from nst.samples import PHOTOS, STYLES
 
@@ -78,6 +78,26 @@ def stepper() -> Stepper:
     return Stepper(lambda lane: 1 if lane.startswith("remote:") else default_seats(lane))
 
 
+def presence():
+    """A check, callable from any thread, of whether this session's page is still connected
+    (None where Streamlit can't tell: the worker then goes by the page's ticks).
+
+    A reload or a closed tab disconnects the session; a hidden, throttled or frozen tab stays
+    connected (its browser answers the socket whatever its page's scripts are doing).
+    """
+    try:  # Streamlit's runtime: public in name, guarded because its module paths have moved
+        from streamlit.runtime import get_instance
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        runtime, ctx = get_instance(), get_script_run_ctx()
+        session_id = ctx.session_id
+        if not isinstance(runtime.is_active_session(session_id), bool):
+            return None  # AppTest's stand-in runtime
+    except Exception:  # noqa: BLE001 - no runtime; an older or newer Streamlit
+        return None
+    return lambda: runtime.is_active_session(session_id)
+
+
 def on_device(model: VGGFeatures, fn, *args, **kwargs):
     """A page's own computation on the model's device, in turn with the runs the worker steps
     there (nst.compute.stepper.Stepper.call): it gets every core instead of fighting for them."""
@@ -101,10 +121,36 @@ def _pace(arch: str, weights: str, device: str, precision: str, pooling: str, _m
     return on_device(_model, measure, _model, _cfg)  # in turn with the runs: a true pace
 
 
+def _pace_key(model: VGGFeatures, cfg: Config) -> tuple:
+    return (model.arch, model.weights_source, str(model.mean.device), cfg.precision, cfg.pooling)
+
+
+@st.cache_resource
+def calibration() -> Calibration:
+    """What runs really took on this server against the bare pace (shared by every session)."""
+    return Calibration()
+
+
 def pace(model: VGGFeatures, cfg: Config) -> Pace:
-    """Seconds per evaluation here, measured once per network, device and precision."""
-    key = (model.arch, model.weights_source, str(model.mean.device), cfg.precision, cfg.pooling)
-    return _pace(*key, model, cfg)
+    """Seconds per evaluation here as runs really go: the bare pace, measured once per network,
+    device and precision, scaled by what the runs made here took against it."""
+    key = _pace_key(model, cfg)
+    return _pace(*key, model, cfg).scaled(calibration().factor(key))
+
+
+def learn_pace(model: VGGFeatures | None, run) -> None:
+    """A run ended here: keep what it took (set-up, then its evaluations from the first to the
+    end, as the worker timed them) against what the bare pace predicted for it."""
+    timed = stepper().wall(run)
+    if model is None or timed is None or timed[0] < 10 or not lane_of(run).startswith("local:"):
+        return  # paused on the way, stepped by hand, or too short to say much
+    evals, wall = timed
+    cfg = run.config
+    key = _pace_key(model, cfg)
+    bare = _pace(*key, model, cfg)
+    plan = cfg.replace(steps=evals, time_budget=None)
+    predicted = run_seconds(bare, plan, run.content_src.size, model.arch)
+    calibration().add(key, predicted, getattr(run, "setup_seconds", 0.0) + wall)
 
 
 @st.cache_resource(show_spinner="Loading the network...", max_entries=4)

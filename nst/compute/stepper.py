@@ -35,7 +35,11 @@ from nst.engine.run import Run
 from nst.record.recorded import RecordedRun
 
 GPU_SEATS = 4  # runs a GPU lane steps in turn by default
-IDLE_SECONDS = 30.0  # a run whose page stopped asking this long is paused (its seat freed)
+GONE_SECONDS = 30.0  # a run whose page is gone (its connection closed) this long is paused
+# Without a way to tell whether its page is there, a run is paused once its page has not asked
+# for this long. Ticks are no heartbeat: a browser throttles a hidden tab's timers (Chromium:
+# once a minute after five minutes hidden) and a starved or frozen page misses them.
+SILENT_SECONDS = 600.0
 REMOTE_STEPS = 5  # evaluations per call to a run on a cluster (each call returns its image)
 
 
@@ -64,11 +68,16 @@ class Job:
     until: int | None = None  # pause once the run has this many evaluations (the Step button)
     asked: float = field(default_factory=time.monotonic)
     seen: float = field(default_factory=time.monotonic)  # the last time a page wanted it
+    # Whether the run's page (its session) is still there; None: not known, the ticks tell.
+    present: Callable[[], bool] | None = None
+    away_since: float | None = None  # when `present` first said no
     seated: bool = False
     hold: bool = False  # a page paused or stopped it: no further evaluation starts
     said: list[str] = field(default_factory=list)  # the store's trouble, for the page to show
     lock: threading.Lock = field(default_factory=threading.Lock)  # held during an evaluation
     saved_once: bool = False
+    first_step: float | None = None  # when its first evaluation here began (its seat's start)
+    evals_before: int = 0  # the run's evaluations when it came here
 
 
 class Stepper:
@@ -78,9 +87,10 @@ class Stepper:
         self,
         seats: Callable[[str], int] | int = 1,
         on_error: Callable | None = None,
-        idle: float = IDLE_SECONDS,
+        gone: float = GONE_SECONDS,
+        silent: float = SILENT_SECONDS,
     ):
-        self.idle = idle
+        self.gone, self.silent = gone, silent
         self._seats = seats if callable(seats) else (lambda _lane: seats)
         self._cond = threading.Condition()
         self._jobs: dict[int, Job] = {}  # run id -> its job, in the order they asked
@@ -88,6 +98,7 @@ class Stepper:
         self._calls: dict[str, list[tuple[Callable, Future]]] = {}  # lane -> pages' work, in order
         self._closing = False
         self.on_error = on_error
+        self._walls: dict[int, tuple[int, float]] = {}  # run id -> its evaluations here, seconds
         # A thread in the middle of an evaluation when the interpreter ends would abort it.
         atexit.register(self.close)
 
@@ -102,9 +113,16 @@ class Stepper:
 
     # ---- what a page does --------------------------------------------------------------
 
-    def want(self, run: LiveRun, recorded: RecordedRun | None = None, until: int | None = None) -> None:
+    def want(
+        self,
+        run: LiveRun,
+        recorded: RecordedRun | None = None,
+        until: int | None = None,
+        present: Callable[[], bool] | None = None,
+    ) -> None:
         """The run should go on: it takes a seat, or its place in the queue, and optimizes until
-        it ends, is paused (`hold`) or reaches `until` evaluations."""
+        it ends, is paused (`hold`) or reaches `until` evaluations, or its page is gone:
+        `present()` false for `gone` seconds (without `present`, no call for `silent` seconds)."""
         if run.finished:
             return  # a tick that came after the end: nothing to hold a seat for
         with self._cond:
@@ -113,6 +131,7 @@ class Stepper:
                 job = Job(run, recorded, lane_of(run), until)
                 self._jobs[run.id] = job
             job.hold, job.until, job.seen = False, until, time.monotonic()
+            job.present, job.away_since = present, None  # the page asking now is the run's
             if run.status == Status.PAUSED:
                 run.resume()
             if recorded is not None and job.recorded is None:
@@ -198,6 +217,14 @@ class Stepper:
         left = [r.eta_seconds() if r.history else estimate(r) for r in runs]
         return sum(s or 0.0 for s in left) / max(1, self._seats(lane))
 
+    def wall(self, run: LiveRun) -> tuple[int, float] | None:
+        """(evaluations, wall seconds) of a run that ended here after running from the start
+        without a pause, from its first evaluation to its end, whatever else the machine did
+        meanwhile (a page's drawing, a browser): what its estimate should have said. None for
+        a run that was paused, stepped by the Step button or resumed."""
+        with self._cond:
+            return self._walls.get(run.id)
+
     def call(self, lane: str, fn: Callable, *args, **kwargs):
         """`fn(*args, **kwargs)` on the lane's thread, before its next evaluation (at once when
         it steps no run). Returns its result (or raises its error)."""
@@ -274,12 +301,13 @@ class Stepper:
 
     def _advance(self, job: Job) -> None:
         run = job.run
-        if time.monotonic() - job.seen > self.idle and not run.finished:
-            # Its page went away (a closed laptop, a tab left): pause it and save it, so the
+        why = self._page_gone(job)
+        if why and not run.finished:
+            # Its page went away (a closed laptop, a closed tab): pause it and save it, so the
             # seat goes to the next student; Resume (or the Gallery) goes on with it.
             with job.lock:
                 run.pause()
-                run.message = f"paused: its page did not answer for {self.idle:.0f} s; Resume goes on"
+                run.message = f"paused: {why}; Resume goes on"
                 self._save(job, True)
             with self._cond:
                 if self._jobs.get(run.id) is job:
@@ -289,6 +317,8 @@ class Stepper:
             if job.hold or run.status in (Status.PAUSED,):
                 return
             if not run.finished and not (job.until is not None and run.evals >= job.until):
+                if job.first_step is None:
+                    job.first_step, job.evals_before = time.monotonic(), run.evals
                 try:
                     run.step(1 if isinstance(run, Run) else REMOTE_STEPS)
                 except Exception as exc:  # noqa: BLE001 - a bug must not stop every run
@@ -304,9 +334,37 @@ class Stepper:
                 run.pause()  # the Step button's steps are done
             self._save(job, ended)
         if ended:
+            self._time(job)
             with self._cond:
                 if self._jobs.get(run.id) is job:
                     self._leave(run.id)
+
+    def _time(self, job: Job) -> None:
+        run = job.run
+        if run.status != Status.DONE or job.until is not None or job.first_step is None:
+            return
+        if job.evals_before == 0:
+            with self._cond:
+                self._walls[run.id] = (run.evals, time.monotonic() - job.first_step)
+                for old in list(self._walls)[:-64]:  # the latest runs are enough
+                    del self._walls[old]
+
+    def _page_gone(self, job: Job) -> str:
+        """Why the run's page counts as gone ("" while it is there)."""
+        now = time.monotonic()
+        if job.present is None:
+            silent = now - job.seen
+            return f"its page did not answer for {silent:.0f} s" if silent > self.silent else ""
+        try:
+            here = job.present()
+        except Exception:  # noqa: BLE001 - can't tell: the run goes on
+            here = True
+        if here:
+            job.away_since = None
+            return ""
+        job.away_since = job.away_since or now
+        away = now - job.away_since
+        return f"its page was closed {away:.0f} s ago" if away > self.gone else ""
 
     def _save(self, job: Job, ended: bool) -> None:
         """A checkpoint after the first evaluation, when one is due, and at the end."""

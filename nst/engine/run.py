@@ -67,6 +67,7 @@ class Run:
         max_frames: int = 80,
         tile_pixels: int | None = None,
     ):
+        started = time.perf_counter()
         self.config = (config or Config()).validated()
         if not styles:
             raise ValueError("at least one style image is needed")
@@ -113,6 +114,7 @@ class Run:
         self._scale_index = -1
         self._enter_scale(0)
         self.frames.add(self.evals, self.image())
+        self.setup_seconds = time.perf_counter() - started  # calibration and first targets
 
     # ---- public API --------------------------------------------------------------------
 

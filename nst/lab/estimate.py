@@ -1,13 +1,19 @@
-"""How long a run or a grid will take here: the machine's pace, measured once, and the plan.
+"""How long a run or a grid will take here: the machine's pace, measured, then corrected by the
+runs really made here; and the plan.
 
 One evaluation (forward and backward through the network) costs a fixed part plus a part that
 grows with the pixels and with how deep the deepest layer in use is. `measure` times a few real
 evaluations of a run at two sizes on this machine; `run_seconds` and `grid_seconds` then add up
-the evaluations of a plan (every scale of the schedule, every cell of a grid).
+the evaluations of a plan (every scale of the schedule, every cell of a grid). Bare evaluations
+are not what a user waits for: a dashboard's page and its browser share the machine, a server
+runs other things. `Calibration` keeps, for the runs really made, what they took against what
+the bare pace said, and scales the pace by that: every estimate then says what runs here take.
 """
 
 from __future__ import annotations
 
+import statistics
+import threading
 import time
 from dataclasses import dataclass
 
@@ -30,6 +36,43 @@ class Pace:
 
     def per_eval(self, pixels: int, depth: float = 1.0) -> float:
         return self.fixed + self.per_mpx * pixels / 1e6 * depth
+
+    def scaled(self, factor: float) -> Pace:
+        return Pace(self.fixed * factor, self.per_mpx * factor)
+
+
+class Calibration:
+    """What runs made here really took against what the bare pace predicted, per machine setting
+    (network, device, precision). Thread-safe: the page that sees a run end adds to it, every
+    estimate reads it."""
+
+    KEEP = 8  # the latest runs: the machine's load changes
+    BOUNDS = (0.5, 8.0)  # a factor beyond these says more about one odd run than the machine
+
+    def __init__(self) -> None:
+        self._ratios: dict[tuple, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: tuple, predicted: float, real: float) -> None:
+        if predicted <= 0 or real <= 0:
+            return
+        with self._lock:
+            ratios = self._ratios.setdefault(key, [])
+            ratios.append(real / predicted)
+            del ratios[: -self.KEEP]
+
+    def factor(self, key: tuple) -> float:
+        """The median ratio of real to predicted time (1 before any run ended here)."""
+        with self._lock:
+            ratios = list(self._ratios.get(key, ()))
+        if not ratios:
+            return 1.0
+        lo, hi = self.BOUNDS
+        return min(hi, max(lo, statistics.median(ratios)))
+
+    def runs(self, key: tuple) -> int:
+        with self._lock:
+            return len(self._ratios.get(key, ()))
 
 
 def depth(arch: str, layers: list[str]) -> float:
@@ -55,9 +98,12 @@ def measure(model: VGGFeatures, config: Config, sizes: tuple[int, int] = (128, 2
     img = Image.new("RGB", (sizes[-1], sizes[-1] * 3 // 4), (120, 110, 100))
     points = []
     for size in sizes:
-        # an exact β: the pace does not depend on it, and the strength's reference would add
-        # passes that are not evaluations
-        cfg = config.replace(size=size, steps=10, scales=1, time_budget=None, init="content", beta=1.0)
+        # An exact β: the pace does not depend on it, and the strength's reference would add
+        # passes that are not evaluations. One painting: a blend's others cost targets only
+        # (run_seconds counts them), and the config's blend weights would not match.
+        cfg = config.replace(
+            size=size, steps=10, scales=1, time_budget=None, init="content", beta=1.0, style_blend=None
+        )
         run = Run(model, img, [img], cfg)
         run.step(2)  # targets, first steps, warm caches
         per = float("inf")
@@ -86,11 +132,14 @@ def run_seconds(pace: Pace, config: Config, content_size: tuple[int, int], arch:
     d = depth(arch, config.layers_used)
     plan = Schedule(output_size(content_size, config.size), config)
     seconds, done = 0.0, 0
-    # the style strength's reference, measured by every run: about two passes at <= 256 px
+    paintings = len(config.style_blend or ()) or 1
+    # the style strength's reference, measured by every run: about two passes at <= 256 px,
+    # and a forward pass (about half an evaluation) of each painting
     w, h = output_size(content_size, min(config.size, REFERENCE_SIDE))
-    seconds += 2 * pace.per_eval(w * h, d)
+    seconds += (2 + paintings / 2) * pace.per_eval(w * h, d)
+    targets = (1 + paintings) / 2  # forward passes of the photo and each painting, per scale
     for s in plan.scales:
-        evals = max(0, min(config.steps, s.end_step) - done) + 1  # +1: the targets at this size
+        evals = max(0, min(config.steps, s.end_step) - done) + targets
         seconds += evals * pace.per_eval(s.width * s.height, d)
         done = max(done, s.end_step)
     return seconds
