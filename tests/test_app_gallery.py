@@ -45,8 +45,11 @@ def finish_a_run(at, steps: int = 3):
     return run
 
 
-def stored_run(home, owner: str, status: str = "done", evals: int = 2, steps: int = 6) -> int:
-    """A run put in the store as another process would, with an image and its records."""
+def stored_run(
+    home, owner: str, status: str = "done", evals: int = 2, steps: int = 6, changes=None
+) -> int:
+    """A run put in the store as another process would, with an image and its records (and
+    `changes`, [{step, set}], made on the way)."""
     store = Store(home)
     cfg = Config(size=128, steps=steps, model="vgg19", weights="random")
     run_id = store.create_run(
@@ -76,6 +79,7 @@ def stored_run(home, owner: str, status: str = "done", evals: int = 2, steps: in
         status=status,
         evals=evals,
         seconds=0.1 * evals,
+        changes=changes,
     )
     store.close()
     return run_id
@@ -118,6 +122,22 @@ def test_pause_and_stop_reach_the_store_with_their_status(home, monkeypatch):
     assert paused.thumbnail.is_file()
     at.button(key="btn_stop").click().run()
     assert store.get_run(store_id, None).status == "stopped"
+
+
+def test_a_card_gives_the_strength_the_run_ended_with(home, monkeypatch):
+    me = token()
+    changed = stored_run(home, me, changes=[{"step": 1, "set": {"style_strength": 2.0}}])
+    alone = stored_run(home, me)
+    at = gallery(untrained_app(monkeypatch, me))
+    facts = [c.value for c in at.caption if "**done**" in c.value]
+    assert len(facts) == 2  # newest first
+    nb = "\u00a0"
+    assert f"strength{nb}4 → 2 ·" in facts[1] and f"strength{nb}4 ·" in facts[0]
+    summary = {r.id: r for r in Store(home).list_runs(me)}
+    assert summary[changed].style_strength == 2.0 and summary[changed].started == {
+        "style_strength": 4.0
+    }
+    assert summary[alone].style_strength == 4.0 and summary[alone].started == {}
 
 
 def test_delete_asks_then_removes_the_run(home, monkeypatch):
@@ -237,6 +257,23 @@ def test_resume_goes_on_from_the_stored_image_into_the_same_run(home, monkeypatc
     assert stored.status == "done" and stored.evals == 6 and len(stored.history) == 6
 
 
+def test_resume_shows_the_runs_own_photo_paintings_and_settings(home, monkeypatch):
+    me = token()
+    run_id = stored_run(home, me, status="interrupted", evals=2, steps=400)
+    at = untrained_app(monkeypatch, me)
+    at.sidebar.selectbox(key="content_name").set_value("astronaut")
+    at.sidebar.multiselect(key="style_names").set_value(["mosaic"])
+    at.sidebar.select_slider(key="cfg_size").set_value(192)
+    at.sidebar.slider(key="cfg_style_strength").set_value(1.0).run()
+    gallery(at).button(key=f"gal_resume_{run_id}").click().run()  # st.switch_page to Stylize
+    assert not errors(at)
+    run = at.session_state.run
+    assert _inputs_shown(at) == ("cat", ["swirls"], 128)
+    assert at.sidebar.slider(key="cfg_style_strength").value == 4.0
+    assert at.session_state.config == run.config  # a pause and resume changes nothing
+    at.button(key="btn_stop").click().run()
+
+
 def test_no_resume_for_a_finished_run(home, monkeypatch):
     me = token()
     done = stored_run(home, me, status="done", evals=6, steps=6)
@@ -272,6 +309,47 @@ def test_open_in_compare_adds_the_snapshot(home, monkeypatch):
     assert snap.config.size == 128 and snap.final.total == 5.0
     assert snap.image.size == (128, 85) and snap.content == "cat"
     assert len(at.multiselect(key="cmp_runs").options) == 1
+
+
+def _inputs_shown(at) -> tuple:
+    sb = at.sidebar
+    return (
+        sb.selectbox(key="content_name").value,
+        sb.multiselect(key="style_names").value,
+        sb.select_slider(key="cfg_size").value,
+    )
+
+
+def test_gallery_to_compare_and_back_keeps_the_sidebars_photo_paintings_and_size(home, monkeypatch):
+    me = token()
+    run_id = stored_run(home, me, status="done")
+    at = untrained_app(monkeypatch, me)
+    at.sidebar.selectbox(key="content_name").set_value("cat")
+    at.sidebar.multiselect(key="style_names").set_value(["mosaic"])
+    at.sidebar.select_slider(key="cfg_size").set_value(192).run()
+    chosen = ("cat", ["mosaic"], 192)
+    gallery(at).button(key=f"gal_cmp_{run_id}").click().run()  # st.switch_page to Compare
+    assert not errors(at) and at.multiselect(key="cmp_runs").options
+    assert _inputs_shown(at) == chosen
+    at.switch_page("pages/stylize.py").run()
+    assert _inputs_shown(at) == chosen and at.session_state.config.size == 192
+
+
+def test_a_reload_keeps_the_runs_blend_weights(home, monkeypatch):
+    me = token()
+    first = untrained_app(monkeypatch, me)
+    first.sidebar.multiselect(key="style_names").set_value(["starry_night", "the_scream"]).run()
+    first.sidebar.slider(key="blend_the_scream").set_value(0.5)
+    small(first, steps=500)
+    first.button(key="btn_start").click().run()
+    run = first.session_state.run
+    assert run.config.style_blend == (1.0, 0.5)
+    again = untrained_app(monkeypatch, me)  # the reload: a new session, the same URL
+    assert again.session_state.run is run
+    assert again.sidebar.slider(key="blend_starry_night").value == 1.0
+    assert again.sidebar.slider(key="blend_the_scream").value == 0.5
+    assert again.session_state.config == run.config  # nothing reads as changed
+    again.button(key="btn_stop").click().run()
 
 
 def test_a_run_left_alone_is_let_go_and_saved_as_paused(home, monkeypatch):

@@ -233,3 +233,60 @@ def test_every_session_key_a_tour_of_the_pages_makes_is_declared(at):
     assert [k for k in keys if not session.declared(k)] == []
     assert isinstance(at.session_state.run_meta, session.RunMeta)
     assert isinstance(at.session_state.basket, session.Basket)
+
+
+PAGES = ["stylize", "gallery", "compare", "sweep", "features", "gram", "lab"]
+UNUSUAL = {  # every sidebar control at a value a curious student might leave it at
+    "number_input": {
+        "cfg_steps": 1,
+        "cfg_alpha": 0.0,
+        "cfg_beta": 1e12,
+        "cfg_lr": 50.0,
+        "cfg_history": 1,
+        "cfg_pyramid": 6,
+        "cfg_tv_weight": 10.0,
+        "cfg_style_scale": 0.05,
+        "cfg_scales": 5,
+        "cfg_seed": -7,
+    },
+    "selectbox": {
+        "content_name": "astronaut",
+        "cfg_content_layer": "conv5_4",
+        "cfg_optimizer": "adam",
+        "cfg_init": "noise",
+        "cfg_preserve_color": "histogram",
+        "cfg_style_fit": "crop",
+        "cfg_pooling": "avg",
+        "cfg_convention": "normalized",
+        "cfg_precision": "fp32",  # bf16 on a CPU without it: minutes per measure
+        "cfg_device": "cpu",
+    },
+    "slider": {"cfg_style_strength": 0.0, "sw_conv1_1": 0.0, "sw_conv5_1": 1.0},
+    "select_slider": {"cfg_size": 128},
+}
+
+
+def test_every_sidebar_control_at_an_unusual_value_renders_every_page(monkeypatch):
+    """A blend of three paintings (one weighted 0) and every other control off its default: each
+    page renders without an error. Another precision and pooling make the server measure its
+    pace again with this config, as it does when the measured pace expires: with a blend that
+    raised, and the Stylize page crashed ten minutes into a lesson."""
+    at = untrained_app(monkeypatch)
+    at.multiselect(key="style_names").set_value(["the_scream", "swirls", "waves"]).run()
+    at.slider(key="blend_the_scream").set_value(0.0).run()
+    at.slider(key="blend_waves").set_value(0.35).run()
+    for kind, values in UNUSUAL.items():
+        for key, value in values.items():
+            getattr(at, kind)(key=key).set_value(value)
+    at.run()
+    assert not errors(at)
+    cfg = at.session_state.config
+    assert cfg.style_blend == (0.0, 1.0, 0.35) and cfg.pooling == "avg" and cfg.steps == 1
+    for name in PAGES:
+        at.switch_page(f"pages/{name}.py").run()
+        assert not errors(at), name
+    at.switch_page("pages/stylize.py").run()
+    assert any("Start takes" in c.value for c in at.caption)
+    at.button(key="btn_start").click().run()
+    run = settle(at, lambda r: r is not None and r.finished)
+    assert run.status == "done" and len(run.styles_src) == 3 and not errors(at)

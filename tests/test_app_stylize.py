@@ -100,6 +100,18 @@ def test_bad_upload_shows_an_error_and_leaves_the_run_alone(at):
     assert not errors(at)
 
 
+def test_a_photo_too_small_is_refused_with_its_size_and_the_minimum(at):
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(buf, format="PNG")
+    at.sidebar.file_uploader(key="up_content").set_value(("dot.png", buf.getvalue(), "image/png"))
+    at.run()
+    said = [e.value for e in at.sidebar.error]
+    assert any("dot.png: a 1x1 px image is too small" in e and "at least 32 px" in e for e in said)
+    assert at.sidebar.selectbox(key="content_name").value == "tubingen"  # nothing else changed
+    assert "upload: dot.png" not in at.session_state.uploads
+    assert not errors(at)
+
+
 def test_good_upload_becomes_the_content(at):
     buf = io.BytesIO()
     Image.new("RGB", (80, 60), (200, 30, 30)).save(buf, format="PNG")
@@ -220,6 +232,22 @@ def test_the_print_planner_gives_pixels_memory_and_the_command(at):
     assert cmds and f"--size {px} --dpi 200 -o print.tif" in cmds[0]
     at.number_input(key="pr_dpi").set_value(1200).run()  # 18898 px: beyond prints
     assert any("prints go to 8192 px" in w.value for w in at.warning)
+    assert not at.exception
+
+
+def test_the_print_planner_turns_the_paper_as_a_portrait_photo_is(at):
+    at.sidebar.file_uploader(key="up_content").set_value(
+        ("tall.png", _png("red", (60, 80)), "image/png")
+    )
+    at.run()
+    start(at)  # 96x128 px
+    at.button(key="btn_stop").click().run()
+    at.number_input(key="pr_w").set_value(10.0)
+    at.number_input(key="pr_h").set_value(7.5)
+    at.number_input(key="pr_dpi").set_value(150).run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "**443x591 px (7.5x10 cm at 150 dpi)**" in text  # width x height, both
+    assert "10x7.5 cm" not in text
     assert not at.exception
 
 

@@ -90,6 +90,17 @@ def test_not_an_image_exits_2(tmp_path):
     assert p.returncode == 2 and "not an image" in p.stderr and "Traceback" not in p.stderr
 
 
+def test_a_photo_too_small_exits_2_with_one_line_naming_its_size(tmp_path):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (1, 1), "red").save(tiny)
+    p = nst(str(tiny), "swirls", "-o", str(tmp_path / "o.png"), *FAST)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"nst: error: {tiny}: a 1x1 px image is too small; its short side must be at least 32 px"
+    ]
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_missing_arguments_exit_2():
     p = nst()
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1

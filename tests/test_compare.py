@@ -51,3 +51,12 @@ def test_loss_differences_name_what_makes_losses_incomparable():
     weights = (("conv1_1", 0.2),)
     assert compare.loss_differences([base, _run(style_weights=weights)]) == ["style layer weights"]
     assert compare.loss_differences([base, _run(content="astronaut")]) == ["images"]
+
+
+def test_weights_change_text_says_where_a_run_started_and_ended():
+    from nst.lab.compare import weights_change_text
+
+    nb = "\u00a0"
+    assert weights_change_text({}, None, 2.0, 1.0) == f"strength{nb}2"
+    assert weights_change_text({"style_strength": 4.0}, None, 2.0, 1.0) == f"strength{nb}4 → 2"
+    assert weights_change_text({"beta": None}, 1e5, 4.0, 1.0) == f"strength{nb}4 → β{nb}1e+05"

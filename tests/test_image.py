@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from nst.engine.image import (
+    MIN_INPUT_SIDE,
     ImageInputError,
     combine_luminance,
     deprocess,
@@ -24,7 +25,7 @@ def encode(img: Image.Image, fmt="PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
-def gradient(mode="RGB", size=(40, 30)) -> Image.Image:
+def gradient(mode="RGB", size=(48, 36)) -> Image.Image:
     w, h = size
     arr = np.zeros((h, w, 3), np.uint8)
     arr[..., 0] = np.linspace(0, 255, w)[None, :]
@@ -56,23 +57,23 @@ def test_every_mode_becomes_rgb():
     for mode, img in cases.items():
         fmt = "JPEG" if mode == "CMYK" else "PNG"
         out = load_image(encode(img, fmt))
-        assert out.mode == "RGB" and out.size == (40, 30), mode
+        assert out.mode == "RGB" and out.size == (48, 36), mode
 
 
 def test_rgba_is_put_on_white():
-    img = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    img = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
     assert load_image(encode(img)).getpixel((3, 3)) == (255, 255, 255)
 
 
 def test_palette_with_transparency_is_put_on_white():
-    img = Image.new("P", (8, 8), 0)
+    img = Image.new("P", (32, 32), 0)
     img.putpalette([0, 0, 0] + [255, 0, 0] * 255)
     img.info["transparency"] = 0
     assert load_image(encode(img, transparency=0)).getpixel((0, 0)) == (255, 255, 255)
 
 
 def test_16_bit_grey_keeps_its_range():
-    arr = np.full((10, 10), 65535 // 2, np.uint16)
+    arr = np.full((32, 32), 65535 // 2, np.uint16)
     arr[0, 0] = 65535
     img = Image.fromarray(arr)
     out = load_image(encode(img))
@@ -81,15 +82,15 @@ def test_16_bit_grey_keeps_its_range():
 
 
 def test_exif_orientation_is_honoured():
-    img = gradient(size=(40, 20))
+    img = gradient(size=(64, 32))
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     out = load_image(encode(img, "JPEG", exif=exif.tobytes()))
-    assert out.size == (20, 40)
+    assert out.size == (32, 64)
 
 
 def test_first_frame_of_an_animation():
-    frames = [Image.new("RGB", (10, 10), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 0, 255))]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
     px = load_image(data).getpixel((5, 5))
     assert px[0] > 200 and px[2] < 50
@@ -113,6 +114,25 @@ def test_path_bytes_and_pil_sources(tmp_path):
 def test_bad_files_raise_one_clear_error(data, words):
     with pytest.raises(ImageInputError, match=words):
         load_image(data)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (20, 400), (400, MIN_INPUT_SIDE - 1)])
+def test_a_photo_smaller_than_the_minimum_is_refused_in_one_sentence(size):
+    w, h = size
+    with pytest.raises(ImageInputError) as refused:
+        load_image(encode(Image.new("RGB", size, "red")), max_side=2048, name="tiny.png")
+    said = str(refused.value)
+    assert said == (
+        f"tiny.png: a {w}x{h} px image is too small; its short side must be at least "
+        f"{MIN_INPUT_SIDE} px"
+    )
+    with pytest.raises(ImageInputError, match="too small"):  # a PIL image as well as a file
+        load_image(Image.new("RGB", size))
+
+
+def test_the_minimum_size_itself_is_accepted():
+    side = MIN_INPUT_SIDE
+    assert load_image(encode(Image.new("RGB", (side, 400)))).size == (side, 400)
 
 
 def test_truncated_jpeg_is_a_clear_error():

@@ -120,7 +120,7 @@ def test_an_srgb_tagged_input_keeps_its_values():
 
     from nst.engine.image import load_image
 
-    img = Image.new("RGB", (8, 8), (200, 30, 30))
+    img = Image.new("RGB", (32, 32), (200, 30, 30))
     buf = io.BytesIO()
     img.save(
         buf,
@@ -140,6 +140,46 @@ def test_a_print_size_on_paper_is_its_pixels_at_the_dpi():
     assert print_pixels("30x20cm", 300, 2.0) == round(30 / 2.54 * 300)  # wider: the width
     with pytest.raises(ValueError, match="WxH"):
         print_pixels("30x20", 300)
+
+
+def test_a_portrait_print_is_labelled_with_the_paper_turned_as_its_pixels():
+    from nst.cli.prints import print_fit
+
+    fit = print_fit("10x7.5cm", 150, (443, 559))  # a portrait photo on landscape-typed paper
+    assert (fit.width, fit.height) == (443, 559) and fit.paper == (7.5, 10.0)
+    assert fit.label() == "443x559 px (7.5x9.5 cm at 150 dpi, on 7.5x10 cm paper)"
+    fit = print_fit("30x20cm", 300, (443, 559))  # the panel's default paper
+    assert fit.height == round(20 * 559 / 443 / 2.54 * 300) and fit.width == 2362
+    assert fit.label().startswith(f"2362x{fit.height} px (20x25.2 cm at 300 dpi, on 20x30 cm")
+
+
+@pytest.mark.parametrize(
+    "paper,dpi,size",
+    [
+        ("10x7.5cm", 150, (443, 559)),
+        ("30x20cm", 300, (559, 443)),
+        ("20x30cm", 300, (512, 341)),
+        ("12x8in", 240, (300, 300)),
+        ("8x12in", 240, (200, 600)),
+    ],
+)
+def test_a_print_fits_its_paper_with_the_photos_aspect(paper, dpi, size):
+    from nst.cli.prints import PER_INCH, print_fit
+
+    fit = print_fit(paper, dpi, size)
+    px_per_unit = dpi / PER_INCH[fit.unit]
+    pw, ph = fit.paper
+    assert (fit.width >= fit.height) == (pw >= ph) or size[0] == size[1]  # turned as the photo
+    assert fit.width <= pw * px_per_unit + 1 and fit.height <= ph * px_per_unit + 1  # it fits
+    assert abs(fit.width / fit.height - size[0] / size[1]) < 0.01  # the photo's aspect
+    assert min(pw * px_per_unit - fit.width, ph * px_per_unit - fit.height) < 1  # the largest
+
+
+def test_a_landscape_print_on_paper_of_its_shape_fills_it():
+    from nst.cli.prints import print_fit
+
+    fit = print_fit("30x20cm", 300, (600, 400))
+    assert fit.label() == "3543x2362 px (30x20 cm at 300 dpi)"
 
 
 def test_a_print_of_a_stored_run_continues_its_image_as_a_run_of_its_own(tmp_path, monkeypatch):

@@ -19,7 +19,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from nst.engine.config import Config
-from nst.engine.image import MAX_ASPECT, MIN_SIDE, ImageInputError, load_image, resize_long_side
+from nst.engine.image import (
+    MAX_ASPECT,
+    MIN_INPUT_SIDE,
+    MIN_SIDE,
+    ImageInputError,
+    load_image,
+    resize_long_side,
+)
 from nst.engine.run import Run
 from nst.record.export import safe_filename
 from tests.conftest import ROOT
@@ -57,25 +64,25 @@ def photo(size=(64, 48)) -> Image.Image:
 
 
 def animated_gif() -> bytes:
-    frames = [Image.new("RGB", (20, 20), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    frames = [Image.new("RGB", (32, 32), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     return encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
 
 
 def exif_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 8
-    return encode(photo((60, 30)), "JPEG", exif=exif.tobytes())
+    return encode(photo((64, 32)), "JPEG", exif=exif.tobytes())
 
 
 def palette_transparent() -> bytes:
-    img = Image.new("P", (16, 16), 1)
+    img = Image.new("P", (32, 32), 1)
     img.putpalette([255, 255, 255, 200, 0, 0] + [0, 0, 0] * 254)
     return encode(img, transparency=1)
 
 
 GOOD = {
-    "1x1 pixel": encode(Image.new("RGB", (1, 1), (10, 200, 30))),
-    "16-bit grey": encode(Image.fromarray(np.full((20, 30), 40000, np.uint16))),
+    "the smallest accepted": encode(Image.new("RGB", (MIN_INPUT_SIDE,) * 2, (10, 200, 30))),
+    "16-bit grey": encode(Image.fromarray(np.full((32, 48), 40000, np.uint16))),
     "CMYK": encode(photo().convert("CMYK"), "JPEG"),
     "LA": encode(photo().convert("LA")),
     "1-bit": encode(photo().convert("1")),
@@ -88,6 +95,7 @@ BAD = {
     "text renamed to .png": (b"just some words\n", "not an image"),
     "truncated JPEG": (encode(photo((300, 300)), "JPEG")[:900], "truncated|cannot"),
     "decompression bomb": (png_claiming(40000, 40000), "too large"),
+    "1x1 pixel": (encode(Image.new("RGB", (1, 1), (10, 200, 30))), "1x1 px image is too small"),
 }
 
 
@@ -101,7 +109,7 @@ def test_odd_but_valid_files_load_and_stylize(name, random_model, swirls):
 
 
 def test_exif_rotation_and_wrong_extension(tmp_path):
-    assert load_image(GOOD["EXIF-rotated"]).size == (30, 60)
+    assert load_image(GOOD["EXIF-rotated"]).size == (32, 64)
     p = tmp_path / "really_a_png.jpg"
     p.write_bytes(encode(photo()))
     assert load_image(p).size == (64, 48)
@@ -115,7 +123,9 @@ def test_bad_files_give_one_clear_message(name):
 
 
 def test_sliver_is_refused_when_sized():
-    img = load_image(encode(Image.new("RGB", (3000, 3))))
+    with pytest.raises(ImageInputError, match="too small"):
+        load_image(encode(Image.new("RGB", (3000, 3))))
+    img = load_image(encode(Image.new("RGB", (3000, 40))))
     with pytest.raises(ImageInputError, match="elongated"):
         resize_long_side(img, 256)
 
@@ -206,6 +216,10 @@ def test_random_valid_images_of_every_mode_load_as_rgb(mode, w, h, fmt, seed):
             load_image(data, max_side=64)
         return
     long_, short = max(w, h), min(w, h)
+    if short < MIN_INPUT_SIDE:
+        with pytest.raises(ImageInputError, match="too small"):
+            load_image(data, max_side=64)
+        return
     shrunk_short = round(short * 64 / long_)
     if long_ > 64 and (long_ / short > MAX_ASPECT or shrunk_short < MIN_SIDE):
         with pytest.raises(ImageInputError, match="elongated|short side"):  # a shape it can't use

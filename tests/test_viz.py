@@ -76,3 +76,46 @@ def test_heatmap_row_shares_one_colour_scale_and_keeps_aspect():
     assert [t.coloraxis for t in fig.data] == ["coloraxis", "coloraxis"]
     assert fig.layout.coloraxis.cmin == 0 and fig.layout.coloraxis.cmax == pytest.approx(4.0)
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
+
+
+def test_change_markers_stand_above_the_plot_unrotated_with_the_sidebars_names():
+    from nst.engine.run import Event
+
+    hist = _history([1e9 / (1.2**i) for i in range(100)])
+    events = [
+        Event(30, "style_strength: 4 -> 2; β: 0.507 -> 0.0109"),
+        Event(31, "scale 2/2: 512x384"),  # a step later: a marker of its own, not on top of it
+        Event(70, "lr: 1 -> 0.5"),
+    ]
+    for fig in (
+        viz.loss_figure(hist, alpha=1.0, beta=1e5, events=events),
+        viz.layer_figure(hist, beta=1e5, events=events),
+    ):
+        marks = fig.layout.annotations
+        assert [a.text for a in marks] == ["1", "2", "3"]
+        for a in marks:
+            assert a.textangle in (None, 0) and a.yref == "paper" and a.y == 1.0
+            assert a.yanchor == "bottom" and not a.showarrow  # above the plot area, level
+        assert marks[0].hovertext == "step 30: Style strength: 4 → 2; β: 0.507 → 0.0109"
+        assert marks[2].hovertext == "step 70: Learning rate: 1 → 0.5"
+        assert marks[0].yshift != marks[1].yshift  # close markers are staggered
+        lines = [(s.x0, s.x1) for s in fig.layout.shapes]
+        assert lines == [(30.5, 30.5), (31.5, 31.5), (70.5, 70.5)]
+        named = [t.name for t in fig.data if t.legendgroup == "events"]
+        assert named == [
+            "1 Style strength: 4 → 2; β: 0.507 → 0.0109",
+            "2 scale 2/2: 512x384",
+            "3 Learning rate: 1 → 0.5",
+        ]
+        assert "style_strength" not in fig.to_json()  # never the field's internal name
+        assert fig.layout.margin.t > 40  # room above the plot for the numbers
+
+
+def test_event_text_uses_the_sidebars_labels():
+    from nst.lab.marks import event_text
+
+    assert event_text("beta: 1e+05 -> 2e+05") == "β: 1e+05 → 2e+05"
+    assert event_text("tv_weight: 0 -> 1e-06; lr: 1 -> 0.5") == (
+        "Smoothing (TV weight): 0 → 1e-06; Learning rate: 1 → 0.5"
+    )
+    assert event_text("diverged; last finite image kept") == "diverged; last finite image kept"

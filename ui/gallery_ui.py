@@ -13,12 +13,12 @@ from PIL import Image
 from nst.compute import backend
 from nst.compute.cluster import ClusterError
 from nst.engine.image import ImageInputError
-from nst.lab.compare import RunSnapshot, weights_text
+from nst.lab.compare import RunSnapshot, weights_change_text
 from nst.record.recorded import RESUMABLE, RecordedRun, can_resume
 from nst.record.schema import ENDED, LIVE, RunSummary
 from nst.record.store import Store
 from nst.record.trace import stored_files
-from ui import controls, persist, registry, session, state
+from ui import controls, persist, registry, session, sidebar, state
 from ui.export_panel import download_buttons
 
 COLUMNS = 3
@@ -53,10 +53,11 @@ def _when(t: float) -> str:
 
 
 def _facts(r: RunSummary) -> str:
+    """The card's line of facts; its settings as the run ended (and how a change moved them)."""
     loss = f"loss {r.final_loss:.3g}" if r.final_loss is not None else "no loss yet"
     parts = [
         f"{r.size} px" if r.size else "",
-        weights_text(r.beta, r.style_strength, r.alpha),
+        weights_change_text(r.started, r.beta, r.style_strength, r.alpha),
         f"{r.convention} losses" if r.convention not in (None, "seed") else "",
         f"**{r.status}**",
         f"{r.evals} steps",
@@ -237,6 +238,7 @@ def _resume(store: Store, r: RunSummary) -> None:
     full = resumed.recorded.stored()
     controls.begin(resumed.run, full.content_name, list(full.style_names), store_id=full.id)
     persist.save(resumed.run, session.meta(), image=False)
+    sidebar.set_up_next()  # its photo, paintings and settings, not those the sidebar had
     st.switch_page("pages/stylize.py", query_params={"id": st.session_state.owner})
 
 

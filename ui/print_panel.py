@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from nst.cli.prints import begin_print, print_config, print_pixels
+from nst.cli.prints import begin_print, print_config, print_fit
 from nst.engine import memory
 from nst.engine.contract import LiveRun
 from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image
@@ -37,8 +37,8 @@ def render(run: LiveRun) -> None:
         unit = c.selectbox("Unit", UNITS, key="pr_unit")
         dpi = int(d.number_input("dpi", 72, 1200, 300, 10, key="pr_dpi"))
         w0, h0 = run.size
-        px = print_pixels(f"{width}x{height}{unit}", dpi, max(w0, h0) / min(w0, h0))
-        w, h = (px, round(px * h0 / w0)) if w0 >= h0 else (round(px * w0 / h0), px)
+        fit = print_fit(f"{width}x{height}{unit}", dpi, run.size)  # paper turned as the photo is
+        px, w, h = fit.long_side, fit.width, fit.height
         if px > LARGEST:
             st.warning(
                 f"{width:g}x{height:g} {unit} at {dpi} dpi is {px} px on the long side; "
@@ -61,7 +61,7 @@ def render(run: LiveRun) -> None:
         if plan.tiles > 1:
             seconds *= 1.35 * plan.tiles * plan.tile_pixels / (w * h)
         st.write(
-            f"**{w}x{h} px** ({width:g}x{height:g} {unit} at {dpi} dpi): {plan.describe()}; "
+            f"**{fit.label()}**: {plan.describe()}; "
             f"about {seconds / 60:.0f} min here for all {cfg.steps} steps."
         )
         left, right = st.columns([1, 2], vertical_alignment="bottom")

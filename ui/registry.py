@@ -88,25 +88,8 @@ def attach() -> None:
         if found is not None and session.run() is None:
             st.session_state.run = found.run
             st.session_state.run_meta = found.meta
-            _set_up_as(found)
+            sidebar.set_up_as(found.run, found.meta)  # its photo, paintings and settings
     entry()
-
-
-def _set_up_as(found: Live) -> None:
-    """A reloaded page shows the run's own set-up: its photo, paintings (uploads too) and
-    settings, so that Start and Resume mean what the student set up, not the defaults."""
-    run, meta = found.run, found.meta
-    images = [run.content_src, *run.styles_src]
-    for name, image in zip([meta.content, *meta.styles], images, strict=False):
-        if name.startswith("upload: "):
-            st.session_state.uploads[name] = image
-            if name in meta.upload_bytes:
-                st.session_state.upload_bytes[name] = meta.upload_bytes[name]
-    if meta.content:
-        st.session_state.content_name = meta.content
-    if meta.styles:
-        st.session_state.style_names = list(meta.styles)
-    sidebar.put_config(run.config)
 
 
 def store_ids(owner: str) -> set[int]:

@@ -107,6 +107,7 @@ DEFAULTS: dict[str, Any] = {
     "_shown_png": None,  # that image as the view controls show it, encoded (ui.live._shown_png)
     "_figures": None,  # the loss curves' figures, for the history they were made of
     "_attached": False,
+    "_set_up_run": False,  # the sidebar shows the run's set-up when next drawn (ui.sidebar)
 }
 WIDGET_FAMILIES = {
     "cfg_": "the sidebar's settings (ui.sidebar)",

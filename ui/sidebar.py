@@ -22,9 +22,11 @@ from nst.engine.config import (
     field_help,
     preset,
 )
+from nst.engine.contract import LiveRun
 from nst.engine.image import shape_note
 from nst.engine.model import layer_table
 from ui import state
+from ui.session import RunMeta
 from ui.uploads import uploader
 
 SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")} - {
@@ -33,6 +35,11 @@ SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
 LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_limit's options
 DEFAULT_SECONDS = 30.0
+# Every sidebar widget keeps its value for the session. A page switch made by the script
+# (st.switch_page: Gallery -> Compare, Resume, a sweep cell) carries no widget states, and
+# Streamlit then drops every widget's value, though the sidebar is drawn on every page: the
+# photo, paintings and settings came back as the defaults. Kept, they come back as they were.
+KEEP = "session"
 
 
 def _key(name: str) -> str:
@@ -54,11 +61,46 @@ def _put(cfg: Config) -> None:
     weights = dict(cfg.style_weights)
     for name in STYLE_LAYERS:
         st.session_state[f"sw_{name}"] = float(weights.get(name, 0.0))
+    _put_blend(cfg, st.session_state.style_names)
+
+
+def _put_blend(cfg: Config, names: list[str]) -> None:
+    """The blend sliders of `names` set to `cfg.style_blend`, where it gives one weight each. A
+    config without blend weights (a preset, one painting) leaves the sliders as they are."""
+    if cfg.style_blend is None or len(cfg.style_blend) != len(names):
+        return
+    for name, weight in zip(names, cfg.style_blend, strict=True):
+        st.session_state[f"blend_{name}"] = float(weight)
 
 
 def put_config(cfg: Config) -> None:
-    """Show `cfg` in the sidebar's widgets (a preset, a loaded run, a sweep's cell)."""
+    """Show `cfg` in the sidebar's widgets (a preset, a loaded run, a sweep's cell), its blend
+    weights on the paintings chosen now (`style_names`: set them first)."""
     _put(cfg)
+
+
+def set_up_as(run: LiveRun, meta: RunMeta) -> None:
+    """Show a run's own set-up: its photo, paintings (uploads too, from the run's images) and
+    settings with their blend weights, so that Start and Resume mean what the run is, not the
+    defaults. Before the sidebar is drawn: a reloaded page, or the next script run
+    (`set_up_next`)."""
+    images = [run.content_src, *run.styles_src]
+    for name, image in zip([meta.content, *meta.styles], images, strict=False):
+        if name.startswith("upload: "):
+            st.session_state.uploads[name] = image
+            if name in meta.upload_bytes:
+                st.session_state.upload_bytes[name] = meta.upload_bytes[name]
+    if meta.content:
+        st.session_state.content_name = meta.content
+    if meta.styles:
+        st.session_state.style_names = list(meta.styles)
+    put_config(run.config)
+
+
+def set_up_next() -> None:
+    """Show the session's run's set-up when the sidebar is next drawn: for a run taken up after
+    it was drawn in this script run (the Gallery's Resume), as its widgets can't be set then."""
+    st.session_state["_set_up_run"] = True
 
 
 def _apply_preset() -> None:
@@ -100,9 +142,11 @@ def _widget(f: dataclasses.Field, container) -> None:
         convs = [t.name for t in layer_table(st.session_state[_key("model")]) if t.kind == "conv"]
         if st.session_state[key] not in convs:
             st.session_state[key] = CONTENT_LAYER
-        container.selectbox(label, convs, key=key, help=meta["help"])
+        container.selectbox(label, convs, key=key, persist_state=KEEP, help=meta["help"])
     elif "choices" in meta:
-        container.selectbox(label, list(meta["choices"]), key=key, help=meta["help"])
+        container.selectbox(
+            label, list(meta["choices"]), key=key, persist_state=KEEP, help=meta["help"]
+        )
     elif f.name == "style_strength":
         lo, hi = meta["min"], meta["max"]
         container.slider(
@@ -111,15 +155,20 @@ def _widget(f: dataclasses.Field, container) -> None:
             float(hi),
             step=meta["step"],
             key=key,
+            persist_state=KEEP,
             help=meta["help"],
             disabled=st.session_state.get(_key("beta")) is not None,
         )
     elif f.name == "size":
         container.select_slider(
-            label, [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024], key=key, help=meta["help"]
+            label,
+            [128, 192, 256, 320, 384, 448, 512, 640, 768, 1024],
+            key=key,
+            persist_state=KEEP,
+            help=meta["help"],
         )
     elif f.name == "weights":
-        container.text_input(label, key=key, help=meta["help"])
+        container.text_input(label, key=key, persist_state=KEEP, help=meta["help"])
     elif f.type in ("int", int):
         container.number_input(
             label,
@@ -127,6 +176,7 @@ def _widget(f: dataclasses.Field, container) -> None:
             max_value=meta.get("max"),
             step=1,
             key=key,
+            persist_state=KEEP,
             help=meta["help"],
         )
     else:
@@ -137,6 +187,7 @@ def _widget(f: dataclasses.Field, container) -> None:
                 value=None,
                 format="%g",
                 key=key,
+                persist_state=KEEP,
                 help=meta["help"],
                 placeholder="from the style strength",
             )
@@ -147,6 +198,7 @@ def _widget(f: dataclasses.Field, container) -> None:
             max_value=float(meta["max"]) if "max" in meta else None,
             format="%g",
             key=key,
+            persist_state=KEEP,
             help=meta["help"],
         )
 
@@ -160,7 +212,11 @@ def _inputs() -> None:
     if st.session_state.content_name not in photos:
         st.session_state.content_name = samples.DEFAULT_PHOTO
     st.selectbox(
-        "Content photo", photos, key="content_name", help="The photo whose layout the output keeps."
+        "Content photo",
+        photos,
+        key="content_name",
+        persist_state=KEEP,
+        help="The photo whose layout the output keeps.",
     )
     if st.session_state.content_name == "tubingen":
         st.caption("Tübingen, photo: Andreas Praefcke, CC BY 3.0.")
@@ -172,6 +228,7 @@ def _inputs() -> None:
         "Style images",
         styles,
         key="style_names",
+        persist_state=KEEP,
         help="The paintings whose textures the output takes. An upload replaces the "
         "current choice; pick several here to blend them.",
     )
@@ -191,13 +248,15 @@ def _inputs() -> None:
             )
     if len(names) > 1:
         for name in names:
+            # its weight in the state, not as the slider's default: put_config sets it too
+            st.session_state.setdefault(f"blend_{name}", 1.0)
             st.slider(
                 f"Blend: {name.removeprefix('upload: ')}",
                 0.0,
                 1.0,
-                1.0,
-                0.05,
+                step=0.05,
                 key=f"blend_{name}",
+                persist_state=KEEP,
                 help=field_help("style_blend"),
             )
     if not names:
@@ -206,8 +265,11 @@ def _inputs() -> None:
 
 def render() -> Config:
     """Draw the sidebar and return the Config it describes."""
-    # The widgets' keys go when a script run ends before drawing them: the strength slider's
-    # missing says so, and the widgets are filled again.
+    if st.session_state.get("_set_up_run") and st.session_state.get("run") is not None:
+        set_up_as(st.session_state.run, st.session_state.run_meta)
+    st.session_state["_set_up_run"] = False
+    # A new session has no widget values yet (the widgets keep theirs after: KEEP): the
+    # strength slider's missing says so, and the widgets are filled.
     if _key("style_strength") not in st.session_state:
         # A reloaded page that took over its live run shows that run's settings, so nothing
         # reads as changed; a new session starts from this machine's defaults.
@@ -222,20 +284,19 @@ def render() -> Config:
             "Preset",
             list(PRESETS),
             key="ui_preset",
+            persist_state=KEEP,
             on_change=_apply_preset,
             help="default: fast L-BFGS from the photo. seed: the course project "
             "(Adam, 3000 steps). gatys2016: the paper's settings.",
         )
         fields = {f.name: f for f in dataclasses.fields(Config)}
         _widget(fields["size"], st)
-        # Only one of steps and seconds is drawn; Streamlit forgets an undrawn widget's value
-        # unless it is written back on every run.
-        for name in ("steps", "time_budget"):
-            st.session_state[_key(name)] = st.session_state[_key(name)]
+        # Only one of steps and seconds is drawn: the other keeps its value (KEEP).
         limit = st.radio(
             "Stop after",
             LIMITS,
             key="ui_limit",
+            persist_state=KEEP,
             horizontal=True,
             help="A step count repeats exactly; a time budget spends that many seconds "
             "(coarse-to-fine: small sizes first) whatever the steps.",
@@ -261,7 +322,15 @@ def render() -> Config:
                 "deep layers larger strokes."
             )
             for name in STYLE_LAYERS:
-                st.slider(name, 0.0, 1.0, step=0.05, key=f"sw_{name}", help=field_help("style_weights"))
+                st.slider(
+                    name,
+                    0.0,
+                    1.0,
+                    step=0.05,
+                    key=f"sw_{name}",
+                    persist_state=KEEP,
+                    help=field_help("style_weights"),
+                )
             _widget(fields["content_layer"], st)
         groups = {
             "advanced": st.expander("Optimization and picture"),

@@ -114,9 +114,10 @@ def lane(model: VGGFeatures) -> str:
     return f"local:{model.mean.device}"
 
 
-# Measured again every 10 minutes: a measurement taken while the server was busy starting (or
-# other runs were going) would otherwise skew every estimate for the server's life.
-@st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8, ttl=600)
+# Measured once per setting: the runs made here then correct it (`calibration`), so a pace taken
+# while the server was busy starting skews only the first estimates, and no page waits for a
+# measurement again (on a slow CPU one takes most of a minute).
+@st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8)
 def _pace(arch: str, weights: str, device: str, precision: str, pooling: str, _model, _cfg) -> Pace:
     return on_device(_model, measure, _model, _cfg)  # in turn with the runs: a true pace
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from nst.engine import memory
@@ -44,11 +45,14 @@ def add_print_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def print_pixels(text: str, dpi: int, aspect: float | None = None) -> int:
-    """The long side in px of a print on paper of `text` ("30x20cm", "12x8in") at `dpi`: with
-    `aspect` (the image's long side over its short one), the largest that fits the paper."""
+PER_INCH = {"cm": 2.54, "mm": 25.4, "in": 1.0}
+DECIMALS = {"cm": 1, "mm": 0, "in": 2}  # how finely a size on paper is said
+
+
+def _paper(text: str) -> tuple[float, float, str]:
+    """("30x20cm") -> (30.0, 20.0, "cm"): a size on paper as written, width x height."""
     t = text.strip().lower().replace(" ", "")
-    unit = next((u for u in ("cm", "mm", "in") if t.endswith(u)), None)
+    unit = next((u for u in PER_INCH if t.endswith(u)), None)
     try:
         if unit is None:
             raise ValueError
@@ -59,11 +63,57 @@ def print_pixels(text: str, dpi: int, aspect: float | None = None) -> int:
         raise ValueError(
             f"--print-size {text!r}: write it as WxH with cm, mm or in, e.g. 30x20cm"
         ) from None
-    per_inch = {"cm": 2.54, "mm": 25.4, "in": 1.0}[unit]
-    long_, short = max(w, h) / per_inch, min(w, h) / per_inch
+    return w, h, unit
+
+
+def print_pixels(text: str, dpi: int, aspect: float | None = None) -> int:
+    """The long side in px of a print on paper of `text` ("30x20cm", "12x8in") at `dpi`: with
+    `aspect` (the image's long side over its short one), the largest that fits the paper."""
+    w, h, unit = _paper(text)
+    long_, short = max(w, h) / PER_INCH[unit], min(w, h) / PER_INCH[unit]
     if aspect is not None:
         long_ = min(long_, short * aspect)  # an image more square than the paper: its height
     return round(long_ * dpi)
+
+
+@dataclass(frozen=True)
+class PrintFit:
+    """An image printed on paper: its pixels and the paper, both width x height, the paper
+    turned as the image is (a portrait photo on 30x20 cm paper prints on 20x30 cm)."""
+
+    width: int  # px
+    height: int
+    paper: tuple[float, float]  # in `unit`
+    unit: str
+    dpi: int
+
+    @property
+    def long_side(self) -> int:
+        return max(self.width, self.height)
+
+    def label(self) -> str:
+        """The pixels, the size they print at, and the paper where the image's aspect leaves part
+        of it blank: "443x559 px (7.5x9.5 cm at 150 dpi, on 7.5x10 cm paper)"."""
+        per, d = PER_INCH[self.unit], DECIMALS[self.unit]
+
+        def size(w: float, h: float) -> str:
+            return f"{w:.{d}f}".rstrip("0").rstrip(".") + "x" + f"{h:.{d}f}".rstrip("0").rstrip(".")
+
+        printed = size(self.width / self.dpi * per, self.height / self.dpi * per)
+        paper = size(*self.paper)
+        on = "" if printed == paper else f", on {paper} {self.unit} paper"
+        return f"{self.width}x{self.height} px ({printed} {self.unit} at {self.dpi} dpi{on})"
+
+
+def print_fit(text: str, dpi: int, image_size: tuple[int, int]) -> PrintFit:
+    """The largest print of an image of `image_size` (width, height) px on paper of `text`
+    ("30x20cm") at `dpi`: the paper turned to the image's orientation, the image's aspect kept."""
+    w0, h0 = image_size
+    pw, ph, unit = _paper(text)
+    long_ = print_pixels(text, dpi, max(w0, h0) / min(w0, h0))
+    if w0 >= h0:
+        return PrintFit(long_, round(long_ * h0 / w0), (max(pw, ph), min(pw, ph)), unit, dpi)
+    return PrintFit(round(long_ * w0 / h0), long_, (min(pw, ph), max(pw, ph)), unit, dpi)
 
 
 def apply_print_size(args, cfg: Config, aspect: float | None = None) -> Config:

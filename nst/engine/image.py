@@ -18,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nst.engine.model import IMAGENET_MEAN, IMAGENET_STD
 
 MAX_INPUT_SIDE = 2048  # px: photos and paintings are read no larger, by every way in
+# px, the short side of a photo or painting as given: smaller ones are refused, by every way in.
+# Enlarged to the run's size they hold nothing to match (a 1x1 photo ran into a flat square).
+MIN_INPUT_SIDE = 32
 
 MAX_PIXELS = 100_000_000  # decoded size we accept (a 10000x10000 photo); bigger is refused
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -100,14 +103,20 @@ def load_image(src, max_side: int | None = None, name: str = "image") -> Image.I
     """An RGB image from a path, bytes, file object or PIL image.
 
     Honours EXIF orientation, takes the first frame of an animation, puts transparency on white,
-    and maps 16-bit and 1-bit images to 8-bit. With `max_side`, JPEGs are decoded at reduced
-    scale, so huge photos don't need their full size in memory.
+    and maps 16-bit and 1-bit images to 8-bit. An image whose short side is under
+    MIN_INPUT_SIDE is refused, as it is found (before any resizing). With `max_side`, JPEGs are
+    decoded at reduced scale, so huge photos don't need their full size in memory.
     """
     img = _open(src, name)
     try:
         w, h = img.size
         if w < 1 or h < 1:
             raise ImageInputError(f"{name}: image has no pixels")
+        if min(w, h) < MIN_INPUT_SIDE:
+            raise ImageInputError(
+                f"{name}: a {w}x{h} px image is too small; "
+                f"its short side must be at least {MIN_INPUT_SIDE} px"
+            )
         if w * h > MAX_PIXELS and not (max_side and img.format == "JPEG"):
             raise ImageInputError(
                 f"{name}: {w}x{h} pixels is too large to decode safely "

@@ -137,6 +137,20 @@ def weights_text(beta: float | None, strength: float | None, alpha: float | None
     return text if alpha in (None, 1.0) else f"α{nb}{fmt(alpha)} {text}"
 
 
+def weights_change_text(started: dict, beta, strength, alpha) -> str:
+    """How a run ended up weighing style (`weights_text`), after how it started where a change
+    moved it (`started`: {field: value at the start} of those that changed): "strength 4 → 2",
+    "strength 4 → β 1e+05"."""
+    end = weights_text(beta, strength, alpha)
+    first = {"beta": beta, "style_strength": strength, "alpha": alpha} | started
+    start = weights_text(first["beta"], first["style_strength"], first["alpha"])
+    if start == end:
+        return end
+    if first["beta"] is None and beta is None and strength is not None:
+        return f"{start} → {fmt(strength)}"
+    return f"{start} → {end}"
+
+
 def record_beta(record, config) -> float:
     """The β a record was scored with: recorded with it, else the config's exact β (NaN for
     a record older than the strength, whose β was not kept)."""

@@ -14,9 +14,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from nst.engine.run import Event, Record
+from nst.lab.marks import LEGEND_ROW_PX, mark_events
 from nst.lab.sweep import Sweep, fmt
 
 MAX_POINTS = 300
+TOP = 40  # px above a chart's plot area, for its title
 LAYER_COLORS = [
     "#4c78a8",
     "#f58518",
@@ -67,12 +69,20 @@ def _trace_values(fig: go.Figure) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def _layout(fig: go.Figure, title: str, height: int, yaxis: dict) -> go.Figure:
+def _layout(fig: go.Figure, title: str, height: int, yaxis: dict, top: int = TOP) -> go.Figure:
     # One nested update (no "xaxis_title"-style paths): plotly parses each path anew per call.
     layout = {
-        "title": {"text": title, "font": {"size": 14}},
+        # at the top of the figure, so the change markers above the plot area stay clear of it
+        "title": {
+            "text": title,
+            "font": {"size": 14},
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 8},
+        },
         "height": height,
-        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+        "margin": {"l": 10, "r": 10, "t": top, "b": 10},
         "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},  # below the axis title
         "xaxis": {"title": {"text": "step", "standoff": 4}, "tickformat": "~s", "hoverformat": "d"},
         "yaxis": yaxis,
@@ -87,21 +97,20 @@ def _series(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _mark_events(fig: go.Figure, events: list[Event]) -> None:
-    for e in events:
-        fig.add_vline(x=e.step + 0.5, line_dash="dot", line_color="#888")
-        label = e.text if len(e.text) < 40 else e.text[:37] + "..."
-        fig.add_annotation(
-            x=e.step + 0.5,
-            y=1,
-            yref="paper",
-            text=label,
-            showarrow=False,
-            textangle=-90,
-            xanchor="right",
-            yanchor="top",
-            font={"size": 10, "color": "#666"},
-        )
+def _steps(history: list[Record], events: list[Event]) -> tuple[float, float]:
+    """The steps a chart spans: its records' and its events'."""
+    xs = [r.step for r in history[:1] + history[-1:]] + [e.step for e in events]
+    return (min(xs), max(xs)) if xs else (0.0, 1.0)
+
+
+def _loss_layout(
+    fig: go.Figure, title: str, height: int, history: list[Record], events: list[Event] | None
+) -> go.Figure:
+    """A loss chart's log axis (from its curves) and its events marked; the figure grows by
+    what the markers and their legend rows take, so the plot keeps its height."""
+    axis, events = log_axis(_trace_values(fig)), events or []
+    top, rows = mark_events(fig, events, _steps(history, events), TOP)
+    return _layout(fig, title, height + top - TOP + LEGEND_ROW_PX * rows, axis, top)
 
 
 def _beta(record: Record, beta: float) -> float:
@@ -158,8 +167,7 @@ def loss_figure(
                 line={"color": "#54a24b"},
             )
         )
-    _mark_events(fig, events or [])
-    return _layout(fig, "Loss", height, log_axis(_trace_values(fig)))
+    return _loss_layout(fig, "Loss", height, history, events)
 
 
 def _layer_series(history: list[Record]) -> tuple[list[Record], list[int], list[str]]:
@@ -184,8 +192,7 @@ def layer_figure(
                 line={"color": LAYER_COLORS[i % len(LAYER_COLORS)]},
             )
         )
-    _mark_events(fig, events or [])
-    return _layout(fig, "Style loss per layer (β·w·E)", height, log_axis(_trace_values(fig)))
+    return _loss_layout(fig, "Style loss per layer (β·w·E)", height, history, events)
 
 
 def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:

@@ -82,9 +82,24 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: v1, 2: v2, 3: 
 VERSION = max(MIGRATIONS)
 
 
+# The settings a run's summary names, as the run ended (its config with the changes made on the
+# way): a run started at strength 4 and changed to 2 while paused is listed at 2.
+SUMMARY_SETTINGS = ("size", "beta", "style_strength", "alpha", "convention")
+
+
+def settings_at(config: dict, changes: list[dict], step: float = math.inf) -> dict:
+    """A stored run's settings at `step` (by default its last) as a dict: the ones it started
+    with (`config`), then every change made up to that step, oldest first."""
+    d = dict(config)
+    for at, changed in sorted((Change.from_dict(c) for c in changes), key=lambda c: c.step):
+        if at <= step:
+            d.update(changed)
+    return d
+
+
 @dataclass(frozen=True)
 class RunSummary:
-    """One run as the gallery lists it."""
+    """One run as the gallery lists it; its settings (SUMMARY_SETTINGS) as the run ended."""
 
     id: int
     created: float  # seconds since the epoch
@@ -103,6 +118,7 @@ class RunSummary:
     evals: int
     seconds: float
     thumbnail: Path | None  # the latest image
+    started: dict  # the settings above that changes moved: {name: value at the start}
 
 
 @dataclass(frozen=True)
@@ -129,8 +145,4 @@ class StoredRun(RunSummary):
     def config_at(self, step: float = math.inf) -> Config:
         """The config the run had at `step` (by default its last): the one it started with,
         then every change made up to that step."""
-        d = dict(self.config)
-        for at, changed in self.timeline():
-            if at <= step:
-                d.update(changed)
-        return Config.from_dict(d)
+        return Config.from_dict(settings_at(self.config, self.changes, step))

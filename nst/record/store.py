@@ -39,10 +39,12 @@ from nst.record.schema import (
     MIGRATIONS,
     SOURCES,
     STATUSES,
+    SUMMARY_SETTINGS,
     TABLES,
     VERSION,
     RunSummary,
     StoredRun,
+    settings_at,
 )
 from nst.record.upkeep import STALE_SECONDS
 
@@ -432,18 +434,18 @@ class Store:
         return digest
 
     def _summary(self, r: sqlite3.Row) -> dict[str, Any]:
-        d = {f.name: r[f.name] for f in dataclasses.fields(RunSummary) if f.name != "thumbnail"}
+        computed = {*SUMMARY_SETTINGS, "thumbnail", "started"}
+        d = {f.name: r[f.name] for f in dataclasses.fields(RunSummary) if f.name not in computed}
         d["style_names"] = tuple(json.loads(d["style_names"]))
         d["thumbnail"] = self.home / r["image"] if r["image"] else None
+        first = json.loads(r["config"])
+        last = settings_at(first, json.loads(r["changes"]))
+        d.update({k: last.get(k) for k in SUMMARY_SETTINGS})
+        d["started"] = {k: first.get(k) for k in SUMMARY_SETTINGS if first.get(k) != last.get(k)}
         return d
 
 
-_SELECT = (
-    "SELECT *, json_extract(config, '$.size') AS size, json_extract(config, '$.beta') AS beta, "
-    "json_extract(config, '$.style_strength') AS style_strength, "
-    "json_extract(config, '$.alpha') AS alpha, json_extract(config, '$.convention') AS convention "
-    "FROM runs"
-)
+_SELECT = "SELECT * FROM runs"
 
 
 def _check_owner(row: sqlite3.Row | None, run_id: int, owner: str | None, shared: bool) -> None:
