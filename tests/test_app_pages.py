@@ -269,7 +269,7 @@ UNUSUAL = {  # every sidebar control at a value a curious student might leave it
 def test_every_sidebar_control_at_an_unusual_value_renders_every_page(monkeypatch):
     """A blend of three paintings (one weighted 0) and every other control off its default: each
     page renders without an error. Another precision and pooling make the server measure its
-    pace again with this config, as it does when the measured pace expires: with a blend that
+    pace with this config (it used to measure again every ten minutes): with a blend that
     raised, and the Stylize page crashed ten minutes into a lesson."""
     at = untrained_app(monkeypatch)
     at.multiselect(key="style_names").set_value(["the_scream", "swirls", "waves"]).run()

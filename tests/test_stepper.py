@@ -153,3 +153,21 @@ def test_a_run_goes_on_while_its_page_is_there_however_late_its_ticks(random_mod
     _until(lambda: run.status == "paused")
     assert "closed" in run.message
     worker.drop(run)
+
+
+def test_the_worker_times_a_run_made_whole_for_the_estimates(random_model, cat, swirls):
+    """What a run took, for the calibration of the estimates: only a run that went from its
+    start to its end without a pause, its seconds counted from its first evaluation."""
+    worker = Stepper(seats=1)
+    whole = Run(random_model, cat, [swirls], TINY.replace(steps=8))
+    worker.want(whole)
+    _until(lambda: whole.finished)
+    _until(lambda: worker.wall(whole) is not None)
+    evals, wall, waited = worker.wall(whole)
+    assert evals == 8 and wall > 0 and 0 <= waited < wall
+    paused = Run(random_model, cat, [swirls], TINY.replace(steps=8))
+    worker.want(paused, until=3)  # the Step button: three steps, then a pause
+    _until(lambda: paused.status == "paused")
+    worker.want(paused)
+    _until(lambda: paused.finished)
+    assert worker.wall(paused) is None

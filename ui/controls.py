@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from nst.compute import backend
@@ -28,6 +30,7 @@ def _start() -> None:
     if cfg is None:
         return
     names = st.session_state.style_names
+    clicked = time.monotonic()  # what "Start takes about" is checked against, from here
     try:
         content = state.image_by_name(st.session_state.content_name)
         styles = [state.image_by_name(n) for n in names]
@@ -37,6 +40,7 @@ def _start() -> None:
         st.session_state.notice = f"Could not start: {exc}"
         return
     begin(run, st.session_state.content_name, list(names))
+    st.session_state._clicked = (run.id, clicked)
 
 
 def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = None) -> None:

@@ -10,6 +10,7 @@ compact strip on every other page, so the run goes on while the user looks elsew
 from __future__ import annotations
 
 import io
+import os
 import time
 
 import streamlit as st
@@ -25,9 +26,10 @@ from ui import persist, registry, session, state
 
 # How often the page shows a running run: as often as a person can follow it, and no more. Each
 # tick costs the server's Python and the browser's drawing, which on a laptop that runs both
-# take cores from the optimization (docs/performance.md, "The dashboard's own cost").
-RUN_EVERY = 1.0  # seconds between ticks of the image and the progress line
-CHART_EVERY = 5.0  # seconds between redraws of the loss curves while the run goes
+# take cores from the optimization; a redraw of the Plotly curves costs the browser most of all
+# (docs/performance.md, "The dashboard's own cost"). A pause, a Step and the end draw everything.
+RUN_EVERY = float(os.environ.get("NST_TICK_SECONDS") or 2.0)  # the image and progress line
+CHART_EVERY = float(os.environ.get("NST_CHART_SECONDS") or 15.0)  # the loss curves
 STEP_EVALS = 10  # what the Step button advances: visible in a demo at any size
 PAGE_NICE = 10  # the page's ticks yield the CPU to the compute worker (Linux threads)
 
@@ -37,7 +39,6 @@ def _yield_cpu() -> None:
     taking one from the compute worker's threads (the ticks' work can wait a few ms; an
     evaluation whose thread is preempted stalls every core it runs on). Linux only: a thread's
     nice value is its own there; elsewhere nothing changes."""
-    import os
     import sys
     import threading
 
@@ -56,14 +57,11 @@ def _tick(ticking: bool) -> None:
     run = session.run()
     if not session.running():
         if run is not None and run.finished and not session.basket().has(run.id):
-            state.learn_pace(st.session_state.model, run)  # what it took, for the estimates
+            state.learn_pace(st.session_state.model, run, st.session_state._clicked)
             remember(run)  # once (it ended in the worker)
         if ticking and run is not None:
             st.session_state.step_until = None
             st.rerun(scope="app")  # the buttons and the ticking follow the run's end
-        return
-    if st.session_state.get("_first_frame") != run.id:
-        st.session_state["_first_frame"] = run.id  # draw the start at once; optimize from the next tick
         return
     worker = state.stepper()
     worker.want(run, persist.recorded(session.meta()), st.session_state.step_until, state.presence())
@@ -180,14 +178,10 @@ def duration(seconds: float) -> str:
     return f"{max(1, round(seconds))} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _full_view() -> None:
-    run = session.run()
-    if run is None:
-        st.info("Choose a photo and a style in the sidebar (samples are ready), then press **Start**.")
-        return
-    st.progress(run.progress(), text=status_line(run))
+def _notices(run: LiveRun) -> None:
+    """What the page says of the run besides its progress: drawn on the page's reruns (a pause,
+    an end, a failure rerun the page), not on every tick."""
     st.caption(f"Computing on {run.location}.")
-    _seat_notice(run)
     store = state.store()
     if store is not None and store.stopped:
         st.warning(store.stopped, icon=":material/database_off:")
@@ -195,28 +189,41 @@ def _full_view() -> None:
         st.error(run.message, icon=":material/error:")
     elif run.status == "paused" and run.message:  # paused by a trouble: what to do
         st.warning(run.message, icon=":material/pause_circle:")
-    left, right = st.columns([3, 2])
-    with left:
-        a, b = st.columns(2)
-        a.radio("View", ("output", "before / after"), key="ui_view", horizontal=True)
-        b.radio("Shown at", SHOWN_AT, key="ui_shown_at", horizontal=True)
-        if st.session_state.get("ui_view") == "before / after":
-            st.slider("Photo | output", 0, 100, 50, key="ui_split", label_visibility="collapsed")
-        shown, (sw, _) = _shown_png(run)
-        fit = st.session_state.get("ui_shown_at") == SHOWN_AT[2]
-        w, h = run.size
-        reduced = f", shown at {sw}px wide" if max(w, h) > SHOWN_MAX else ""
-        st.image(
-            shown,
-            caption=f"output after {run.evals} steps ({w}x{h} px{reduced})",
-            width="stretch" if fit else sw,
-        )
-    with right:
-        meta = session.meta()
-        content, *styles = _thumbnails(run)
-        st.image(content, caption=f"content: {meta.content}", width=180)
-        for name, img in zip(meta.styles, styles, strict=False):
-            st.image(img, caption=f"style: {name}", width=180)
+
+
+def _view_controls() -> None:
+    a, b = st.columns(2)
+    a.radio("View", ("output", "before / after"), key="ui_view", horizontal=True)
+    b.radio("Shown at", SHOWN_AT, key="ui_shown_at", horizontal=True)
+    if st.session_state.get("ui_view") == "before / after":
+        st.slider("Photo | output", 0, 100, 50, key="ui_split", label_visibility="collapsed")
+
+
+def _live_part() -> None:
+    """What changes while the run goes, and only that: its progress line, its place in the
+    queue, its image."""
+    run = session.run()
+    if run is None:
+        return
+    st.progress(run.progress(), text=status_line(run))
+    _seat_notice(run)
+    shown, (sw, _) = _shown_png(run)
+    fit = st.session_state.get("ui_shown_at") == SHOWN_AT[2]
+    w, h = run.size
+    reduced = f", shown at {sw}px wide" if max(w, h) > SHOWN_MAX else ""
+    st.image(
+        shown,
+        caption=f"output after {run.evals} steps ({w}x{h} px{reduced})",
+        width="stretch" if fit else sw,
+    )
+
+
+def _inputs(run: LiveRun) -> None:
+    meta = session.meta()
+    content, *styles = _thumbnails(run)
+    st.image(content, caption=f"content: {meta.content}", width=180)
+    for name, img in zip(meta.styles, styles, strict=False):
+        st.image(img, caption=f"style: {name}", width=180)
 
 
 def _charts() -> None:
@@ -285,7 +292,8 @@ def _compact_view() -> None:
 def ticker(full: bool) -> None:
     """Define and call the fragments; they tick only while the run is running: the progress and
     the image every RUN_EVERY seconds (on other pages a compact strip), the curves every
-    CHART_EVERY seconds (Stylize only)."""
+    CHART_EVERY seconds (Stylize only). What does not change while a run goes (the inputs, the
+    view's controls, the notices) is drawn outside them, once per page rerun."""
     going = session.running()
     interval = RUN_EVERY if going else None
 
@@ -294,15 +302,27 @@ def ticker(full: bool) -> None:
         _yield_cpu()
         t0 = time.perf_counter()
         _tick(interval is not None)
-        (_full_view if full else _compact_view)()
+        (_live_part if full else _compact_view)()
         _end_tick(t0)
 
-    live()
-    if full:
+    if not full:
+        live()
+        return
+    run = session.run()
+    if run is None:
+        st.info("Choose a photo and a style in the sidebar (samples are ready), then press **Start**.")
+        return
+    _notices(run)
+    left, right = st.columns([3, 2])
+    with left:
+        _view_controls()
+        live()
+    with right:
+        _inputs(run)
 
-        @st.fragment(run_every=CHART_EVERY if going else None)
-        def curves() -> None:
-            _yield_cpu()
-            _charts()
+    @st.fragment(run_every=CHART_EVERY if going else None)
+    def curves() -> None:
+        _yield_cpu()
+        _charts()
 
-        curves()
+    curves()

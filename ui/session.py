@@ -99,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "swp_files": None,  # the finished sweep's files for download
     # the ticking fragment's own: the run whose first frame was drawn, the tick's start, the
     # inputs' thumbnails, the pages' view of the run, whether the registry was consulted
-    "_first_frame": None,
+    "_clicked": None,  # (run id, monotonic seconds) of the Start that made the session's run
     "_tick_started": None,
     "_thumbs": None,
     "_run_view": None,

@@ -139,19 +139,24 @@ def pace(model: VGGFeatures, cfg: Config) -> Pace:
     return _pace(*key, model, cfg).scaled(calibration().factor(key))
 
 
-def learn_pace(model: VGGFeatures | None, run) -> None:
-    """A run ended here: keep what it took (set-up, then its evaluations from the first to the
-    end, as the worker timed them) against what the bare pace predicted for it."""
+def learn_pace(model: VGGFeatures | None, run, clicked: tuple[int, float] | None) -> None:
+    """A run ended here: keep what it took against what the bare pace predicted for it. What it
+    took is what its page saw, from the click on Start (`clicked`: the run's id and the time) to
+    its end shown, less any wait for a seat; without the click (a resumed run), its set-up and
+    its evaluations as the worker timed them."""
     timed = stepper().wall(run)
     if model is None or timed is None or timed[0] < 10 or not lane_of(run).startswith("local:"):
         return  # paused on the way, stepped by hand, or too short to say much
-    evals, wall = timed
+    evals, wall, waited = timed
+    if clicked is not None and clicked[0] == run.id:
+        real = time.monotonic() - clicked[1] - waited
+    else:
+        real = getattr(run, "setup_seconds", 0.0) + wall
     cfg = run.config
     key = _pace_key(model, cfg)
-    bare = _pace(*key, model, cfg)
     plan = cfg.replace(steps=evals, time_budget=None)
-    predicted = run_seconds(bare, plan, run.content_src.size, model.arch)
-    calibration().add(key, predicted, getattr(run, "setup_seconds", 0.0) + wall)
+    predicted = run_seconds(_pace(*key, model, cfg), plan, run.content_src.size, model.arch)
+    calibration().add(key, predicted, real)
 
 
 @st.cache_resource(show_spinner="Loading the network...", max_entries=4)

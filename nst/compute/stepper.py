@@ -98,7 +98,7 @@ class Stepper:
         self._calls: dict[str, list[tuple[Callable, Future]]] = {}  # lane -> pages' work, in order
         self._closing = False
         self.on_error = on_error
-        self._walls: dict[int, tuple[int, float]] = {}  # run id -> its evaluations here, seconds
+        self._walls: dict[int, tuple[int, float, float]] = {}  # run id -> evals, seconds, waited
         # A thread in the middle of an evaluation when the interpreter ends would abort it.
         atexit.register(self.close)
 
@@ -217,11 +217,11 @@ class Stepper:
         left = [r.eta_seconds() if r.history else estimate(r) for r in runs]
         return sum(s or 0.0 for s in left) / max(1, self._seats(lane))
 
-    def wall(self, run: LiveRun) -> tuple[int, float] | None:
-        """(evaluations, wall seconds) of a run that ended here after running from the start
-        without a pause, from its first evaluation to its end, whatever else the machine did
-        meanwhile (a page's drawing, a browser): what its estimate should have said. None for
-        a run that was paused, stepped by the Step button or resumed."""
+    def wall(self, run: LiveRun) -> tuple[int, float, float] | None:
+        """(evaluations, wall seconds, seconds waited for a seat) of a run that ended here after
+        running from the start without a pause: the wall seconds from its first evaluation to its
+        end, whatever else the machine did meanwhile (a page's drawing, a browser), what its
+        estimate should have said. None for a run paused, stepped by the Step button or resumed."""
         with self._cond:
             return self._walls.get(run.id)
 
@@ -345,7 +345,8 @@ class Stepper:
             return
         if job.evals_before == 0:
             with self._cond:
-                self._walls[run.id] = (run.evals, time.monotonic() - job.first_step)
+                wall, waited = time.monotonic() - job.first_step, job.first_step - job.asked
+                self._walls[run.id] = (run.evals, wall, waited)
                 for old in list(self._walls)[:-64]:  # the latest runs are enough
                     del self._walls[old]
 
