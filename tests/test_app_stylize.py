@@ -275,7 +275,7 @@ def test_make_the_print_continues_the_run_at_the_print_size_as_a_run_of_its_own(
     assert printed is not source and printed.config.size == 157 and printed.config.time_budget == 6
     assert at.session_state.run_meta.dpi == 100 and at.session_state.run_meta.store_id != source_id
     assert printed.events[0].text.startswith(f"a print of run {source_id} (its image at step ")
-    assert printed.config.scales == 1 and printed.evals == 0  # 128 -> 157 px: no doubling
+    assert printed.config.scales == 1 and printed.evals <= 1  # 128 -> 157 px: no doubling
     run = settle(at, lambda r: r.finished)
     assert run.status == "done" and max(run.size) == 157
     w, h = run.size
