@@ -111,10 +111,10 @@ def test_blend_weights_mix_the_style_grams(random_model, cat, swirls, mosaic):
     half = Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0, 1.0)))
     only_mosaic = Run(random_model, cat, [mosaic], SMALL)
     for name in ("conv1_1", "conv3_1"):
-        a = only_swirls.objective_now.grams[name]
-        assert torch.allclose(blend.objective_now.grams[name], a)
-        mix = (a + only_mosaic.objective_now.grams[name]) / 2
-        assert torch.allclose(half.objective_now.grams[name], mix, rtol=1e-4)
+        a = only_swirls.objective_now.targets[name]
+        assert torch.allclose(blend.objective_now.targets[name], a)
+        mix = (a + only_mosaic.objective_now.targets[name]) / 2
+        assert torch.allclose(half.objective_now.targets[name], mix, rtol=1e-4)
     with pytest.raises(ValueError, match="blend"):
         Run(random_model, cat, [swirls, mosaic], SMALL.replace(style_blend=(1.0,)))
 
@@ -122,7 +122,7 @@ def test_blend_weights_mix_the_style_grams(random_model, cat, swirls, mosaic):
 def test_style_scale_keeps_the_gram_magnitude(random_model, cat, swirls):
     a = Run(random_model, cat, [swirls], SMALL.replace(size=96))
     b = Run(random_model, cat, [swirls], SMALL.replace(size=96, style_scale=2.0))
-    ga, gb = a.objective_now.grams["conv1_1"], b.objective_now.grams["conv1_1"]
+    ga, gb = a.objective_now.targets["conv1_1"], b.objective_now.targets["conv1_1"]
     assert 0.5 < gb.trace().item() / ga.trace().item() < 2.0
 
 

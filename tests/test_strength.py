@@ -34,7 +34,7 @@ def test_the_reference_is_the_two_distances_of_the_seeds_functions(random_model,
         photo_f = random_model(to_tensor(photo, dev), [*layers, "conv4_2"])
         paint = resize_to(swirls, photo.size)
         paint_f = random_model(to_tensor(paint, dev), ["conv4_2"])
-        fitted = Objective(random_model, SMALL, photo, [swirls], False).grams
+        fitted = Objective(random_model, SMALL, photo, [swirls], False).targets
         content = float(losses.content_loss(paint_f["conv4_2"], photo_f["conv4_2"]))
         style = {n: float(losses.style_loss({n: 1.0}, photo_f, fitted)) for n in layers}
     assert ref.content == pytest.approx(content, rel=1e-4)
@@ -125,7 +125,7 @@ def test_a_runs_view_gives_the_runs_own_per_layer_numbers(random_model, cat, swi
     assert list(images) == ["content", "style 1 (blend 0.7)", "style 2 (blend 0.3)", "output"]
     assert images["content"].size == run.size  # the photo at the run's scale
     target, now, m = view.grams("conv2_1")
-    assert torch.allclose(torch.from_numpy(target).float(), run.objective_now.grams["conv2_1"].float())
+    assert torch.allclose(torch.from_numpy(target).float(), run.objective_now.targets["conv2_1"].float())
     assert now.shape == target.shape and m == (run.size[0] // 2) * (run.size[1] // 2)  # after a pool
 
 

@@ -1,9 +1,10 @@
 """Prints tile by tile: the tiled objective is the whole image's, so a tiled run is the untiled
 one in bounded memory (nst.engine.tiles)."""
 
+import pytest
 import torch
 
-from nst.engine.config import Config
+from nst.engine.config import NOTION_NAMES, Config
 from nst.engine.image import preprocess, resize_to
 from nst.engine.objective import Objective
 from nst.engine.run import Run
@@ -30,13 +31,26 @@ def _both(model, photo, paintings, cfg):
     return content, plain, tiled
 
 
-def test_the_tiled_objective_is_the_whole_images_loss_and_gradient(random_model, cat, swirls):
-    content, plain, tiled = _both(random_model, cat, [swirls], CFG)
+def _same_target(a, b) -> None:
+    if isinstance(a, torch.Tensor):  # the Gram matrix
+        assert torch.allclose(b, a, rtol=1e-4, atol=1e-3 * float(a.abs().max()))
+    elif hasattr(a, "cov"):
+        assert torch.allclose(b.mean, a.mean, rtol=1e-4, atol=1e-5)
+        assert torch.allclose(b.cov, a.cov, rtol=1e-4, atol=1e-4 * float(a.cov.abs().max()))
+    else:  # the same patches, from the same places
+        assert torch.equal(b.where, a.where)
+        assert torch.allclose(b.bank, a.bank, rtol=1e-4, atol=1e-4 * float(a.bank.abs().max()))
+
+
+@pytest.mark.parametrize("notion", NOTION_NAMES)
+def test_the_tiled_objective_is_the_whole_images_loss_and_gradient(random_model, cat, swirls, notion):
+    cfg = CFG.replace(style_notion=notion)
+    content, plain, tiled = _both(random_model, cat, [swirls], cfg)
     assert tiled.side == 64
-    # the targets: the photo's content activations and the painting's Grams, put together
+    # the targets: the photo's content activations and the painting's statistics, put together
     assert torch.allclose(tiled.content_target, plain.content_target, rtol=1e-4, atol=1e-5)
-    for name, g in plain.grams.items():
-        assert torch.allclose(tiled.grams[name], g, rtol=1e-4, atol=1e-3 * float(g.abs().max()))
+    for name, target in plain.targets.items():
+        _same_target(target, tiled.targets[name])
     torch.manual_seed(0)
     x0 = preprocess(content, "cpu") + 0.3 * torch.randn(1, 3, 150, 200)
     grads, numbers = [], []

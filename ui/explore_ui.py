@@ -41,7 +41,7 @@ def view() -> View:
     run = session.run()
     model = st.session_state.model
     if run is not None:  # one view per state of the run: the pages draw it several times
-        objective = getattr(run, "objective_now", None)
+        objective = run.objective_now
         key = (run.id, run.evals, run.size, id(objective) if objective else run.config)
         kept = st.session_state.get("_run_view")
         if kept is None or kept[0] != key:

@@ -258,6 +258,12 @@ class RemoteRun:
         if self.status == "failed":
             raise ClusterError(self.message)
 
+    objective_now = None  # its objective lives with the actor: a view builds its own (nst.lab.view)
+
+    def result_tensor(self) -> None:
+        """Its scored tensor lives with the actor: `image()` is what comes here."""
+        return None
+
     def image(self) -> Image.Image:
         return self._image.copy()
 

@@ -44,6 +44,7 @@ POOLINGS = ("max", "avg")
 STYLE_FITS = ("stretch", "whole", "crop")  # a painting of another shape than the photo
 MODELS = ("vgg19", "vgg16")
 CONVENTIONS = ("seed", "gatys2016", "normalized")
+NOTION_NAMES = ("gram", "meancov", "patches")  # nst.engine.style
 # The style strength's range and default (log10 units over the run's own balance; see
 # nst.engine.objective.Reference): measured on 5 photo/painting pairs at 128-512 px, the written image's
 # content term rises over the whole range and flattens above its end (bench/strength.py).
@@ -104,6 +105,16 @@ class Config:
         live=True,
         custom_widget=True,
         label="Style strength",
+    )
+    style_notion: str = _f(
+        "gram",
+        "What the loss counts as style: which channels fire together (Gram matrix, Gatys 2016, "
+        "the seed's), the features' mean and covariance (compared as Gaussians, Wasserstein-2), "
+        "or patches of features, each matched to the painting's most alike (Li & Wand 2016).",
+        "basic",
+        choices=NOTION_NAMES,
+        live=True,
+        label="What style is",
     )
     alpha: float = _f(
         1.0,

@@ -18,6 +18,7 @@ and the content term a constant times sum((F_t - F_c)^2):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -89,36 +90,55 @@ def content_loss(
     return content_factor(convention, 1, 1) * torch.sum(diff2)
 
 
+@dataclass
+class Stat:
+    """A layer's style statistic of some positions: a sum over them (`values`, a tuple of
+    tensors), so the statistics of disjoint positions add up (a print's tiles: nst.engine.tiles).
+    The seed's is the Gram matrix, (F F^T,); nst.engine.style has the others."""
+
+    values: tuple[torch.Tensor, ...]
+    channels: int
+    positions: int
+
+    def __add__(self, other: Stat) -> Stat:
+        values = tuple(a + b for a, b in zip(self.values, other.values, strict=True))
+        return Stat(values, self.channels, self.positions + other.positions)
+
+
+def style_statistic(features, target, window=None) -> Stat:
+    """The statistic that `target` (a painting's, for one layer) is compared with, of the
+    `features` (1, c, h, w) at the positions `window` keeps (all when None). A `Stat` passes
+    through: a print's is summed over its tiles before it reaches `style_loss`."""
+    if isinstance(features, Stat):
+        return features
+    if not isinstance(target, torch.Tensor):  # another notion of style (nst.engine.style)
+        return target.statistic(features, window)
+    f = features if window is None else window(features)
+    return Stat((gram_matrix(f),), f.shape[-3], f.shape[-1] * f.shape[-2])
+
+
 def layer_style_losses(
     style_weights: Mapping[str, float],
-    target_features: Mapping[str, torch.Tensor],
+    target_features: Mapping[str, torch.Tensor | Stat],
     style_grams: Mapping[str, torch.Tensor],
     convention: str = "seed",
 ) -> dict[str, torch.Tensor]:
-    """Each style layer's weighted term w_l * E_l; their sum is `style_loss`."""
-    used = {n: w for n, w in style_weights.items() if w != 0}
-    grams = {n: gram_matrix(target_features[n]) for n in used}
-    channels = {n: target_features[n].shape[-3] for n in used}
-    positions = {n: target_features[n].shape[-1] * target_features[n].shape[-2] for n in used}
-    return gram_style_terms(used, grams, channels, positions, style_grams, convention)
+    """Each style layer's weighted term w_l * E_l; their sum is `style_loss`.
 
-
-def gram_style_terms(
-    style_weights: Mapping[str, float],
-    target_grams: Mapping[str, torch.Tensor],
-    channels: Mapping[str, int],
-    positions: Mapping[str, int],
-    style_grams: Mapping[str, torch.Tensor],
-    convention: str = "seed",
-) -> dict[str, torch.Tensor]:
-    """`layer_style_losses` from the target's Gram matrices (c channels, m positions each): a
-    print's Grams are summed over its tiles (nst.engine.tiles) before this compares them."""
+    A target that is a tensor is the painting's Gram matrix (the seed's notion of style); any
+    other is a target of nst.engine.style, which measures its own distance.
+    """
     terms = {}
     for layer, weight in style_weights.items():
         if weight == 0:
             continue
-        c, m = channels[layer], positions[layer]
-        diff = target_grams[layer] - style_grams[layer]
+        target = style_grams[layer]
+        stat = style_statistic(target_features[layer], target)
+        if not isinstance(target, torch.Tensor):
+            terms[layer] = weight * target.distance(stat, convention)
+            continue
+        c, m = stat.channels, stat.positions
+        diff = stat.values[0] - target
         if convention == "seed":  # exactly the seed's expression: mean / (c * h * w)
             terms[layer] = weight * torch.mean(diff**2) / (c * m)
         else:
@@ -128,18 +148,22 @@ def gram_style_terms(
 
 def style_loss(
     style_weights: Mapping[str, float],
-    target_features: Mapping[str, torch.Tensor],
+    target_features: Mapping[str, torch.Tensor | Stat],
     style_grams: Mapping[str, torch.Tensor],
     convention: str = "seed",
     per_layer: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Sum over style layers of w_l * mean((G_target - G_style)^2) / (c*h*w) (the seed's).
 
+    `target_features`: each layer's feature map, or its statistic summed over a print's tiles.
+    `style_grams`: each layer's target, the painting's Gram matrix (or another notion's target).
     `per_layer`, when given, receives each layer's weighted term (for the charts).
     """
     terms = layer_style_losses(style_weights, target_features, style_grams, convention)
     if per_layer is not None:
         per_layer.update(terms)
+    if not terms:  # every style weight zero (a content reconstruction)
+        return torch.zeros(())
     return torch.stack(list(terms.values())).sum()
 
 

@@ -1,7 +1,8 @@
 """The objective of one scale of a run: the seed's loss functions applied to fixed targets.
 
 `Objective` turns a config, the content photo and the style images at one size into targets
-(the photo's activations at the content layer, the paintings' Gram matrices) and scores an image
+(the photo's activations at the content layer; the paintings' Gram matrices, or their statistic
+under another notion of style, nst.engine.style) and scores an image
 against them with the seed's vocabulary, called by name through `nst.engine.losses` so that editing
 `style_loss` changes what every run optimizes:
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from PIL import Image
 
-from nst.engine import losses
+from nst.engine import losses, style
 from nst.engine.config import Config
 from nst.engine.image import (
     fit_style,
@@ -36,6 +37,7 @@ from nst.engine.image import (
     to_tensor,
 )
 from nst.engine.model import VGGFeatures
+from nst.engine.style import Window
 
 
 @dataclass
@@ -125,7 +127,9 @@ class Objective:
         self.device = model.mean.device
         self.sources = styles
         self.styles = [self._prepare(s) for s in styles]
-        self.content_target, self.grams = self._targets()
+        self.notion = style.notion(config.style_notion)
+        # each style layer's target: for the seed's notion, the paintings' Gram matrix
+        self.content_target, self.targets = self._targets()
         self.reference = reference or self._reference()
 
     @property
@@ -162,34 +166,34 @@ class Objective:
         return {k: v.float() if k == self.config.content_layer else v for k, v in out.items()}
 
     @torch.no_grad()
-    def _targets(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _targets(self) -> tuple[torch.Tensor, dict]:
+        """The photo's content-layer activations, and each style layer's target under the
+        config's notion of style (nst.engine.style): for the seed's, the painting's Gram matrix."""
         cfg = self.config
         style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
         content = self._content_of(to_tensor(self.content, self.device))
         blend = cfg.style_blend or (1.0,) * len(self.styles)
-        total = float(sum(blend))
         pixels = self.content.size[0] * self.content.size[1]
-        grams: dict[str, torch.Tensor] = {}
-        for weight, style in zip(blend, self.styles, strict=True):
+        parts: dict[str, list] = {name: [] for name in style_layers}
+        for weight, painting in zip(blend, self.styles, strict=True):
             if weight == 0:
                 continue
-            # The unnormalized Gram sums over positions; rescale it to the output's pixel count so
-            # a style image of another size (style_scale) asks for the same statistics.
-            ratio = pixels / (style.size[0] * style.size[1])
-            for name, g in self._grams_of(to_tensor(style, self.device), style_layers).items():
-                g = g * (ratio * weight / total)
-                grams[name] = grams[name] + g if name in grams else g
-        return content.detach(), grams
+            ratio = pixels / (painting.size[0] * painting.size[1])
+            image = to_tensor(painting, self.device)
+            for name, part in self._paintings_of(image, style_layers).items():
+                parts[name].append((weight, ratio, part))
+        return content.detach(), {name: self.notion.target(p) for name, p in parts.items()}
 
     def _content_of(self, photo: torch.Tensor) -> torch.Tensor:
         """The content layer's activations of a [0, 1] image (nst.engine.tiles: by tiles)."""
         layer = self.config.content_layer
         return self.features(photo, [layer], normalized=False)[layer]
 
-    def _grams_of(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        """The unnormalized fp32 Gram matrices of a [0, 1] image (nst.engine.tiles: by tiles)."""
+    def _paintings_of(self, image: torch.Tensor, layers: list[str]) -> dict:
+        """Each layer's partial of a [0, 1] painting, from which the notion of style makes its
+        target (nst.engine.tiles: summed over tiles)."""
         feats = self.features(image, layers, normalized=False)
-        return {name: losses.gram_matrix(feats[name]).float() for name in layers}
+        return {name: self.notion.painting(feats[name], Window.whole(feats[name])) for name in layers}
 
     def palette(self) -> Image.Image:
         """The painting whose colours a recoloured start takes (the most weighted one)."""
@@ -211,7 +215,7 @@ class Objective:
         feats = self.features(x, cfg.layers_used, normalized=True)
         c = losses.content_loss(feats[cfg.content_layer], self.content_target, cfg.convention)
         layers: dict[str, torch.Tensor] = {}
-        s = losses.style_loss(dict(cfg.style_weights), feats, self.grams, cfg.convention, layers)
+        s = losses.style_loss(dict(cfg.style_weights), feats, self.targets, cfg.convention, layers)
         kc, ks = self.balance
         total = losses.total_loss(kc * c, ks * s, cfg.alpha, self.beta)
         tv = losses.tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
@@ -238,7 +242,7 @@ def measure_reference(
     kc, ks = at.balance
     layers = [n for n, _ in cfg.style_weights]
     feats = at.features(to_tensor(at.content, at.device), layers, normalized=False)
-    style = {n: losses.style_loss({n: 1.0}, feats, at.grams, cfg.convention) for n in layers}
+    unweighted = {n: losses.style_loss({n: 1.0}, feats, at.targets, cfg.convention) for n in layers}
     blend = cfg.style_blend or (1.0,) * len(styles)
     c = 0.0
     for weight, painting in zip(blend, styles, strict=True):
@@ -248,5 +252,5 @@ def measure_reference(
         f = at.features(x, [cfg.content_layer], normalized=False)[cfg.content_layer]
         c += weight * float(losses.content_loss(f, at.content_target, cfg.convention))
     c /= float(sum(blend))
-    terms = {n: ks * float(v) for n, v in style.items()}
+    terms = {n: ks * float(v) for n, v in unweighted.items()}
     return Reference(kc * c, {n: v if math.isfinite(v) else 0.0 for n, v in terms.items()})

@@ -49,7 +49,14 @@ from nst.engine.tiles import TiledObjective
 
 FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.engine.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.
-REFERENCE_FIELDS = {"style_blend", "preserve_color", "content_layer", "convention", "pooling"}
+REFERENCE_FIELDS = {
+    "style_blend",
+    "preserve_color",
+    "content_layer",
+    "convention",
+    "pooling",
+    "style_notion",
+}
 
 
 class Run:
@@ -111,7 +118,13 @@ class Run:
         )
         # The sizes are fixed for the run; changed settings move only where each scale ends.
         self._scales = Schedule(self._final_size, self.config)
+        # The state of the scale being optimized, set by `_enter_scale`:
         self._scale_index = -1
+        self._content_img: Image.Image  # the photo at this scale
+        self._objective: Objective  # this scale's loss (tiled at a print's scales)
+        self._x: torch.Tensor | None = None  # the image being optimized (normalized)
+        self._scored: torch.Tensor  # the newest image whose loss is known: what is shown
+        self._optimizer: BoxLBFGS | BoxAdam
         self._enter_scale(0)
         self.frames.add(self.evals, self.image())
         self.setup_seconds = time.perf_counter() - started  # calibration and first targets
@@ -299,7 +312,7 @@ class Run:
         self._content_img = resize_to(self.content_src, (s.width, s.height))
         self._scale_index = index
         self._objective = self._make_objective()
-        prev = getattr(self, "_x", None)
+        prev = self._x
         x = self._initial_image(s) if prev is None else self._upsample(prev.detach(), s)
         self._x = x.detach().clone().requires_grad_(True)
         self._scored = self._x.detach().clone()
@@ -345,18 +358,9 @@ class Run:
             return TiledObjective(*args, self.reference, tile_pixels=self.tile_pixels)
         return Objective(*args, self.reference)
 
-    def objective(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
-        """Total loss of normalized image `x` at the current scale, and its parts."""
-        return self._objective(x)
-
-    def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
-        """One evaluation at the current scale: the loss of `x` and its parts, the gradient
-        added to `x.grad` (tile by tile at a print's scales)."""
-        return self._objective.evaluate(x)
-
     @property
     def objective_now(self) -> Objective:
-        """The current scale's objective: its targets (`content_target`, `grams`) and loss."""
+        """The current scale's objective: its targets (`content_target`, `targets`) and loss."""
         return self._objective
 
     def _evaluate(self) -> bool:
@@ -365,7 +369,8 @@ class Run:
 
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad(set_to_none=True)
-            loss, p = self.evaluate(self._x)  # its gradient is in self._x.grad
+            # the gradient goes to self._x.grad (tile by tile at a print's scales)
+            loss, p = self._objective.evaluate(self._x)
             parts["loss"], parts["p"] = loss, p
             return loss
 

@@ -7,7 +7,7 @@ positions too, so the whole image's Gram is the sum of its tiles' Grams. So an e
 passes over the tiles:
 
   1. without gradients: every tile's Grams, summed into the image's G_l; from those the style
-     loss through the seed's expression (`losses.gram_style_terms`) and its gradient dL/dG_l;
+     loss through the seed's `style_loss` and its gradient dL/dG_l;
   2. with gradients, tile by tile: <G_l(tile), dL/dG_l> for every style layer plus the tile's
      share of the content loss (the seed's `content_loss` on the tile, weighted by its share of
      the positions), backward into the image's gradient; the tile's graph is freed before the next.
@@ -16,6 +16,9 @@ The sum of the tiles' gradients is the gradient of the whole image's loss. A til
 crop with a margin (HALO) as wide as the deepest layer's reach, aligned to the network's largest
 stride, and only the positions inside the tile count: the features there are the whole image's
 own, so there is no seam to hide (tested against the untiled objective).
+
+Every notion of style (nst.engine.style) has such a statistic, a sum over positions, so a print
+tiles with each the same way: G_l above stands for the notion's statistic.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 
 from nst.engine import losses
 from nst.engine.objective import Objective, Parts
+from nst.engine.style import Window
 
 ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
 HALO = 96  # px of context around a tile: beyond conv5_1's reach (66 px VGG-16, 78 VGG-19)
@@ -52,6 +56,11 @@ class Tile:
 
     def inner(self, layer: str, feature: torch.Tensor) -> torch.Tensor:
         """The positions of `feature` (the crop's, at `layer`) inside the tile."""
+        return self.window(layer, feature, (0, 0))(feature)
+
+    def window(self, layer: str, feature: torch.Tensor, image: tuple[int, int]) -> Window:
+        """The tile's positions in `feature` (the crop's, at `layer`), in an image of
+        `image` (height, width) px."""
         s = stride_of(layer)
         t = (self.top - self.crop_top) // s
         l_ = (self.left - self.crop_left) // s
@@ -59,7 +68,7 @@ class Tile:
         w = (self.right - self.left) // s if self.right % s == 0 else None
         rows = slice(t, t + h) if h is not None else slice(t, None)  # at the image's edge: to the end
         cols = slice(l_, l_ + w) if w is not None else slice(l_, None)
-        return feature[..., rows, cols]
+        return Window(rows, cols, self.top // s, self.left // s, image[0] // s, image[1] // s)
 
 
 def tiles(height: int, width: int, side: int, halo: int = HALO) -> list[Tile]:
@@ -116,20 +125,29 @@ class TiledObjective(Objective):
             parts.append((t, t.inner(layer, f)))
         return _assemble(parts)
 
-    def _grams_of(self, image: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        return self._grams(image, layers, normalized=False)
+    def _paintings_of(self, image: torch.Tensor, layers: list[str]) -> dict:
+        out: dict = {}
+        size = image.shape[-2:]
+        for t in self._layout(image):
+            crop = image[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
+            feats = self.features(crop, layers, normalized=False)
+            for name in layers:
+                part = self.notion.painting(feats[name], t.window(name, feats[name], size))
+                out[name] = out[name] + part if name in out else part
+        return out
 
     @torch.no_grad()
-    def _grams(self, x: torch.Tensor, layers: list[str], normalized: bool) -> dict[str, torch.Tensor]:
-        """The image's unnormalized Gram matrices, summed over its tiles (no gradient).
-        `normalized`: x is a normalized image (an evaluation's), else a [0, 1] one."""
-        out: dict[str, torch.Tensor] = {}
+    def _statistics(self, x: torch.Tensor, layers: list[str]) -> dict[str, losses.Stat]:
+        """The normalized image's style statistics, summed over its tiles (no gradient)."""
+        out: dict[str, losses.Stat] = {}
         for t in self._layout(x):
             crop = x[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
-            feats = self.features(crop, layers, normalized=normalized)
+            feats = self.features(crop, layers, normalized=True)
             for name in layers:
-                g = losses.gram_matrix(t.inner(name, feats[name])).float()
-                out[name] = out[name] + g if name in out else g
+                window = t.window(name, feats[name], x.shape[-2:])
+                stat = losses.style_statistic(feats[name], self.targets[name], window)
+                stat = losses.Stat(tuple(v.float() for v in stat.values), stat.channels, stat.positions)
+                out[name] = out[name] + stat if name in out else stat
         return out
 
     def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
@@ -137,19 +155,19 @@ class TiledObjective(Objective):
         weights = {n: w for n, w in cfg.style_weights if w}
         kc, ks = self.balance
         beta = self.beta
-        h, w = x.shape[-2:]
-        # 1. the image's Grams, and the style loss's gradient with respect to each
-        grams = self._grams(x.detach(), list(weights), normalized=True)
-        leaves = {n: g.requires_grad_(True) for n, g in grams.items()}
-        shapes = {n: _positions(n, h, w) for n in weights}
-        channels = {n: g.shape[0] for n, g in grams.items()}
+        # 1. the image's style statistics, the style loss (the seed's `style_loss`, whatever the
+        # notion) and its gradient with respect to each statistic
+        stats = self._statistics(x.detach(), list(weights))
+        leaves = {
+            n: losses.Stat(tuple(v.requires_grad_(True) for v in st.values), st.channels, st.positions)
+            for n, st in stats.items()
+        }
+        terms: dict[str, torch.Tensor] = {}
         with torch.enable_grad():
-            terms = losses.gram_style_terms(
-                weights, leaves, channels, shapes, self.grams, cfg.convention
-            )
-            s = torch.stack(list(terms.values())).sum()
-            d_grams = torch.autograd.grad(beta * ks * s, list(leaves.values()))
-        d_grams = dict(zip(leaves, d_grams, strict=True))
+            s = losses.style_loss(weights, leaves, self.targets, cfg.convention, terms)
+            flat = [v for st in leaves.values() for v in st.values]
+            grads = iter(torch.autograd.grad(beta * ks * s, flat, allow_unused=True))
+        d_stats = {n: [next(grads) for _ in st.values] for n, st in leaves.items()}
         # 2. tile by tile: the surrogate whose gradient is the tile's share of the whole's
         c_total = torch.zeros((), device=x.device)
         full = self.content_target
@@ -168,8 +186,11 @@ class TiledObjective(Objective):
                 c = torch.zeros((), device=x.device)
             surrogate = cfg.alpha * kc * c
             for name in weights:
-                g = losses.gram_matrix(t.inner(name, feats[name]))
-                surrogate = surrogate + (g.float() * d_grams[name]).sum()
+                window = t.window(name, feats[name], x.shape[-2:])
+                part = losses.style_statistic(feats[name], self.targets[name], window)
+                for v, d in zip(part.values, d_stats[name], strict=True):
+                    if d is not None:
+                        surrogate = surrogate + (v.float() * d).sum()
             surrogate.backward()
             c_total = c_total + c.detach()
             del feats, surrogate
@@ -183,11 +204,6 @@ class TiledObjective(Objective):
             total = total + cfg.tv_weight * tv
         parts = Parts(c_total, s.detach(), tv, {k: v.detach() for k, v in terms.items()})
         return total.detach(), parts
-
-
-def _positions(layer: str, height: int, width: int) -> int:
-    s = stride_of(layer)
-    return (height // s) * (width // s)
 
 
 def _assemble(parts: list) -> torch.Tensor:

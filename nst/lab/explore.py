@@ -17,24 +17,10 @@ from PIL import Image, ImageDraw
 
 from nst import fonts
 from nst.engine.config import CONTENT_LAYER, Config
-from nst.engine.image import (
-    deprocess,
-    fit_style,
-    resize_long_side,
-    resize_to,
-    to_tensor,
-    white_noise,
-)
-from nst.engine.losses import (
-    content_factor,
-    content_loss,
-    gram_matrix,
-    layer_style_losses,
-    style_factor,
-    style_loss,
-)
+from nst.engine.image import deprocess, preprocess, resize_long_side, resize_to, to_tensor, white_noise
+from nst.engine.losses import content_factor, gram_matrix, layer_style_losses, style_factor
 from nst.engine.model import VGGFeatures, fast_bf16, layer_table
-from nst.engine.objective import strength_beta
+from nst.engine.objective import Objective
 from nst.engine.optim import BoxLBFGS
 
 CONTENT_RECON_LAYERS = ["conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2"]
@@ -164,70 +150,52 @@ def reconstruct(
     seed: int = 0,
     convention: str = "gatys2016",
     pooling: str = "max",
+    notion: str = "gram",
+    init: str = "noise",
 ) -> tuple[Image.Image, float]:
-    """An image optimized from white noise to match content at one layer and/or style.
+    """An image optimized (from white noise, or `init` "content": the photo) to match content at
+    one layer and/or style, through a run's own `Objective` (its targets, calibration and losses).
 
     With only `content_layer`: a content reconstruction; with only `style_layers`: a style
     reconstruction (equal weights); with both, the balance of Gatys et al. Fig. 3 given as a
     style strength (Config.style_strength), calibrated on these inputs as a run calibrates it.
     """
     dev = model.mean.device
-    base = content or style
-    base = resize_long_side(base, size)
+    base = resize_long_side(content or style, size)
     w, h = base.size
-    layers = list(dict.fromkeys([*style_layers, *([content_layer] if content_layer else [])]))
-    # bf16 where it pays (as a stylization does); losses and Grams in fp32.
-    dtype = {"dtype": torch.bfloat16} if fast_bf16(dev) else {}
-
-    def feats_of(img: torch.Tensor, names: list[str], normalized: bool) -> dict[str, torch.Tensor]:
-        out = model(img, names, pooling=pooling, normalized=normalized, **dtype)
-        return {k: v.float() for k, v in out.items()}
-
-    sw = {name: 1.0 / len(style_layers) for name in style_layers}
-    with torch.no_grad():
-        c_t = None
-        if content_layer:
-            photo = to_tensor(resize_to(content, (w, h)), dev)
-            c_t = feats_of(photo, [content_layer], False)[content_layer]
-        grams = {}
-        if style_layers:
-            painting = fit_style(style, (w, h), 1.0, "whole")
-            ratio_px = (w * h) / (painting.width * painting.height)
-            sf = feats_of(to_tensor(painting, dev), style_layers, False)
-            grams = {k: gram_matrix(v) * ratio_px for k, v in sf.items()}
-    x = white_noise(w, h, seed, dev).requires_grad_(True)
-    alpha, beta = (1.0, 0.0) if not style_layers else (0.0, 1.0) if not content_layer else (1.0, 1.0)
-    if content_layer and style_layers:
-        with torch.no_grad():
-            photo_f = feats_of(to_tensor(resize_to(content, (w, h)), dev), style_layers, False)
-            style_ref = float(style_loss(sw, photo_f, grams, convention))
-            painting_c = feats_of(to_tensor(resize_to(style, (w, h)), dev), [content_layer], False)
-            content_ref = float(content_loss(painting_c[content_layer], c_t, convention))
-        beta = strength_beta(
-            strength if strength is not None else Config.style_strength, content_ref, style_ref
-        )
-
-    def objective() -> torch.Tensor:
-        feats = feats_of(x, layers, True)
-        loss = torch.zeros((), device=dev)
-        if c_t is not None and alpha:
-            loss = loss + alpha * content_loss(feats[content_layer], c_t, convention)
-        if grams and beta:
-            loss = loss + beta * style_loss(sw, feats, grams, convention)
-        return loss
+    if not style_layers:  # content alone: the style terms weigh nothing
+        weights, alpha, beta = ((content_layer, 0.0),), 1.0, 0.0
+    else:
+        weights = tuple((name, 1.0 / len(style_layers)) for name in style_layers)
+        alpha, beta = (1.0, None) if content_layer else (0.0, 1.0)
+    cfg = Config(
+        model=model.arch,
+        style_weights=weights,
+        content_layer=content_layer or CONTENT_LAYER,
+        alpha=alpha,
+        beta=beta,
+        style_strength=Config.style_strength if strength is None else strength,
+        convention=convention,
+        pooling=pooling,
+        style_fit="whole",
+        style_notion=notion,
+    )
+    photo = resize_to(content, (w, h)) if content else base
+    # bf16 where it pays (as a stylization does); the losses in fp32
+    objective = Objective(model, cfg, photo, [style or photo], fast_bf16(dev))
+    from_photo = init == "content" and content is not None
+    x = (preprocess(photo, dev) if from_photo else white_noise(w, h, seed, dev)).requires_grad_(True)
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = objective()
-        loss.backward()
-        return loss
+        return objective.evaluate(x)[0]
 
     # The same bounded, scale-free L-BFGS as a stylization: the picture stays valid throughout.
     opt = BoxLBFGS(x, history=50)
     for _ in range(steps):
         opt.step(closure)
     with torch.no_grad():
-        final = objective().item()
+        final = objective(x)[0].item()
     return deprocess(x.detach()), final
 
 

@@ -21,6 +21,7 @@ from nst.engine.config import Config
 from nst.engine.image import preprocess, resize_long_side, resize_to
 from nst.engine.model import VGGFeatures
 from nst.engine.objective import Objective, measure_reference, scale_balance
+from nst.engine.style import lay_out, patch_map, per_position
 
 EXPLORE_SIDE = 256  # px: the long side of a view with no run
 
@@ -33,7 +34,7 @@ class LayerShare:
     weight: float
     term: float  # w_l * E_l in the run's convention, before beta: the run's record's number
     share: float  # of the style loss
-    distance: float  # root-mean-square Gram difference per position (G / M)
+    distance: float  # how far, per position, under the notion (nst.engine.style.per_position)
 
 
 class View:
@@ -59,7 +60,7 @@ class View:
         its inputs, settings and calibration, and scores its latest image."""
         w, h = run.size
         origin = f"this run, at {w}x{h} px"
-        objective = getattr(run, "objective_now", None)
+        objective = run.objective_now
         if objective is not None:
             return cls(objective, run.result_tensor(), run.image(), origin, run.content_src)
         output = run.image()
@@ -119,32 +120,55 @@ class View:
         cfg, obj = self.config, self.objective
         weights = {n: w for n, w in cfg.style_weights if w}
         feats = obj.features(self.x, list(weights), normalized=True)
+        stats = {n: losses.style_statistic(feats[n], obj.targets[n]) for n in weights}
         per_layer: dict[str, torch.Tensor] = {}
-        losses.style_loss(weights, feats, obj.grams, cfg.convention, per_layer)
+        losses.style_loss(weights, stats, obj.targets, cfg.convention, per_layer)
         terms = {k: float(v) for k, v in per_layer.items()}
         total = sum(terms.values()) or 1.0
         rows = []
         for layer, term in terms.items():
-            f = feats[layer].float()
-            c, m = f.shape[-3], f.shape[-1] * f.shape[-2]
-            g = f.reshape(c, -1) @ f.reshape(c, -1).t()
-            diff = (g - obj.grams[layer].float()) / m
-            distance = float(diff.pow(2).mean().sqrt())
+            distance = per_position(obj.targets[layer], stats[layer])
             rows.append(LayerShare(layer, weights[layer], term, term / total, distance))
         self._memo["shares"] = rows
         return rows
 
-    @torch.no_grad()
+    def _statistic(self, layer: str) -> losses.Stat:
+        """The view's image's statistic at `layer`, under the objective's notion of style."""
+        key = ("stat", layer)
+        if key not in self._memo:
+            with torch.no_grad():
+                f = self.objective.features(self.x, [layer], normalized=True)[layer]
+                self._memo[key] = losses.style_statistic(f, self.objective.targets[layer])
+        return self._memo[key]
+
     def grams(self, layer: str) -> tuple[np.ndarray, np.ndarray, int]:
         """(the target Gram of the paintings after blend, the view's image's Gram, M) at `layer`.
 
         The target is the one the objective matches (rescaled to this scale's pixel count)."""
-        key = ("grams", layer)
+        stat = self._statistic(layer)
+        target = self.objective.targets[layer]
+        return _np(target), _np(stat.values[0]), stat.positions
+
+    def gaussians(self, layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(the paintings' mean, their covariance, the image's mean, its covariance) at `layer`:
+        what the mean-and-covariance notion matches."""
+        target = self.objective.targets[layer]
+        mean, cov = target.gaussian(self._statistic(layer))
+        return _np(target.mean), _np(target.cov), _np(mean), _np(cov)
+
+    def matches(self, layer: str) -> Image.Image:
+        """The image rebuilt from the paintings: at each position of `layer`, the patch of the
+        painting that the patches notion matched it with (the painting's pixels under it)."""
+        key = ("matches", layer)
         if key not in self._memo:
-            f = self.objective.features(self.x, [layer], normalized=True)[layer].float()
-            c, m = f.shape[-3], f.shape[-1] * f.shape[-2]
-            g = (f.reshape(c, -1) @ f.reshape(c, -1).t()).double().cpu().numpy()
-            self._memo[key] = (self.objective.grams[layer].double().cpu().numpy(), g, m)
+            with torch.no_grad():
+                f = self.objective.features(self.x, [layer], normalized=True)[layer]
+                target = self.objective.targets[layer]
+                cols = patch_map(f)[0].reshape(-1, f.shape[-1] * f.shape[-2])
+                where = target.where[target.match(cols)].cpu()
+            blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
+            used = [s for s, w in zip(self.objective.styles, blend, strict=True) if w]
+            self._memo[key] = lay_out(where, f.shape[-2:], used, target.sizes)
         return self._memo[key]
 
     def gradient_maps(self, side: int = 192) -> dict[str, np.ndarray]:
@@ -166,7 +190,7 @@ class View:
         cfg = obj.config
         feats = obj.features(x, cfg.layers_used, normalized=True)
         weights = {n: w for n, w in cfg.style_weights if w}
-        terms = losses.layer_style_losses(weights, feats, obj.grams, cfg.convention)
+        terms = losses.layer_style_losses(weights, feats, obj.targets, cfg.convention)
         terms[f"content {cfg.content_layer}"] = losses.content_loss(
             feats[cfg.content_layer], obj.content_target, cfg.convention
         )
@@ -182,12 +206,11 @@ class View:
         paintings as the objective uses them) or energy (the target Gram's diagonal)."""
         key = ("channels", layer, by)
         if key not in self._memo:
-            target, _, _ = self.grams(layer)
             if by == "energy":
-                score = np.diag(target)
+                score = np.diag(self.grams(layer)[0])
             else:
                 blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
-                score = np.zeros(target.shape[0])
+                score = np.zeros(self._statistic(layer).channels)
                 with torch.no_grad():
                     for style, weight in zip(self.objective.styles, blend, strict=True):
                         if weight:
@@ -203,3 +226,7 @@ class View:
         paper's grids reconstruct from, at their own settings."""
         blend = self.config.style_blend or (1.0,) * len(self.objective.sources)
         return self.photo, self.objective.sources[blend.index(max(blend))]
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().cpu().numpy()

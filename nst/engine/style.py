@@ -1,0 +1,286 @@
+"""Three notions of style, each a small object: a statistic of one layer's features, the
+painting's statistic as its target, and the distance between the two.
+
+  gram     Gatys et al. 2016 (the seed's): which channels fire together, F F^T summed over
+           positions. Its statistic and distance are the seed's own, in nst.engine.losses.
+  meancov  the features' mean and covariance, compared as Gaussians by the Wasserstein-2
+           distance (the optimal-transport view of style).
+  patches  Li & Wand 2016 (CNNMRF): every 3x3 patch of features replaced by the painting's
+           patch most like it; the distance is what remains between the two.
+
+Each statistic is a sum over positions (Gram: F F^T; mean and covariance: the sums of x and of
+x x^T; patches: each position's squared distance to its match), so a print's tiles add up to the
+whole image's statistic (nst.engine.tiles) and `losses.style_loss` compares it with the target.
+A notion builds its target from "partials" of the painting's features (a print's painting comes
+in tiles too), merged, then weighted over the paintings of a blend.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from nst.engine.config import NOTION_NAMES as NOTIONS
+from nst.engine.losses import Stat, gram_matrix
+
+PATCH = 3  # a patch is PATCH x PATCH positions of a layer
+BANK = 512  # the most painting patches kept per layer (on a grid over the painting)
+SEARCH_DIMS = 64  # patches are matched in a random projection to this many dimensions
+
+
+@dataclass(frozen=True)
+class Window:
+    """The positions of a feature map that count (a print's tile; the whole map when untiled):
+    rows and columns of the map given, where its first counted one lies in the whole layer, and
+    the whole layer's size."""
+
+    rows: slice
+    cols: slice
+    top: int
+    left: int
+    height: int
+    width: int
+
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return f[..., self.rows, self.cols]
+
+    @staticmethod
+    def whole(f: torch.Tensor) -> Window:
+        return Window(slice(None), slice(None), 0, 0, f.shape[-2], f.shape[-1])
+
+
+def extent(convention: str, positions: int) -> float:
+    """How a per-position distance grows with the image, as the convention's Gram term does:
+    the seed's unnormalized Gram term grows with the positions, the others' do not."""
+    return float(positions) if convention == "seed" else 1.0
+
+
+# ---- gram ---------------------------------------------------------------------------------
+
+
+class Gram:
+    """The seed's notion: the target is the painting's Gram matrix itself (a tensor), which
+    `losses.style_loss` compares with the seed's expression."""
+
+    name = "gram"
+
+    def painting(self, f: torch.Tensor, window: Window) -> torch.Tensor:
+        return gram_matrix(window(f)).float()
+
+    def target(self, parts: list[tuple[float, float, torch.Tensor]]) -> torch.Tensor:
+        # The unnormalized Gram sums over positions: each is rescaled to the output's pixel
+        # count (`ratio`), so a painting of another size (style_scale) asks for the same
+        # statistics, and weighted by its share of the blend.
+        total = float(sum(weight for weight, _, _ in parts))
+        out = None
+        for weight, ratio, g in parts:
+            g = g * (ratio * weight / total)
+            out = g if out is None else out + g
+        return out
+
+
+# ---- mean and covariance ------------------------------------------------------------------
+
+
+def _moments(f: torch.Tensor, window: Window | None, shift: torch.Tensor | None = None) -> Stat:
+    """The sums of x - shift and of its outer products over the positions (fp32). Shifted by
+    about the mean, the covariance later taken from them does not lose its digits to the mean's."""
+    f = (f if window is None else window(f)).float()
+    c = f.shape[-3]
+    if shift is not None:
+        f = f - shift.reshape(1, c, 1, 1)
+    sums = f.sum(dim=(-2, -1)).reshape(c)
+    return Stat((sums, gram_matrix(f)), c, f.shape[-1] * f.shape[-2])
+
+
+def _trace_sqrt(m: torch.Tensor) -> torch.Tensor:
+    """tr(M^1/2) of a symmetric positive semi-definite M, differentiable."""
+    lam = torch.linalg.eigvalsh((m + m.t()) / 2)
+    eps = 1e-6 * lam.detach().abs().mean() + 1e-12
+    return (lam.clamp(min=0) + eps).sqrt().sum()
+
+
+@dataclass
+class MeanCovTarget:
+    """A painting's features as a Gaussian: their mean, covariance and its square root."""
+
+    mean: torch.Tensor
+    cov: torch.Tensor
+    root: torch.Tensor  # cov^1/2
+
+    def statistic(self, f: torch.Tensor, window: Window | None = None) -> Stat:
+        """The moments of the features about the painting's mean."""
+        return _moments(f, window, self.mean)
+
+    def gaussian(self, stat: Stat) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and covariance (float64) of the positions summed in `stat`."""
+        sums, second = (v.double() / stat.positions for v in stat.values)
+        return self.mean.double() + sums, second - torch.outer(sums, sums)
+
+    def distance(self, stat: Stat, convention: str) -> torch.Tensor:
+        """W2^2 = |mu - mu_s|^2 + tr C + tr C_s - 2 tr (C_s^1/2 C C_s^1/2)^1/2, per channel."""
+        mean, cov = self.gaussian(stat)
+        root = self.root.double()
+        cross = _trace_sqrt(root @ cov @ root)
+        shift = ((mean - self.mean.double()) ** 2).sum()
+        w2 = shift + cov.trace() + self.cov.double().trace() - 2 * cross
+        return (extent(convention, stat.positions) * w2 / stat.channels).float()
+
+
+class MeanCov:
+    name = "meancov"
+
+    def painting(self, f: torch.Tensor, window: Window) -> Stat:
+        return _moments(f, window)
+
+    def target(self, parts: list[tuple[float, float, Stat]]) -> MeanCovTarget:
+        # a blend is the mixture of the paintings' Gaussians: its first two moments are the
+        # weighted means of theirs
+        total = float(sum(weight for weight, _, _ in parts))
+        mean = sum(w / total * s.values[0] / s.positions for w, _, s in parts)
+        second = sum(w / total * s.values[1] / s.positions for w, _, s in parts)
+        cov = second - torch.outer(mean, mean)
+        lam, vec = torch.linalg.eigh((cov + cov.t()) / 2)
+        root = vec @ torch.diag(lam.clamp(min=0).sqrt()) @ vec.t()
+        return MeanCovTarget(mean, cov, root)
+
+
+# ---- patches ------------------------------------------------------------------------------
+
+
+def patch_map(f: torch.Tensor) -> torch.Tensor:
+    """(1, c, h, w) -> (1, c*PATCH^2, h, w): each position's patch of features around it (zero
+    beyond the image's edge)."""
+    h, w = f.shape[-2:]
+    cols = F.unfold(f.float(), PATCH, padding=PATCH // 2)
+    return cols.reshape(1, -1, h, w)
+
+
+def projection(channels: int, device) -> torch.Tensor:
+    """The fixed random projection in which patches are matched (the same on every machine)."""
+    gen = torch.Generator().manual_seed(channels)
+    dims = channels * PATCH * PATCH
+    return (torch.randn(SEARCH_DIMS, dims, generator=gen) / math.sqrt(dims)).to(device)
+
+
+@dataclass
+class PatchBank:
+    """Some painting patches of one layer on a grid: their place (row, col in the layer) too."""
+
+    where: torch.Tensor  # (k, 2) long
+    patches: torch.Tensor  # (c*PATCH^2, k)
+    height: int
+    width: int
+
+    def __add__(self, other: PatchBank) -> PatchBank:
+        return PatchBank(
+            torch.cat([self.where, other.where]),
+            torch.cat([self.patches, other.patches], dim=1),
+            self.height,
+            self.width,
+        )
+
+
+@dataclass
+class PatchTarget:
+    """The painting's patches of one layer, and the same patches in the matching projection."""
+
+    bank: torch.Tensor  # (c*PATCH^2, k)
+    keys: torch.Tensor  # (k, SEARCH_DIMS), unit length
+    proj: torch.Tensor  # (SEARCH_DIMS, c*PATCH^2)
+    where: torch.Tensor  # (k, 3): painting index, row, col
+    sizes: list[tuple[int, int]]  # each painting's layer size (height, width)
+
+    def match(self, cols: torch.Tensor) -> torch.Tensor:
+        """The index into the bank of the patch most like each column of `cols` (normalized
+        cross-correlation, in the projection)."""
+        with torch.no_grad():
+            q = F.normalize(self.proj @ cols, dim=0)
+            return (self.keys @ q).argmax(dim=0)
+
+    def statistic(self, f: torch.Tensor, window: Window | None = None) -> Stat:
+        p = patch_map(f)
+        p = p if window is None else window(p)
+        cols = p.reshape(p.shape[1], -1)
+        matched = self.bank[:, self.match(cols)]
+        return Stat(((cols - matched).pow(2).sum(),), f.shape[-3], cols.shape[1])
+
+    def distance(self, stat: Stat, convention: str) -> torch.Tensor:
+        dims = stat.channels * PATCH * PATCH
+        return extent(convention, stat.positions) * stat.values[0] / (stat.positions * dims)
+
+
+class Patches:
+    name = "patches"
+
+    def painting(self, f: torch.Tensor, window: Window) -> PatchBank:
+        """The patches of `window` that lie on the grid (a grid over the whole layer, so a
+        painting's tiles give the patches its whole map would)."""
+        step = max(1, math.ceil(math.sqrt(window.height * window.width / BANK)))
+        p = window(patch_map(f))[0]
+        rows = torch.arange(p.shape[-2]) + window.top
+        cols = torch.arange(p.shape[-1]) + window.left
+        r, c = rows[rows % step == 0], cols[cols % step == 0]
+        grid = p[:, r - window.top][:, :, c - window.left]
+        where = torch.cartesian_prod(r, c)
+        return PatchBank(where, grid.reshape(grid.shape[0], -1), window.height, window.width)
+
+    def target(self, parts: list[tuple[float, float, PatchBank]]) -> PatchTarget:
+        top = max(weight for weight, _, _ in parts)
+        banks, places, sizes = [], [], []
+        for i, (weight, _, b) in enumerate(parts):
+            order = torch.argsort(b.where[:, 0] * b.width + b.where[:, 1])  # as the whole map
+            keep = max(1, round(len(order) * weight / top))
+            if keep < len(order):  # a blend: each painting's patches in its weight's proportion
+                order = order[torch.linspace(0, len(order) - 1, keep).round().long()]
+            banks.append(b.patches[:, order])
+            idx = torch.full((len(order), 1), i, dtype=torch.long)
+            places.append(torch.cat([idx, b.where[order]], dim=1))
+            sizes.append((b.height, b.width))
+        bank = torch.cat(banks, dim=1)
+        proj = projection(bank.shape[0] // (PATCH * PATCH), bank.device)
+        keys = F.normalize(proj @ bank, dim=0).t().contiguous()
+        return PatchTarget(bank, keys, proj, torch.cat(places), sizes)
+
+
+def per_position(target, stat: Stat) -> float:
+    """How far a statistic is from its target, in the units of one position: the root-mean-
+    square Gram difference per position, the W2 distance per channel, or the root-mean-square
+    difference of a patch's entries from its match."""
+    if isinstance(target, torch.Tensor):
+        return float((stat.values[0].float() - target).pow(2).mean().sqrt()) / stat.positions
+    if isinstance(target, MeanCovTarget):
+        return math.sqrt(max(0.0, float(target.distance(stat, "normalized"))))
+    dims = stat.channels * PATCH * PATCH
+    return math.sqrt(float(stat.values[0]) / (stat.positions * dims))
+
+
+def lay_out(where: torch.Tensor, shape, paintings: list, sizes: list) -> Image.Image:
+    """An image of the layer's `shape` (rows, cols) positions, each the piece of the painting
+    that `where` (painting, row, col per position, row-major) points to: the painting's
+    patches put where they were matched."""
+    rows, cols = int(shape[0]), int(shape[1])
+    cell = max(1, 256 // max(rows, cols))  # about 256 px whatever the layer
+    out = np.zeros((rows * cols, cell, cell, 3), dtype=np.uint8)
+    where = where.numpy()
+    for k, (painting, (h, w)) in enumerate(zip(paintings, sizes, strict=True)):
+        # the painting cut into one block of cell x cell px per position of its layer
+        px = np.asarray(painting.convert("RGB").resize((w * cell, h * cell), Image.Resampling.BOX))
+        blocks = px.reshape(h, cell, w, cell, 3).transpose(0, 2, 1, 3, 4)
+        mine = where[:, 0] == k
+        out[mine] = blocks[where[mine, 1], where[mine, 2]]
+    grid = out.reshape(rows, cols, cell, cell, 3).transpose(0, 2, 1, 3, 4)
+    return Image.fromarray(np.ascontiguousarray(grid).reshape(rows * cell, cols * cell, 3))
+
+
+def notion(name: str) -> Gram | MeanCov | Patches:
+    """The notion of style called `name` (Config.style_notion)."""
+    table = {"gram": Gram, "meancov": MeanCov, "patches": Patches}
+    if name not in table:
+        raise ValueError(f"unknown notion of style {name!r}: one of {', '.join(NOTIONS)}")
+    return table[name]()
