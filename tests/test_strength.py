@@ -125,7 +125,8 @@ def test_a_runs_view_gives_the_runs_own_per_layer_numbers(random_model, cat, swi
     assert list(images) == ["content", "style 1 (blend 0.7)", "style 2 (blend 0.3)", "output"]
     assert images["content"].size == run.size  # the photo at the run's scale
     target, now, m = view.grams("conv2_1")
-    assert torch.allclose(torch.from_numpy(target).float(), run.objective_now.targets["conv2_1"].float())
+    gram = run.objective_now.targets["conv2_1"].float()
+    assert torch.allclose(torch.from_numpy(target).float(), gram)
     assert now.shape == target.shape and m == (run.size[0] // 2) * (run.size[1] // 2)  # after a pool
 
 
