@@ -30,7 +30,7 @@ pg = st.navigation(
         ],
         "Look inside": [
             st.Page("pages/features.py", title="Feature maps", icon=":material/grid_view:"),
-            st.Page("pages/gram.py", title="Gram matrices", icon=":material/blur_on:"),
+            st.Page("pages/style.py", title="Style statistics", icon=":material/blur_on:"),
             st.Page("pages/lab.py", title="Layer lab", icon=":material/science:"),
         ],
     }

@@ -24,7 +24,7 @@ from bench.__main__ import table
 from nst.record.store import Store
 from tests.e2e.harness import SERVER_PIDS, app_env, click, launch, open_app, served_app, wait_idle
 
-PAGES = ("Gram matrices", "Feature maps", "Gallery", "Compare")
+PAGES = ("Style statistics", "Feature maps", "Gallery", "Compare")
 
 
 def nav(page, name: str) -> None:

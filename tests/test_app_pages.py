@@ -7,6 +7,7 @@ import re
 import pytest
 from PIL import Image
 
+from nst.engine.config import NOTION_NAMES
 from nst.engine.image import resize_long_side
 from nst.samples import PHOTOS
 from tests.apptest import download_bytes, errors, settle, untrained_app
@@ -51,7 +52,7 @@ def test_feature_maps_page_switches_layers(at):
 
 
 def test_gram_page_shows_three_heatmaps_on_one_scale_and_layer_bars(at):
-    at.switch_page("pages/gram.py").run()
+    at.switch_page("pages/style.py").run()
     assert not errors(at)
     specs = charts(at)
     heat = [s for s in specs if s["data"][0]["type"] == "heatmap"]
@@ -65,8 +66,8 @@ def test_gram_page_shows_three_heatmaps_on_one_scale_and_layer_bars(at):
     assert distance_axis["type"] == "log"
     assert "dtick" in distance_axis or "tickformat" in distance_axis  # no "3 4 5" digits
     assert sum(bars["data"][1]["y"]) == pytest.approx(1.0)
-    at.selectbox(key="gm_layer").set_value("conv3_1").run()
-    at.slider(key="gm_k").set_value(16).run()
+    at.selectbox(key="ss_layer").set_value("conv3_1").run()
+    at.slider(key="ss_k").set_value(16).run()
     assert not errors(at)
     heat = [s for s in charts(at) if s["data"][0]["type"] == "heatmap"]
     assert rows(heat[0]["data"][0]["z"]) == 16
@@ -186,9 +187,12 @@ def test_a_crash_in_a_page_does_not_discard_the_run(at, monkeypatch):
     assert not errors(at)
 
 
-def test_gram_page_shows_a_blended_runs_own_objective(at):
-    """Two paintings blended, used whole at a larger scale: the Gram page's shares per layer are
-    the run's last record's, and its target is the blend."""
+@pytest.mark.parametrize("notion", NOTION_NAMES)
+def test_style_page_shows_a_blended_runs_own_objective(at, notion):
+    """Two paintings blended, used whole at a larger scale: under each notion of style, the
+    Style statistics page's shares per layer are the run's last record's, and its target is the
+    blend."""
+    at.selectbox(key="cfg_style_notion").set_value(notion)
     at.select_slider(key="cfg_size").set_value(128)
     at.number_input(key="cfg_steps").set_value(50)
     at.multiselect(key="style_names").set_value(["starry_night", "the_scream"]).run()
@@ -200,19 +204,39 @@ def test_gram_page_shows_a_blended_runs_own_objective(at):
     at.button(key="btn_pause").click().run()
     run = at.session_state.run
     assert run.config.style_blend == (1.0, 0.3) and run.config.style_fit == "whole"
-    at.switch_page("pages/gram.py").run()
+    at.switch_page("pages/style.py").run()
     assert not errors(at)
     assert any("Showing this run" in c.value for c in at.caption)
     specs = charts(at)
+    assert run.config.style_notion == notion
     heat = [s for s in specs if s["data"][0]["type"] == "heatmap"]
-    assert heat[0]["layout"]["title"]["text"] == "target: the paintings, blended"
-    bars = [s for s in specs if s["data"][0]["type"] == "bar"][0]
+    if notion == "patches":  # the photo, and the paintings' pieces it matched
+        assert len(at.main.get("image")) >= 2 and not heat
+    else:
+        assert heat[0]["layout"]["title"]["text"].endswith("of the paintings, blended")
+    bars = [s for s in specs if s["data"][-1].get("name") == "share of style loss"][0]
     recorded = run.history[-1].style_layers
     total = sum(recorded.values())
     shares = dict(zip(bars["data"][1]["x"], bars["data"][1]["y"], strict=True))
     assert set(shares) == set(recorded)
     for layer, term in recorded.items():
         assert shares[layer] == pytest.approx(term / total, rel=0.01)
+
+
+def test_every_widget_key_the_pages_write_belongs_to_a_declared_family():
+    """A key given in the pages' code (literal, or the literal start of an f-string) is declared:
+    the tour below sees only the keys a widget leaves in the session state."""
+    import re
+    from pathlib import Path
+
+    from ui import session
+
+    root = Path(__file__).resolve().parent.parent
+    keys = set()
+    for path in [*root.glob("pages/*.py"), *root.glob("ui/*.py"), root / "streamlit_app.py"]:
+        keys |= set(re.findall(r'key=f?"([A-Za-z_]+)', path.read_text()))
+    assert len(keys) > 20
+    assert sorted(k for k in keys if not session.declared(k)) == []
 
 
 def test_every_session_key_a_tour_of_the_pages_makes_is_declared(at):
@@ -225,7 +249,7 @@ def test_every_session_key_a_tour_of_the_pages_makes_is_declared(at):
     at.run()
     at.button(key="btn_start").click().run()
     at.run()
-    for page in ("stylize", "features", "gram", "lab", "compare", "gallery", "sweep"):
+    for page in ("stylize", "features", "style", "lab", "compare", "gallery", "sweep"):
         at.switch_page(f"pages/{page}.py").run()
         assert not errors(at), page
     keys = list(at.session_state)
@@ -235,7 +259,7 @@ def test_every_session_key_a_tour_of_the_pages_makes_is_declared(at):
     assert isinstance(at.session_state.basket, session.Basket)
 
 
-PAGES = ["stylize", "gallery", "compare", "sweep", "features", "gram", "lab"]
+PAGES = ["stylize", "gallery", "compare", "sweep", "features", "style", "lab"]
 UNUSUAL = {  # every sidebar control at a value a curious student might leave it at
     "number_input": {
         "cfg_steps": 1,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nst.engine.config import Config
+from nst.engine.config import NOTION_NAMES, Config
 from nst.engine.run import Run
 from nst.record import trace
 
@@ -187,22 +187,29 @@ def test_non_finite_settings_are_bad_input(field, value):
         Config().replace(**{field: value}).validated()
 
 
-def test_the_runs_loss_is_the_seeds_style_loss(random_model, cat, swirls, monkeypatch):
+@pytest.mark.parametrize("notion", NOTION_NAMES)
+@pytest.mark.parametrize("tiled", [False, True], ids=["whole", "tiled"])
+def test_the_runs_loss_is_the_seeds_style_loss(random_model, cat, swirls, monkeypatch, tiled, notion):
+    """Edit `style_loss` and every run changes with it: a print's tiles too, under every notion."""
     import nst.engine.losses
+    from nst.engine.tiles import TiledObjective
 
-    exact = SMALL.replace(beta=1e5)  # the seed's objective
-    plain, calibrated = Run(random_model, cat, [swirls], exact), Run(random_model, cat, [swirls], SMALL)
+    cfg = SMALL.replace(size=160, style_notion=notion)
+    exact = cfg.replace(beta=1e5)  # the seed's objective
+    tiles = {"tile_pixels": 10_000} if tiled else {}  # 160x106 > 10000 px: six tiles of 64 px
+    plain = Run(random_model, cat, [swirls], exact, **tiles)
+    calibrated = Run(random_model, cat, [swirls], cfg, **tiles)
+    assert isinstance(plain.objective_now, TiledObjective) == tiled
     plain.step(1)
-    calibrated.step(1)
     original = nst.engine.losses.style_loss
     monkeypatch.setattr(nst.engine.losses, "style_loss", lambda *a, **k: 2 * original(*a, **k))
-    doubled = Run(random_model, cat, [swirls], exact)
+    doubled = Run(random_model, cat, [swirls], exact, **tiles)
     doubled.step(1)
     a, b = plain.history[0], doubled.history[0]
     assert b.style == pytest.approx(2 * a.style, rel=1e-5)
     assert b.total == pytest.approx(a.content + 2 * 1e5 * a.style, rel=1e-5)
     # the style strength's calibration measures with style_loss too: it sees the edit
-    recalibrated = Run(random_model, cat, [swirls], SMALL)
+    recalibrated = Run(random_model, cat, [swirls], cfg, **tiles)
     assert recalibrated.beta == pytest.approx(calibrated.beta / 2, rel=1e-5)
 
 

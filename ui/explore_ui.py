@@ -71,6 +71,21 @@ def compute(fn, *args):
     return state.on_device(st.session_state.model, fn, *args)
 
 
+def means_figure(target, image, channels: list[str], target_name: str, image_name: str):
+    """Each channel's mean in the painting(s) and in the image, side by side."""
+    fig = go.Figure()
+    for y, name, colour in ((target, target_name, "#4c78a8"), (image, image_name, "#e45756")):
+        fig.add_trace(go.Bar(x=channels, y=[float(v) for v in y], name=name, marker_color=colour))
+    fig.update_layout(
+        barmode="group",
+        height=260,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        title={"text": "Mean of each channel", "font": {"size": 13}},
+        xaxis={"title": "channel", "type": "category"},
+    )
+    return fig
+
+
 def caption_view(v: View) -> None:
     """Say whose objective the page shows."""
     cfg = v.config
@@ -180,7 +195,7 @@ def grid(
         g["cells"] = list(done_all[key])  # finished meanwhile, in another tab or session
     total = len(jobs)
     left = total - len(g["cells"])
-    pace = state.pace(model, network().replace(pooling=pooling))
+    pace = state.pace(model, network().replace(pooling=pooling, style_notion="gram"))
     aspect = content.width / content.height
     predicted_left = grid_seconds(pace, model.arch, jobs[len(g["cells"]) :], size, steps, aspect)
     if g.get("spent") and g.get("predicted_done"):  # the pace of this grid's own cells so far

@@ -12,6 +12,7 @@ from PIL import Image
 
 from nst.compute import backend
 from nst.compute.cluster import ClusterError
+from nst.engine.config import NOTION_LABELS
 from nst.engine.image import ImageInputError
 from nst.lab.compare import RunSnapshot, weights_change_text
 from nst.record.recorded import RESUMABLE, RecordedRun, can_resume
@@ -59,6 +60,7 @@ def _facts(r: RunSummary) -> str:
         f"{r.size} px" if r.size else "",
         weights_change_text(r.started, r.beta, r.style_strength, r.alpha),
         f"{r.convention} losses" if r.convention not in (None, "seed") else "",
+        f"style as {NOTION_LABELS[r.style_notion]}" if r.style_notion not in (None, "gram") else "",
         f"**{r.status}**",
         f"{r.evals} steps",
         loss,

@@ -121,8 +121,11 @@ WIDGET_FAMILIES = {
     "swp_": "the Sweep page's form",
     "cmp_": "the Compare page",
     "lab_": "the Layer lab",
-    "feat_": "the Feature maps page",
-    "gram_": "the Gram page",
+    "fm_": "the Feature maps page",
+    "ss_": "the Style statistics page",
+    "go_": "a reconstruction grid's Compute button (ui.explore_ui.grid)",
+    "stop_": "a reconstruction grid's Stop button",
+    "chart_": "the Stylize page's loss charts",
     "pr_": "the Stylize page's print planner (ui.print_panel)",
     "_added_": "uploads already added to the choices",
 }

@@ -144,8 +144,14 @@ def _widget(f: dataclasses.Field, container) -> None:
             st.session_state[key] = CONTENT_LAYER
         container.selectbox(label, convs, key=key, persist_state=KEEP, help=meta["help"])
     elif "choices" in meta:
+        names = meta.get("choice_labels", {})
         container.selectbox(
-            label, list(meta["choices"]), key=key, persist_state=KEEP, help=meta["help"]
+            label,
+            list(meta["choices"]),
+            key=key,
+            persist_state=KEEP,
+            help=meta["help"],
+            format_func=lambda v: names.get(v, v),
         )
     elif f.name == "style_strength":
         lo, hi = meta["min"], meta["max"]
@@ -303,6 +309,7 @@ def render() -> Config:
         )
         _widget(fields["steps" if limit == LIMITS[0] else "time_budget"], st)
         _widget(fields["style_strength"], st)
+        _widget(fields["style_notion"], st)
         beta = st.session_state.get(_key("beta"))  # an empty number input may leave no key
         run = st.session_state.get("run")
         if beta is None and run is not None and run.history:
@@ -337,7 +344,7 @@ def render() -> Config:
             "system": st.expander("Network and device"),
         }
         for f in dataclasses.fields(Config):
-            if f.name in SPECIAL or f.name in ("size", "steps", "time_budget", "content_layer"):
+            if f.name in SPECIAL or f.metadata["group"] == "basic" or f.name == "content_layer":
                 continue
             if f.metadata["group"] in groups:
                 _widget(f, groups[f.metadata["group"]])

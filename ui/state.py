@@ -118,12 +118,15 @@ def lane(model: VGGFeatures) -> str:
 # while the server was busy starting skews only the first estimates, and no page waits for a
 # measurement again (on a slow CPU one takes most of a minute).
 @st.cache_resource(show_spinner="Measuring this machine's pace...", max_entries=8)
-def _pace(arch: str, weights: str, device: str, precision: str, pooling: str, _model, _cfg) -> Pace:
+def _pace(
+    arch: str, weights: str, device: str, precision: str, pooling: str, notion: str, _model, _cfg
+) -> Pace:
     return on_device(_model, measure, _model, _cfg)  # in turn with the runs: a true pace
 
 
 def _pace_key(model: VGGFeatures, cfg: Config) -> tuple:
-    return (model.arch, model.weights_source, str(model.mean.device), cfg.precision, cfg.pooling)
+    device = str(model.mean.device)
+    return (model.arch, model.weights_source, device, cfg.precision, cfg.pooling, cfg.style_notion)
 
 
 @st.cache_resource
@@ -134,7 +137,8 @@ def calibration() -> Calibration:
 
 def pace(model: VGGFeatures, cfg: Config) -> Pace:
     """Seconds per evaluation here as runs really go: the bare pace, measured once per network,
-    device and precision, scaled by what the runs made here took against it."""
+    device, precision, pooling and notion of style, scaled by what the runs made here took
+    against it."""
     key = _pace_key(model, cfg)
     return _pace(*key, model, cfg).scaled(calibration().factor(key))
 

@@ -25,6 +25,7 @@ from ui import session, sidebar, state
 # The fields worth varying, each with values to start from (as parse_vary reads them).
 FIELDS = {
     "style_strength": "0..6 lin 7",
+    "style_notion": "gram,meancov,patches",
     "beta": "1e-2..1e2 log 5",
     "content_layer": "conv2_2,conv4_2",
     "pooling": "max,avg",

@@ -45,6 +45,11 @@ STYLE_FITS = ("stretch", "whole", "crop")  # a painting of another shape than th
 MODELS = ("vgg19", "vgg16")
 CONVENTIONS = ("seed", "gatys2016", "normalized")
 NOTION_NAMES = ("gram", "meancov", "patches")  # nst.engine.style
+NOTION_LABELS = {
+    "gram": "Gram matrix (Gatys)",
+    "meancov": "Mean & covariance (W2)",
+    "patches": "Patches (CNNMRF)",
+}
 # The style strength's range and default (log10 units over the run's own balance; see
 # nst.engine.objective.Reference): measured on 5 photo/painting pairs at 128-512 px, the written image's
 # content term rises over the whole range and flattens above its end (bench/strength.py).
@@ -113,6 +118,7 @@ class Config:
         "or patches of features, each matched to the painting's most alike (Li & Wand 2016).",
         "basic",
         choices=NOTION_NAMES,
+        choice_labels=NOTION_LABELS,
         live=True,
         label="What style is",
     )

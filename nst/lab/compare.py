@@ -77,6 +77,7 @@ SHOWN = [
     "style_weights",  # one row per layer
     "content_layer",
     "convention",
+    "style_notion",
     "optimizer",
     "lr",
     "history",
@@ -104,6 +105,7 @@ LOSS_SCALE = {
     "style_weights": "style layer weights",
     "content_layer": "content layer",
     "convention": "loss convention",
+    "style_notion": "notion of style",
     "pooling": "pooling",
     "model": "network",
     "weights": "network weights",

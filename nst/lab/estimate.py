@@ -25,6 +25,9 @@ from nst.engine.objective import REFERENCE_SIDE
 from nst.engine.schedule import Schedule
 
 REFERENCE = "conv5_1"  # depths are fractions of a pass down to this layer
+# An evaluation's cost under each notion of style against the Gram's, where a grid mixes them
+# (a run's own pace is measured under its notion): see docs/notions.md.
+NOTION_COST = {"gram": 1.0, "meancov": 1.5, "patches": 3.0}
 
 
 @dataclass(frozen=True)
@@ -153,5 +156,6 @@ def grid_seconds(
     total = 0.0
     for _, _, _, kw in jobs:
         layers = [*(kw.get("style_layers") or []), kw.get("content_layer") or ""]  # "": none
-        total += (steps + 2) * pace.per_eval(w * h, depth(arch, layers))
+        cost = NOTION_COST[kw.get("notion", "gram")]
+        total += (steps + 2) * cost * pace.per_eval(w * h, depth(arch, layers))
     return total

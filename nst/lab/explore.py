@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from nst import fonts
-from nst.engine.config import CONTENT_LAYER, Config
+from nst.engine.config import CONTENT_LAYER, NOTION_LABELS, Config
 from nst.engine.image import deprocess, preprocess, resize_long_side, resize_to, to_tensor, white_noise
 from nst.engine.losses import content_factor, gram_matrix, layer_style_losses, style_factor
 from nst.engine.model import VGGFeatures, fast_bf16, layer_table
@@ -197,6 +197,57 @@ def reconstruct(
     with torch.no_grad():
         final = objective(x)[0].item()
     return deprocess(x.detach()), final
+
+
+# What each notion of style is, keeps and loses: the Style statistics page's words.
+NOTION_NOTES = {
+    "gram": {
+        "what": "The Gram matrix (Gatys et al. 2016, the seed's): how often two channels fire "
+        "together, summed over the whole image. It keeps textures and colours but forgets where "
+        "things are. The layers are convolution outputs before their ReLU, so a channel can be "
+        "negative and so can an entry.",
+        "keeps": "Keeps the painting's colours and the texture of its strokes everywhere, "
+        "spread evenly; loses where things were in the painting, so large shapes come apart.",
+        "distance": "Gram distance",
+    },
+    "meancov": {
+        "what": "Mean and covariance: each layer's feature vectors seen as one Gaussian cloud, "
+        "its centre and its spread, matched by the Wasserstein-2 distance (the optimal-transport "
+        "view). The Gram matrix mixes the two; here the mean counts on its own.",
+        "keeps": "Keeps the painting's palette and overall contrast more faithfully than the "
+        "Gram (its mean is matched on its own); loses the same as the Gram: where things are, "
+        "and any texture a Gaussian can't describe.",
+        "distance": "W2 distance per channel",
+    },
+    "patches": {
+        "what": "Patches (Li & Wand 2016, CNNMRF): style as a bag of small pieces. Every 3x3 "
+        "patch of features is matched to the painting's most alike and pulled towards it, so "
+        "local structures survive that correlations smear.",
+        "keeps": "Keeps the painting's local structures (whole strokes, edges, small motifs) and "
+        "puts them where the photo has something alike; loses the photo faster as the strength "
+        "rises, and costs about three times the Gram per step.",
+        "distance": "patch distance",
+    },
+}
+
+
+def notion_jobs(strength: float = 4.0) -> list[tuple[int, int, str, dict]]:
+    """The side-by-side: one photo and painting from the photo under each notion of style."""
+    return [
+        (
+            0,
+            i,
+            NOTION_LABELS[name],
+            {
+                "content_layer": CONTENT_LAYER,
+                "style_layers": STYLE_RECON_LAYERS,
+                "strength": strength,
+                "notion": name,
+                "init": "content",
+            },
+        )
+        for i, name in enumerate(NOTION_NOTES)
+    ]
 
 
 def content_grid_jobs() -> list[tuple[int, int, str, dict]]:

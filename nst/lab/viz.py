@@ -215,16 +215,21 @@ def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
 
 
 def gram_distance_figure(
-    layers: list[str], distances, shares, title: str, height: int = 320
+    layers: list[str],
+    distances,
+    shares,
+    title: str,
+    distance_name: str = "Gram distance",
+    height: int = 320,
 ) -> go.Figure:
-    """Per style layer, the Gram distance (bars on a log axis, left) beside the layer's share of
-    the style loss (bars on 0-100 %, right)."""
+    """Per style layer, the distance under the run's notion of style (bars on a log axis, left)
+    beside the layer's share of the style loss (bars on 0-100 %, right)."""
     fig = go.Figure()
     fig.add_trace(
         go.Bar(
             x=layers,
             y=[float(d) for d in distances],
-            name="Gram distance",
+            name=distance_name,
             marker_color="#4c78a8",
             offsetgroup="a",
         )

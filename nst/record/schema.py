@@ -84,7 +84,7 @@ VERSION = max(MIGRATIONS)
 
 # The settings a run's summary names, as the run ended (its config with the changes made on the
 # way): a run started at strength 4 and changed to 2 while paused is listed at 2.
-SUMMARY_SETTINGS = ("size", "beta", "style_strength", "alpha", "convention")
+SUMMARY_SETTINGS = ("size", "beta", "style_strength", "alpha", "convention", "style_notion")
 
 
 def settings_at(config: dict, changes: list[dict], step: float = math.inf) -> dict:
@@ -114,6 +114,7 @@ class RunSummary:
     style_strength: float | None
     alpha: float | None
     convention: str | None
+    style_notion: str | None  # None: a run stored before there was a choice (the Gram's)
     final_loss: float | None
     evals: int
     seconds: float

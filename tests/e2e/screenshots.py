@@ -57,7 +57,7 @@ def main(out: Path) -> None:
         page.mouse.wheel(0, -5000)
         for title, name in (
             ("Feature maps", "5_features"),
-            ("Gram matrices", "6_gram"),
+            ("Style statistics", "6_style"),
             ("Compare", "8_compare"),
         ):
             goto(page, title)
