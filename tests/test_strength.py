@@ -8,9 +8,10 @@ from PIL import Image
 
 from nst.cli import build_parser, config_from_args, parse_change
 from nst.engine import losses
-from nst.engine.config import PRESETS, STRENGTH_DEFAULT, STRENGTH_RANGE, Config
+from nst.engine.config import STRENGTH_DEFAULT, STRENGTH_RANGE, Config
 from nst.engine.image import resize_long_side, resize_to, to_tensor
 from nst.engine.objective import STRENGTH_ORIGIN, Objective, measure_reference
+from nst.engine.presets import PRESETS
 from nst.engine.run import Run
 from nst.lab.view import View
 from nst.record import trace

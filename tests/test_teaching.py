@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.engine.config import Config, preset
+from nst.engine.config import Config
 from nst.engine.image import deprocess, fit_style, shape_note, white_noise
+from nst.engine.presets import preset
 from nst.engine.run import Run
 from nst.lab import estimate
 from nst.record.export import cli_command, png_bytes, read_png_changes, read_png_config

@@ -14,15 +14,14 @@ import os
 import time
 
 import streamlit as st
-from PIL import Image, ImageDraw
 
 from nst.compute.stepper import lane_of
-from nst.engine.config import MAX_STEPS
 from nst.engine.contract import LiveRun
 from nst.lab.compare import RunSnapshot
 from nst.lab.estimate import run_seconds
 from nst.lab.viz import layer_figure, loss_figure
 from ui import persist, registry, session, state
+from ui.shown import SHOWN_AT, SHOWN_MAX, page_image, shown_png, status_line
 
 # How often the page shows a running run: as often as a person can follow it, and no more. Each
 # tick costs the server's Python and the browser's drawing, which on a laptop that runs both
@@ -85,72 +84,6 @@ def _end_tick(t0: float) -> None:
     del stats[:-50]
 
 
-def status_line(run: LiveRun) -> str:
-    eps = run.evals_per_second()
-    eta = run.eta_seconds()
-    if run.config.time_budget and run.steps == MAX_STEPS:  # the time is the limit
-        parts = [f"{run.evals} steps", f"{run.seconds:.0f}/{run.config.time_budget:g} s"]
-    else:
-        parts = [f"{run.evals}/{run.steps} steps"]
-        if run.config.time_budget:
-            parts.append(f"{run.seconds:.0f}/{run.config.time_budget:g} s")
-    if eps:
-        parts.append(f"{eps:.1f} evaluations/s")
-    if eta and not run.finished:
-        parts.append(f"about {eta:.0f} s left")
-    w, h = run.size
-    parts.append(f"{w}x{h}")
-    parts.append(run.status)
-    return " · ".join(parts)
-
-
-SHOWN_AT = ("actual pixels", "2x, pixels enlarged", "column width")
-
-
-SHOWN_MAX = 1600  # px: a print is shown reduced to this on the page (its file has every pixel)
-
-
-def page_image(run: LiveRun) -> Image.Image:
-    """The run's image as the page shows it: a print's reduced to SHOWN_MAX, made once per
-    step (a tick would otherwise send every pixel of it to the browser)."""
-    key = (run.id, run.evals, run.status, run.size, run.config.preserve_color)
-    cached = st.session_state._page_image
-    if cached is None or cached[0] != key:
-        img = run.image()
-        if max(img.size) > SHOWN_MAX:
-            img.thumbnail((SHOWN_MAX, SHOWN_MAX), Image.Resampling.LANCZOS)
-        cached = st.session_state._page_image = (key, img)
-    return cached[1]
-
-
-def _shown(run: LiveRun) -> Image.Image:
-    """The output as the view controls ask: alone, or photo | output split at a handle."""
-    out = page_image(run)
-    if st.session_state.get("ui_view") == "before / after":
-        photo = run.content_src.resize(out.size, Image.Resampling.LANCZOS)
-        x = round(out.width * st.session_state.get("ui_split", 50) / 100)
-        out = out.copy()
-        out.paste(photo.crop((0, 0, x, out.height)), (0, 0))
-        ImageDraw.Draw(out).line([(x, 0), (x, out.height)], fill="white", width=2)
-    if st.session_state.get("ui_shown_at") == SHOWN_AT[1]:
-        out = out.resize((out.width * 2, out.height * 2), Image.Resampling.NEAREST)
-    return out
-
-
-def _shown_png(run: LiveRun) -> tuple[bytes, tuple[int, int]]:
-    """The shown image as PNG bytes and its size, encoded once per step and view: a tick that
-    finds no new step sends the same bytes (the same media file), which the browser keeps."""
-    view = (st.session_state.get("ui_view"), st.session_state.get("ui_split"))
-    key = (run.id, run.evals, run.status, run.size, view, st.session_state.get("ui_shown_at"))
-    cached = st.session_state._shown_png
-    if cached is None or cached[0] != key:
-        img = _shown(run)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG", compress_level=1)  # fast; lossless, as the file
-        cached = st.session_state._shown_png = (key, buf.getvalue(), img.size)
-    return cached[1], cached[2]
-
-
 def _seat_notice(run: LiveRun) -> None:
     place = st.session_state.get("queue_place", 0)
     if not (place and session.running()):
@@ -207,7 +140,7 @@ def _live_part() -> None:
         return
     st.progress(run.progress(), text=status_line(run))
     _seat_notice(run)
-    shown, (sw, _) = _shown_png(run)
+    shown, (sw, _) = shown_png(run)
     fit = st.session_state.get("ui_shown_at") == SHOWN_AT[2]
     w, h = run.size
     reduced = f", shown at {sw}px wide" if max(w, h) > SHOWN_MAX else ""

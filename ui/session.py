@@ -103,8 +103,8 @@ DEFAULTS: dict[str, Any] = {
     "_tick_started": None,
     "_thumbs": None,
     "_run_view": None,
-    "_page_image": None,  # the run's image as the page shows it (ui.live.page_image)
-    "_shown_png": None,  # that image as the view controls show it, encoded (ui.live._shown_png)
+    "_page_image": None,  # the run's image as the page shows it (ui.shown.page_image)
+    "_shown_png": None,  # that image as the view controls show it, encoded (ui.shown.shown_png)
     "_figures": None,  # the loss curves' figures, for the history they were made of
     "_attached": False,
     "_set_up_run": False,  # the sidebar shows the run's set-up when next drawn (ui.sidebar)

@@ -12,22 +12,12 @@ import typing
 
 import streamlit as st
 
-from nst import samples
-from nst.engine.config import (
-    CONTENT_LAYER,
-    MAX_STEPS,
-    PRESETS,
-    SEED_STYLE_WEIGHTS,
-    Config,
-    field_help,
-    preset,
-)
+from nst.engine.config import CONTENT_LAYER, MAX_STEPS, SEED_STYLE_WEIGHTS, Config, field_help
 from nst.engine.contract import LiveRun
-from nst.engine.image import shape_note
 from nst.engine.model import layer_table
-from ui import state
+from nst.engine.presets import PRESETS, preset
+from ui import inputs, state
 from ui.session import RunMeta
-from ui.uploads import uploader
 
 SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")} - {
     "style_strength"
@@ -35,11 +25,7 @@ SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_
 STYLE_LAYERS = [name for name, _ in SEED_STYLE_WEIGHTS]
 LIMITS = ("a number of steps", "a number of seconds")  # what ends a run: ui_limit's options
 DEFAULT_SECONDS = 30.0
-# Every sidebar widget keeps its value for the session. A page switch made by the script
-# (st.switch_page: Gallery -> Compare, Resume, a sweep cell) carries no widget states, and
-# Streamlit then drops every widget's value, though the sidebar is drawn on every page: the
-# photo, paintings and settings came back as the defaults. Kept, they come back as they were.
-KEEP = "session"
+KEEP = inputs.KEEP  # every sidebar widget keeps its value for the session (ui.inputs)
 
 
 def _key(name: str) -> str:
@@ -209,66 +195,6 @@ def _widget(f: dataclasses.Field, container) -> None:
         )
 
 
-def _inputs() -> None:
-    uploads = st.session_state.uploads
-    added = uploader("Upload a photo", "up_content", multiple=False)
-    photos = list(samples.PHOTOS) + [n for n in uploads if n.startswith("upload:")]
-    if added:
-        st.session_state.content_name = added[-1]
-    if st.session_state.content_name not in photos:
-        st.session_state.content_name = samples.DEFAULT_PHOTO
-    st.selectbox(
-        "Content photo",
-        photos,
-        key="content_name",
-        persist_state=KEEP,
-        help="The photo whose layout the output keeps.",
-    )
-    if st.session_state.content_name == "tubingen":
-        st.caption("Tübingen, photo: Andreas Praefcke, CC BY 3.0.")
-    added = uploader("Upload style images", "up_style", multiple=True)
-    styles = list(samples.STYLES) + [n for n in uploads if n.startswith("upload:")]
-    if added:  # an upload replaces the styles in use; pick more below to blend them
-        st.session_state.style_names = added
-    st.multiselect(
-        "Style images",
-        styles,
-        key="style_names",
-        persist_state=KEEP,
-        help="The paintings whose textures the output takes. An upload replaces the "
-        "current choice; pick several here to blend them.",
-    )
-    names = st.session_state.style_names
-    content = state.image_by_name(st.session_state.content_name)
-    cols = st.columns(1 + max(1, len(names)))
-    cols[0].image(content, caption="content", width="stretch")
-    fit = st.session_state.get(_key("style_fit"), "whole")
-    for col, name in zip(cols[1:], names, strict=False):
-        col.image(state.image_by_name(name), caption=name.removeprefix("upload: "), width="stretch")
-    for name in names:
-        note = shape_note(state.image_by_name(name).size, content.size, fit)
-        if note:
-            st.caption(
-                f"{name.removeprefix('upload: ')} is {note} (*Painting's shape*, under "
-                "Optimization and picture)."
-            )
-    if len(names) > 1:
-        for name in names:
-            # its weight in the state, not as the slider's default: put_config sets it too
-            st.session_state.setdefault(f"blend_{name}", 1.0)
-            st.slider(
-                f"Blend: {name.removeprefix('upload: ')}",
-                0.0,
-                1.0,
-                step=0.05,
-                key=f"blend_{name}",
-                persist_state=KEEP,
-                help=field_help("style_blend"),
-            )
-    if not names:
-        st.warning("Choose at least one style image.")
-
-
 def render() -> Config:
     """Draw the sidebar and return the Config it describes."""
     if st.session_state.get("_set_up_run") and st.session_state.get("run") is not None:
@@ -284,7 +210,7 @@ def render() -> Config:
         st.session_state["ui_preset"] = "default"
     with st.sidebar:
         st.subheader("Inputs")
-        _inputs()
+        inputs.render()
         st.subheader("Settings")
         st.selectbox(
             "Preset",

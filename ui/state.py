@@ -15,9 +15,10 @@ from pathlib import Path
 import streamlit as st
 
 from nst.compute.stepper import Stepper, lane_of, seats_from_environment
-from nst.engine.config import Config, for_device, from_environment
+from nst.engine.config import Config, from_environment
 from nst.engine.image import load_image
 from nst.engine.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
+from nst.engine.presets import for_device
 from nst.lab.estimate import Calibration, Pace, measure, run_seconds
 from nst.record.store import Store, default_home
 from nst.samples import PHOTOS, STYLES

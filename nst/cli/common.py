@@ -12,9 +12,10 @@ import typing
 from pathlib import Path
 
 from nst import samples
-from nst.engine.config import MAX_STEPS, PRESETS, Config, from_environment, parse_style_weights, preset
+from nst.engine.config import MAX_STEPS, Config, from_environment, parse_style_weights
 from nst.engine.contract import Change
 from nst.engine.model import layer_table, pick_device
+from nst.engine.presets import PRESETS, preset
 from nst.engine.run import Iterate, Run
 from nst.record.recorded import RecordedRun
 from nst.record.store import Store, default_home
@@ -123,7 +124,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         given["steps"] = MAX_STEPS  # a budget alone means the time: the steps must not end it
     cfg = base.replace(**given).validated()
     if args.preset == "default" and "device" not in given:
-        from nst.engine.config import for_device
+        from nst.engine.presets import for_device
 
         if not ({"size", "steps"} & set(given)):
             cfg = for_device(cfg, pick_device(cfg.device).type)

@@ -4,16 +4,7 @@
 both the command line (`nst.cli`) and the dashboard's sidebar are generated from it. A default
 changed here changes everywhere.
 
-Presets:
-  * ``default``   the project's choice for the best image per second of compute (bounded L-BFGS
-                  from the photo recoloured to the painting's palette, the seed's loss
-                  functions, β from the style strength).
-  * ``seed``      the course project this started from, exactly: Adam lr 0.003 on the normalized
-                  image, 3000 steps, content init, images at most 500 px.
-  * ``gatys2016`` Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural
-                  Networks", CVPR 2016: their loss normalization, average pooling, equal style
-                  weights, L-BFGS from white noise; their alpha/beta = 1e-3 becomes 1e-6 on
-                  torchvision's weights (see the preset).
+Named settings (default, seed, gatys2016) are in nst.engine.presets.
 """
 
 from __future__ import annotations
@@ -51,8 +42,7 @@ NOTION_LABELS = {
     "patches": "Patches (CNNMRF)",
 }
 # The style strength's range and default (log10 units over the run's own balance; see
-# nst.engine.objective.Reference): measured on 5 photo/painting pairs at 128-512 px, the written image's
-# content term rises over the whole range and flattens above its end (bench/strength.py).
+# nst.engine.objective.Reference and docs/style_strength.md).
 STRENGTH_RANGE = (0.0, 6.0)
 STRENGTH_DEFAULT = 4.0
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -302,10 +292,9 @@ class Config:
 
     @property
     def scale_count(self) -> int:
-        """How many sizes the run optimizes at: `scales`, or for 0 what pays. Given a time
-        budget, halvings down to COARSEST sharing 30% of it (2048 px: 256, 512, 1024, 2048);
-        given only a step count, every step stays at full size (80 steps at 512 px: one scale
-        6.3e6 in 17 s, two scales 1.2e7 in 12 s)."""
+        """How many sizes the run optimizes at: `scales`, or for 0 what pays (docs/performance.md):
+        given a time budget, halvings down to COARSEST sharing 30% of it (2048 px: 256, 512,
+        1024, 2048); given only a step count, every step at full size."""
         if self.scales:
             return self.scales
         if not self.time_budget:
@@ -385,60 +374,11 @@ def field_label(name: str) -> str:
 
 
 # px: the automatic coarse-to-fine schedule halves no lower than this. Below it the Gram matrices
-# of the deep layers cover so few positions that matching them copies the painting's layout: at
-# 256 px, scales from 32 or 64 px reached half the written loss in 15 s and lost the photo.
+# of the deep layers cover so few positions that matching them copies the painting's layout.
 COARSEST = 256
 
-PRESETS: dict[str, Config] = {
-    "default": Config(),
-    "seed": Config(
-        size=500,
-        steps=3000,
-        optimizer="adam",
-        lr=0.003,
-        init="content",
-        alpha=1.0,
-        beta=1e5,
-        style_weights=SEED_STYLE_WEIGHTS,
-        pooling="max",
-        convention="seed",
-        scales=1,
-    ),
-    # Gatys et al. 2016: L-BFGS from white noise, equal weights on conv1_1..conv5_1, content at
-    # conv4_2, average pooling, their loss normalization. Their alpha/beta of 1e-3 assumed their
-    # VGG-19 rescaled to a mean activation of one per filter; on torchvision's weights the look
-    # of their Fig. 2 comes at alpha/beta = 1e-6 (Layer lab, "Style vs content", shows the
-    # range). 256 px (theirs: 512) and a 128 px first stage from the noise, so a laptop has the
-    # picture in well under a minute.
-    "gatys2016": Config(
-        size=256,
-        steps=250,
-        optimizer="lbfgs",
-        lr=1.0,
-        init="noise",
-        alpha=1.0,
-        beta=1e6,
-        style_weights=EQUAL_STYLE_WEIGHTS,
-        pooling="avg",
-        convention="gatys2016",
-        scales=2,
-    ),
-}
-
-# Settings that describe the machine, not the picture: a preset never overrides them.
-SYSTEM_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata.get("machine"))
 # Settings a paused run can take on for the rest of its steps; the others need a new run.
 LIVE_FIELDS = tuple(f.name for f in dataclasses.fields(Config) if f.metadata.get("live"))
-
-
-def preset(name: str, base: Config | None = None) -> Config:
-    """The named preset, keeping the system settings (model, weights, device, seed) of `base`."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    cfg = PRESETS[name]
-    if base is not None:
-        cfg = cfg.replace(**{k: getattr(base, k) for k in SYSTEM_FIELDS})
-    return cfg
 
 
 def from_environment(cfg: Config, environ: Mapping[str, str] | None = None) -> Config:
@@ -447,13 +387,6 @@ def from_environment(cfg: Config, environ: Mapping[str, str] | None = None) -> C
     env = os.environ if environ is None else environ
     chosen = {"model": env.get("NST_MODEL"), "weights": env.get("NST_WEIGHTS")}
     return cfg.replace(**{k: v for k, v in chosen.items() if v})
-
-
-def for_device(cfg: Config, device_type: str) -> Config:
-    """Scale the default preset to the hardware: a GPU affords a larger image and more steps."""
-    if device_type == "cuda" and cfg.size == Config.size and cfg.steps == Config.steps:
-        return cfg.replace(size=512, steps=300)
-    return cfg
 
 
 def parse_style_weights(text: str) -> tuple[tuple[str, float], ...]:

@@ -49,6 +49,15 @@ class Parts:
     tv: torch.Tensor
     layers: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    def numbers(self, loss: torch.Tensor, x: torch.Tensor) -> tuple:
+        """(loss, content, style, tv, whether x is finite, {layer: term}) as Python numbers,
+        in one transfer from the device."""
+        names = list(self.layers)
+        finite = torch.isfinite(x).all().float()
+        values = [loss, self.content, self.style, self.tv, finite, *self.layers.values()]
+        loss, content, style, tv, ok, *layers = torch.stack(values).tolist()
+        return loss, content, style, tv, bool(ok), dict(zip(names, layers, strict=True))
+
 
 # The strength at which the two distances weigh the same. Measured (bench/strength.py): the
 # written image leaves the photo about 2.5 decades below that balance and stops changing about

@@ -41,7 +41,7 @@ from nst.engine.image import (
 )
 from nst.engine.memory import ONE_PASS_PIXELS  # larger scales go tile by tile unless told
 from nst.engine.model import VGGFeatures, fast_bf16
-from nst.engine.objective import Objective, Parts, measure_reference, scale_balance
+from nst.engine.objective import Objective, measure_reference, scale_balance
 from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, project
 from nst.engine.records import Event, Iterate, Record, evals_per_second, format_value, new_run_id
 from nst.engine.schedule import Scale, Schedule
@@ -324,8 +324,7 @@ class Run:
 
     def _upsample(self, prev: torch.Tensor, s: Scale) -> torch.Tensor:
         """The coarse result at the next size (nst.engine.image.upsample_with_detail): with the
-        photo's finest octave added back when the run started from the photo. Measured at 512 px:
-        the same time then reaches a 25-35% lower loss than one scale (`python -m bench`)."""
+        photo's finest octave added back when the run started from the photo."""
         from_photo = self.config.init in ("content", "recolored")
         photo = preprocess(self._content_img, self.device) if from_photo else None
         return upsample_with_detail(prev, (s.width, s.height), photo)
@@ -336,9 +335,8 @@ class Run:
             return preprocess(self._content_img, self.device)
         if init == "recolored":
             # The photo with the painting's colour mean and covariance: the first layers' Grams
-            # (colour statistics, weighted most by the seed) start close, so the run spends its
-            # evaluations on texture. 15 s at 256 px: 1.7e6 against 9.0e6 from the photo as it
-            # is (golden_gate + the_scream), 1.7e6 against 2.3e6 (tubingen + starry_night).
+            # (colour statistics) start close, so the run spends its evaluations on texture
+            # (docs/performance.md).
             return preprocess(match_colors(self._content_img, self._objective.palette()), self.device)
         if init == "style":
             return preprocess(resize_to(self.styles_src[0], (s.width, s.height)), self.device)
@@ -364,46 +362,31 @@ class Run:
         return self._objective
 
     def _evaluate(self) -> bool:
-        parts: dict = {}
+        """One evaluation: the closure, the optimizer's step, the record, the callback."""
+        found: list = []
         t0 = time.perf_counter()
 
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad(set_to_none=True)
             # the gradient goes to self._x.grad (tile by tile at a print's scales)
-            loss, p = self._objective.evaluate(self._x)
-            parts["loss"], parts["p"] = loss, p
-            return loss
+            found[:] = self._objective.evaluate(self._x)
+            return found[0]
 
         evaluated = self._x.detach().clone()
         try:
             self._optimizer.step(closure)
-            # One transfer for every number of this step (each float() would wait for the GPU).
-            p: Parts = parts["p"]
-            layer_names = list(p.layers)
-            stats = torch.stack(
-                [
-                    parts["loss"],
-                    p.content,
-                    p.style,
-                    p.tv,
-                    torch.isfinite(self._x).all().float(),
-                    *p.layers.values(),
-                ]
-            ).tolist()
-        except torch.OutOfMemoryError:
+            loss, parts = found
+            numbers = parts.numbers(loss, self._x)  # one transfer: each float() waits for a GPU
+        except RuntimeError as exc:  # torch.OutOfMemoryError is one
+            if not isinstance(exc, torch.OutOfMemoryError) and "out of memory" not in str(exc):
+                raise
             self.seconds += time.perf_counter() - t0
             self._restore()
             w, h = self.size
             return self._fail(f"out of memory at {w}x{h}; choose a smaller size")
-        except RuntimeError as exc:
-            self.seconds += time.perf_counter() - t0
-            if "out of memory" in str(exc).lower():
-                self._restore()
-                return self._fail("out of memory; choose a smaller size")
-            raise
         self._last_eval = time.perf_counter() - t0
         self.seconds += self._last_eval
-        loss, content, style, tv, x_finite, *layers = stats
+        loss, content, style, tv, x_finite, layers = numbers
         if not math.isfinite(loss) or not x_finite:
             self._restore()
             what = "NaN" if math.isnan(loss) else "infinite" if math.isinf(loss) else "non-finite"
@@ -421,18 +404,9 @@ class Run:
             self._noticed = True
             self.events.append(Event(self.evals, self.model.packed.notice))
         w, h = self.size
+        beta = self._objective.beta
         rec = Record(
-            self.evals,
-            self._scale_index,
-            w,
-            h,
-            loss,
-            content,
-            style,
-            dict(zip(layer_names, layers, strict=True)),
-            tv,
-            self.seconds,
-            self._objective.beta,
+            self.evals, self._scale_index, w, h, loss, content, style, layers, tv, self.seconds, beta
         )
         self.history.append(rec)
         if self.callback:

@@ -3,6 +3,8 @@ reader gets back (`RunSummary`, `StoredRun`). nst.record.store reads and writes 
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import sqlite3
 from collections.abc import Callable
@@ -94,6 +96,20 @@ def settings_at(config: dict, changes: list[dict], step: float = math.inf) -> di
     for at, changed in sorted((Change.from_dict(c) for c in changes), key=lambda c: c.step):
         if at <= step:
             d.update(changed)
+    return d
+
+
+def summary_fields(r: sqlite3.Row, home: Path) -> dict:
+    """A `runs` row as RunSummary's fields: its settings as the run ended, and those it began
+    with where a change moved them."""
+    computed = {*SUMMARY_SETTINGS, "thumbnail", "started"}
+    d = {f.name: r[f.name] for f in dataclasses.fields(RunSummary) if f.name not in computed}
+    d["style_names"] = tuple(json.loads(d["style_names"]))
+    d["thumbnail"] = home / r["image"] if r["image"] else None
+    first = json.loads(r["config"])
+    last = settings_at(first, json.loads(r["changes"]))
+    d.update({k: last.get(k) for k in SUMMARY_SETTINGS})
+    d["started"] = {k: first.get(k) for k in SUMMARY_SETTINGS if first.get(k) != last.get(k)}
     return d
 
 

@@ -16,7 +16,6 @@ becomes a sentence in `notices` or `stopped`, never an exception inside a run.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import hashlib
 import json
@@ -39,18 +38,17 @@ from nst.record.schema import (
     MIGRATIONS,
     SOURCES,
     STATUSES,
-    SUMMARY_SETTINGS,
     TABLES,
     VERSION,
     RunSummary,
     StoredRun,
-    settings_at,
+    summary_fields,
 )
 from nst.record.upkeep import STALE_SECONDS
 
 CHECKPOINT_SECONDS = 5.0  # a live run reaches the disk at least this often (see `due`)
 # ... unless its checkpoint is slow to write (a print's image): then at most this share of the
-# run's time goes to checkpoints (a 4096 px image's fast PNG takes about a second here)
+# run's time goes to checkpoints
 CHECKPOINT_SHARE = 0.1
 
 ImageLike = Image.Image | bytes | str  # a PIL image, the bytes of a file, or a stored image's hash
@@ -266,7 +264,7 @@ class Store:
             f"{_SELECT} {'WHERE owner = ?' if mine else ''} ORDER BY id DESC LIMIT ?",
             (owner, limit) if mine else (limit,),
         )
-        return [RunSummary(**self._summary(r)) for r in rows]
+        return [RunSummary(**summary_fields(r, self.home)) for r in rows]
 
     def get_run(self, run_id: int, owner: str | None, shared: bool = False) -> StoredRun:
         """Everything stored of a run. KeyError if there is none; PermissionError if it belongs to
@@ -279,7 +277,7 @@ class Store:
         ).fetchall()
         history = db.execute("SELECT data FROM records WHERE run_id = ? ORDER BY step", (run_id,))
         return StoredRun(
-            **self._summary(r),
+            **summary_fields(r, self.home),
             config=json.loads(r["config"]),
             changes=json.loads(r["changes"]),
             history=[json.loads(d) for (d,) in history],
@@ -432,17 +430,6 @@ class Store:
             "INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?)", (digest, ext, len(data), time.time())
         )
         return digest
-
-    def _summary(self, r: sqlite3.Row) -> dict[str, Any]:
-        computed = {*SUMMARY_SETTINGS, "thumbnail", "started"}
-        d = {f.name: r[f.name] for f in dataclasses.fields(RunSummary) if f.name not in computed}
-        d["style_names"] = tuple(json.loads(d["style_names"]))
-        d["thumbnail"] = self.home / r["image"] if r["image"] else None
-        first = json.loads(r["config"])
-        last = settings_at(first, json.loads(r["changes"]))
-        d.update({k: last.get(k) for k in SUMMARY_SETTINGS})
-        d["started"] = {k: first.get(k) for k in SUMMARY_SETTINGS if first.get(k) != last.get(k)}
-        return d
 
 
 _SELECT = "SELECT * FROM runs"
