@@ -271,7 +271,7 @@ UNUSUAL = {  # every sidebar control at a value a curious student might leave it
         "cfg_tv_weight": 10.0,
         "cfg_style_scale": 0.05,
         "cfg_scales": 5,
-        "cfg_seed": -7,
+        "cfg_random_seed": -7,
     },
     "selectbox": {
         "content_name": "astronaut",

@@ -142,3 +142,15 @@ def test_a_time_budget_without_steps_spends_the_budget(tmp_path):
     # the whole budget is spent, and no step count stopped it first
     per_eval = m["seconds"] / m["evals"]
     assert m["seconds"] >= 3 - per_eval and m["config"]["steps"] == MAX_STEPS and m["status"] == "done"
+
+
+def test_progress_into_a_log_is_a_line_per_tenth_without_carriage_returns(tmp_path):
+    """Piped to a file, 30 steps make about ten whole lines, not one line of 30 redraws."""
+    fast = ["--weights", "random", "--size", "48", "--steps", "30"]
+    p = nst("cat", "swirls", "-o", str(tmp_path / "out.png"), *fast)
+    assert p.returncode == 0, p.stderr
+    assert "\r" not in p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.startswith("nst: ") and "steps" in line]
+    assert 8 <= len(lines) <= 11
+    assert lines[-1].startswith("nst: 30 steps (100%)")
+    assert len(p.stderr) < 3000

@@ -252,7 +252,7 @@ def test_four_concurrent_runs_share_the_model_without_leaking(random_model, cat,
             steps=4,
             weights="random",
             beta=10.0 ** (3 + i),
-            seed=i,
+            random_seed=i,
             init="noise" if i % 2 else "content",
         )
         for i in range(4)

@@ -22,7 +22,7 @@ def test_a_run_with_random_weights_lowers_the_loss(random_model, cat, swirls):
 
 @pytest.mark.parametrize("optimizer,lr,init", [("lbfgs", 1.0, "noise"), ("adam", 0.05, "content")])
 def test_a_seed_repeats_a_run_exactly(random_model, cat, swirls, optimizer, lr, init):
-    cfg = SMALL.replace(optimizer=optimizer, lr=lr, init=init, seed=7)
+    cfg = SMALL.replace(optimizer=optimizer, lr=lr, init=init, random_seed=7)
     a, b = Run(random_model, cat, [swirls], cfg), Run(random_model, cat, [swirls], cfg)
     a.step(5)
     b.step(2)
@@ -34,7 +34,7 @@ def test_a_seed_repeats_a_run_exactly(random_model, cat, swirls, optimizer, lr, 
 def test_different_seeds_differ_from_noise(random_model, cat, swirls):
     imgs = []
     for seed in (1, 2):
-        run = Run(random_model, cat, [swirls], SMALL.replace(init="noise", seed=seed))
+        run = Run(random_model, cat, [swirls], SMALL.replace(init="noise", random_seed=seed))
         run.step(2)
         imgs.append(np.asarray(run.image()))
     assert not np.array_equal(*imgs)

@@ -113,7 +113,7 @@ def read_config() -> Config:
     if len(names) > 1:
         values["style_blend"] = tuple(float(st.session_state.get(f"blend_{n}", 1.0)) for n in names)
     hints = typing.get_type_hints(Config)
-    for name in ("size", "steps", "scales", "seed"):
+    for name in ("size", "steps", "scales", "random_seed"):
         values[name] = int(values[name])
     for name, hint in hints.items():
         if hint is float and name in values:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
-import time
 import types
 import typing
 from pathlib import Path
+
+from tqdm import tqdm
 
 from nst import samples
 from nst.engine.config import MAX_STEPS, Config, from_environment, parse_style_weights
@@ -142,22 +144,40 @@ def deepest_layer(cfg: Config) -> str:
 
 
 class Progress:
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.t0 = time.perf_counter()
+    """The run's progress on stderr: a bar (tqdm) on a terminal; in a log or a pipe, one line at
+    each tenth of the way, with no carriage returns."""
+
+    def __init__(self, quiet: bool, stream=None):
+        self.quiet, self.stream = quiet, stream or sys.stderr
+        self.bar: tqdm | None = None
+        self.tenth = -1
 
     def __call__(self, it: Iterate) -> None:
         if self.quiet:
             return
         r = it.record
-        bar = "#" * int(24 * it.progress)
-        rate = it.step / max(1e-9, r.seconds)
-        sys.stderr.write(
-            f"\r[{bar:<24}] {it.step} steps, {r.seconds:.0f} s, loss {r.total:.3g} "
-            f"(content {r.content:.3g}, style {r.style:.3g}) {rate:.2f} it/s "
-            f"{r.width}x{r.height} "
+        facts = (
+            f"loss {r.total:.3g} (content {r.content:.3g}, style {r.style:.3g}), {r.width}x{r.height}"
         )
-        sys.stderr.flush()
+        if self.stream.isatty():
+            if self.bar is None:
+                form = "{percentage:3.0f}%|{bar:24}| {elapsed}<{remaining}{postfix}"
+                size = shutil.get_terminal_size((100, 24))  # a terminal of no size: 100 x 24
+                self.bar = tqdm(
+                    total=1000, file=self.stream, bar_format=form, ncols=size.columns, nrows=size.lines
+                )
+            self.bar.n = round(1000 * it.progress)
+            self.bar.set_postfix_str(f"{it.step} steps, {facts}")
+        elif int(10 * it.progress) > self.tenth:
+            self.tenth = int(10 * it.progress)
+            self.stream.write(f"nst: {it.step} steps ({it.progress:.0%}), {r.seconds:.0f} s, {facts}\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line (a log's lines are whole already)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def warn(text: str) -> None:

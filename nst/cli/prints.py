@@ -268,7 +268,8 @@ def print_run(store, args) -> int:
     w, h = size
     note = f"a print of run {args.id} (its image at step {s.evals}), {w}x{h} px"
     with Image.open(s.thumbnail) as im:
-        run = begin_print(model, content, styles, cfg, im, plan, note, Progress(args.quiet))
+        progress = Progress(args.quiet)
+        run = begin_print(model, content, styles, cfg, im, plan, note, progress)
     recorded = RecordedRun.create(
         store,
         store.image_path(s.content).read_bytes(),
@@ -286,8 +287,7 @@ def print_run(store, args) -> int:
         drive(run, [], lambda: recorder.tick(run))
     except KeyboardInterrupt:
         run.stop()
-    if not args.quiet:
-        sys.stderr.write("\n")
+    progress.close()
     facts = trace.of_run(run, s.content_name, list(s.style_names), recorded.id)
     write(out, run, facts, args.dpi)
     recorder.finish(run)

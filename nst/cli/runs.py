@@ -188,6 +188,7 @@ def _export(stored: StoredRun, folder: Path) -> int:
 
 def _resume(store: Store, run_id: int, quiet: bool) -> int:
     """Finish a stored run from its last checkpoint image, into the same stored run."""
+    progress = Progress(quiet)
 
     def model_for(cfg: Config):
         return load_model(
@@ -195,7 +196,7 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
         )
 
     def new_run(model, content, styles, cfg: Config) -> Run:
-        return Run(model, content, styles, cfg, callback=Progress(quiet))
+        return Run(model, content, styles, cfg, callback=progress)
 
     resumed = RecordedRun.resume(store, run_id, model_for, new_run)
     run, recorder = resumed.run, Recorder(resumed.recorded)
@@ -211,8 +212,7 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
     except ValueError as exc:  # a stored change this run cannot take
         recorder.finish(run, failed=str(exc))
         raise
-    if not quiet:
-        sys.stderr.write("\n")
+    progress.close()
     recorder.finish(run)
     if run.status == "failed":
         print(f"nst: {run.message}", file=sys.stderr)

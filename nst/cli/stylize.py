@@ -105,9 +105,8 @@ def stylize(argv: list[str]) -> int:
             return 0
         changes = [Change(step, {name: value}) for step, name, value in map(parse_change, args.change)]
         changes.sort(key=lambda c: c.step)
-        run = Run(
-            model, content, styles, cfg, callback=Progress(args.quiet), tile_pixels=tile_pixels(plan)
-        )
+        progress = Progress(args.quiet)
+        run = Run(model, content, styles, cfg, callback=progress, tile_pixels=tile_pixels(plan))
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
@@ -139,8 +138,7 @@ def stylize(argv: list[str]) -> int:
         if recorder:
             recorder.finish(run, failed=str(exc))
         return 2
-    if not args.quiet:
-        sys.stderr.write("\n")
+    progress.close()
     write(out)
     if recorder:
         recorder.finish(run)

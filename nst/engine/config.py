@@ -246,9 +246,9 @@ class Config:
         live=True,
         label="Loss convention",
     )
-    seed: int = _f(
+    random_seed: int = _f(
         0,
-        "Random seed: the same seed repeats a run exactly on a CPU.",
+        "Random seed (white noise starts): the same seed repeats a run exactly on a CPU.",
         machine=True,
         label="Random seed",
     )
@@ -319,11 +319,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
+        d = dict(d)
+        if "seed" in d:  # the random seed's name before "seed" meant the course project only
+            d["random_seed"] = d.pop("seed")
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        d = dict(d)
         if "history" in d and "pyramid" not in d:
             d["pyramid"] = 1  # a whole config written before the pyramid: its runs had none
         if "style_weights" in d and isinstance(d["style_weights"], dict):

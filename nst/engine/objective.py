@@ -87,7 +87,8 @@ class Reference:
         if config.beta is not None:
             return config.beta
         s = sum(w * self.style.get(name, 0.0) for name, w in config.style_weights if w)
-        return config.alpha * strength_beta(config.style_strength, self.content, s)
+        strength = config.style_strength - style.STRENGTH_SHIFT[config.style_notion]
+        return config.alpha * strength_beta(strength, self.content, s)
 
     def to_dict(self) -> dict:
         return {"content": self.content, "style": dict(self.style)}

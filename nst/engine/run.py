@@ -340,7 +340,7 @@ class Run:
             return preprocess(match_colors(self._content_img, self._objective.palette()), self.device)
         if init == "style":
             return preprocess(resize_to(self.styles_src[0], (s.width, s.height)), self.device)
-        return white_noise(s.width, s.height, self.config.seed, self.device)
+        return white_noise(s.width, s.height, self.config.random_seed, self.device)
 
     def _make_optimizer(self) -> BoxLBFGS | BoxAdam:
         cfg = self.config

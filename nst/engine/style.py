@@ -28,6 +28,10 @@ from PIL import Image
 from nst.engine.config import NOTION_NAMES as NOTIONS
 from nst.engine.losses import Stat, gram_matrix
 
+# Where each notion's strength sits against the Gram's: the same strength leaves about as much
+# of the photo under each (docs/notions.md). Patches take the photo faster as β grows (every
+# position is pulled to a painting patch), so their strength counts from a higher balance.
+STRENGTH_SHIFT = {"gram": 0.0, "meancov": 0.0, "patches": 0.75}
 PATCH = 3  # a patch is PATCH x PATCH positions of a layer
 BANK = 512  # the most painting patches kept per layer (on a grid over the painting)
 SEARCH_DIMS = 64  # patches are matched in a random projection to this many dimensions

@@ -89,7 +89,7 @@ SHOWN = [
     "style_blend",
     "pooling",
     "scales",
-    "seed",
+    "random_seed",
     "model",
     "weights",
     "precision",
