@@ -6,18 +6,18 @@ import streamlit as st
 from PIL import Image
 
 from nst.compute import backend, cluster
-from ui import live, registry, session, sidebar, state
+from ui import live, registry, resources, session, sidebar
 
 # A local icon: an emoji or Material icon would be fetched from a font server (offline: none).
 ICON = Image.open(Path(__file__).parent / "ui" / "icon.png")
 st.set_page_config(page_title="nst: style transfer lab", page_icon=ICON, layout="wide")
 session.init()
-state.release_memory()
-state.identify()  # before anything else reads the identity
+resources.release_memory()
+resources.identify()  # before anything else reads the identity
 registry.attach()
-if (store := state.store()) is not None:
+if (store := resources.store()) is not None:
     for notice in store.notices:
-        state.say_once(notice)
+        resources.say_once(notice)
 
 stylize = st.Page("pages/stylize.py", title="Stylize", icon=":material/brush:", default=True)
 pg = st.navigation(
@@ -38,7 +38,7 @@ pg = st.navigation(
 
 cfg = sidebar.render()
 st.session_state.config = cfg
-model, problem = state.get_model(cfg) if cfg else (None, "")
+model, problem = resources.get_model(cfg) if cfg else (None, "")
 st.session_state.model = model
 st.session_state.model_problem = problem
 if model is not None and model.is_random:

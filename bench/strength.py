@@ -85,6 +85,7 @@ def main() -> None:
         "--pairs", default="", help="comma-separated 'photo+painting' names; default a spread"
     )
     ap.add_argument("--sheet", help="write one row of images per pair into this folder")
+    ap.add_argument("--notion", default="gram", help="the notion of style (Config.style_notion)")
     ap.add_argument("--preview", help="two sizes, e.g. 256,1024: SSIM of their images instead")
     args = ap.parse_args()
     net = model()
@@ -99,7 +100,7 @@ def main() -> None:
     if args.preview:
         preview(net, pairs, [int(v) for v in args.preview.split(",")], args.steps)
         return
-    print(f"# {net.arch}, {args.size} px, {args.steps} steps, strengths {strengths}")
+    print(f"# {net.arch}, {args.size} px, {args.steps} steps, {args.notion}, strengths {strengths}")
     print("| pair | " + " | ".join(f"{s:g}" for s in strengths) + " | end/start | flat pairs |")
     print("|---" * (len(strengths) + 3) + "|")
     for name, photo, painting in pairs:
@@ -107,7 +108,13 @@ def main() -> None:
         terms, images = [], []
         t0 = time.time()
         for s in strengths:
-            cfg = Config(size=args.size, steps=args.steps, style_strength=s, model=net.arch)
+            cfg = Config(
+                size=args.size,
+                steps=args.steps,
+                style_strength=s,
+                model=net.arch,
+                style_notion=args.notion,
+            )
             run = Run(net, photo, [painting], cfg)
             while not run.finished:
                 run.step(20)

@@ -4,9 +4,9 @@ import streamlit as st
 
 from nst.lab import compare, explore
 from ui import explore_ui as ex
-from ui import gallery_ui, state
+from ui import gallery_ui, resources
 
-state.through_entry()
+resources.through_entry()
 
 st.title("Compare")
 st.caption(

@@ -5,9 +5,9 @@ import streamlit as st
 from nst.lab import explore
 from nst.lab.viz import channel_bar_figure, heatmap_row
 from ui import explore_ui as ex
-from ui import state
+from ui import resources
 
-state.through_entry()
+resources.through_entry()
 
 st.title("Feature maps")
 st.caption(

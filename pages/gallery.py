@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ui import gallery_ui, state
+from ui import gallery_ui, resources
 
-state.through_entry()
+resources.through_entry()
 
 st.title("Gallery")
 gallery_ui.said()

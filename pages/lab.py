@@ -7,9 +7,9 @@ from nst.engine.model import layer_table
 from nst.lab import explore
 from nst.lab.viz import gradient_figure, layer_share_figure
 from ui import explore_ui as ex
-from ui import session, state
+from ui import resources, session
 
-state.through_entry()
+resources.through_entry()
 
 st.title("Layer lab")
 model = st.session_state.model

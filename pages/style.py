@@ -8,9 +8,9 @@ from nst.engine.config import NOTION_LABELS
 from nst.lab import explore
 from nst.lab.viz import gram_distance_figure
 from ui import explore_ui as ex
-from ui import session, state
+from ui import resources, session
 
-state.through_entry()
+resources.through_entry()
 
 st.title("Style statistics")
 model = st.session_state.model

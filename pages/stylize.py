@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from ui import controls, export_panel, hints, live, state
+from ui import controls, export_panel, hints, live, resources
 
-state.through_entry()
+resources.through_entry()
 
 st.title("Stylize")
 st.caption(

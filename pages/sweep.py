@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from ui import state
+from ui import resources
 from ui import sweep_ui as su
 
-state.through_entry()
+resources.through_entry()
 su.follow()
 
 st.title("Sweep")
@@ -21,7 +21,7 @@ if cfg is None or model is None:
 axes, problem = su.axis_inputs()
 worker = st.session_state.get("swp_worker")
 running = worker is not None and worker.running
-store = state.store()
+store = resources.store()
 if problem:
     st.error(problem)
 else:

@@ -15,7 +15,7 @@ from PIL import Image
 import nst.record.store
 import nst.record.upkeep
 from nst.engine.config import Config
-from nst.engine.run import Event, Record
+from nst.engine.run import Event, LossRecord
 from nst.record.export import read_png_config
 from nst.record.schema import MIGRATIONS, TABLES, VERSION
 from nst.record.store import Store
@@ -42,8 +42,8 @@ def png(color, size=(16, 12)) -> bytes:
     return buf.getvalue()
 
 
-def record(step: int) -> Record:
-    return Record(step, 0, 16, 12, 100.0 / step, 1.0, 2.0, {"conv1_1": 2.0}, 0.0, 0.1 * step)
+def record(step: int) -> LossRecord:
+    return LossRecord(step, 0, 16, 12, 100.0 / step, 1.0, 2.0, {"conv1_1": 2.0}, 0.0, 0.1 * step)
 
 
 def stored_files(home, folder="images"):

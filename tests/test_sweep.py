@@ -10,7 +10,7 @@ import time
 import pytest
 
 from nst.cli import main
-from nst.compute.worker import BackgroundWorker
+from nst.compute.sweeper import SweepThread
 from nst.engine.config import Config
 from nst.lab.cells import LocalExecutor, read_inputs
 from nst.lab.sweep import MAX_CELLS, Sweep, TooManyCells, parse_vary
@@ -140,7 +140,7 @@ def test_a_stopped_sweep_resumes_to_the_full_grid_computing_only_the_rest(cat_sw
 
 def test_the_background_worker_reports_progress_and_stops_mid_cell(cat_swirls, store):
     sweep = Sweep(*cat_swirls, TINY.replace(steps=6), [parse_vary("beta=1e3,1e4,1e5,1e6")])
-    worker = BackgroundWorker(sweep, store, LocalExecutor())
+    worker = SweepThread(sweep, store, LocalExecutor())
     worker.start()
     deadline = time.monotonic() + 120
     while worker.progress().done < 1 and time.monotonic() < deadline:
@@ -151,7 +151,7 @@ def test_the_background_worker_reports_progress_and_stops_mid_cell(cat_swirls, s
     assert progress.error is None and not progress.running
     assert 1 <= progress.done < 4 and progress.total == 4
     assert progress.seconds_left is not None and progress.seconds_left > 0
-    rest = BackgroundWorker(sweep, store, LocalExecutor())
+    rest = SweepThread(sweep, store, LocalExecutor())
     rest.start()
     assert rest.join(240)
     final = rest.progress()

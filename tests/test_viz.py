@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from nst.engine.run import Record
+from nst.engine.run import LossRecord
 from nst.lab import viz
 
 
-def _history(totals: list[float]) -> list[Record]:
+def _history(totals: list[float]) -> list[LossRecord]:
     return [
-        Record(
+        LossRecord(
             step=i,
             scale=0,
             width=256,

@@ -12,7 +12,7 @@ from nst.engine.config import LIVE_FIELDS, field_label
 from nst.engine.contract import LiveRun
 from nst.engine.image import ImageInputError
 from nst.lab.estimate import run_seconds
-from ui import live, persist, registry, session, sidebar, state
+from ui import live, persist, registry, resources, session, sidebar
 
 
 def _widgets_config():
@@ -32,8 +32,8 @@ def _start() -> None:
     names = st.session_state.style_names
     clicked = time.monotonic()  # what "Start takes about" is checked against, from here
     try:
-        content = state.image_by_name(st.session_state.content_name)
-        styles = [state.image_by_name(n) for n in names]
+        content = resources.image_by_name(st.session_state.content_name)
+        styles = [resources.image_by_name(n) for n in names]
         _end_replaced()  # first: on a cluster, the old run's place is the new one's
         run = backend.new_run(model, content, styles, cfg)
     except (ValueError, ImageInputError, ClusterError) as exc:
@@ -50,7 +50,7 @@ def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = 
     _end_replaced()
     if store_id is None:
         store_id = persist.begin(run, content, styles)
-    uploads = {n: state.image_bytes(n) for n in (content, *styles) if n.startswith("upload: ")}
+    uploads = {n: resources.image_bytes(n) for n in (content, *styles) if n.startswith("upload: ")}
     meta = session.RunMeta(content, list(styles), store_id, {n: b for n, b in uploads.items() if b})
     st.session_state.run = run
     st.session_state.run_meta = meta
@@ -62,7 +62,7 @@ def begin(run: LiveRun, content: str, styles: list[str], store_id: int | None = 
 def _end_replaced() -> None:
     old = session.run()
     if old is not None and not old.finished:
-        state.stepper().drop(old)  # once the evaluation under way has ended
+        resources.stepper().drop(old)  # once the evaluation under way has ended
         old.stop()
         persist.save(old, session.meta())
     if old is not None:
@@ -88,7 +88,7 @@ def _apply_changes(run: LiveRun) -> bool:
 def _pause() -> None:
     run = session.run()
     if run is not None:
-        state.stepper().pause(run)  # the next evaluation does not start
+        resources.stepper().pause(run)  # the next evaluation does not start
         persist.save(run, session.meta())
     st.session_state.step_until = None
 
@@ -121,7 +121,7 @@ def _step() -> None:
 def _stop() -> None:
     run = session.run()
     if run is not None:
-        state.stepper().drop(run)
+        resources.stepper().drop(run)
         run.stop()
         persist.save(run, session.meta())
         live.remember(run)
@@ -235,11 +235,11 @@ def _estimate() -> None:
     if cfg is None or model is None or not st.session_state.style_names:
         return
     try:
-        content = state.image_by_name(st.session_state.content_name)
+        content = resources.image_by_name(st.session_state.content_name)
     except (KeyError, ImageInputError):
         return
-    seconds = run_seconds(state.pace(model, cfg), cfg, content.size, model.arch)
-    worker, lane = state.stepper(), state.lane(model)
+    seconds = run_seconds(resources.pace(model, cfg), cfg, content.size, model.arch)
+    worker, lane = resources.stepper(), resources.lane(model)
     busy, waiting = worker.busy(lane), worker.waiting(lane)
     share = ""
     if backend.default() == "local" and busy >= worker.capacity(lane):

@@ -17,7 +17,7 @@ from nst.lab import explore
 from nst.lab.estimate import grid_seconds
 from nst.lab.view import View
 from nst.samples import DEFAULT_STYLE
-from ui import session, state
+from ui import resources, session
 
 GRIDS_KEPT = 24  # finished grids kept for every session (a few MB of thumbnails each at most)
 
@@ -32,7 +32,7 @@ def _inputs_view(
 ):
     """A view of the sidebar's inputs, shared by sessions with the same inputs (read-only)."""
     cfg = Config.from_dict(json.loads(config_json))
-    return state.on_device(_model, View.of_inputs, _model, cfg, _photo, _paintings)
+    return resources.on_device(_model, View.of_inputs, _model, cfg, _photo, _paintings)
 
 
 def view() -> View:
@@ -45,13 +45,13 @@ def view() -> View:
         key = (run.id, run.evals, run.size, id(objective) if objective else run.config)
         kept = st.session_state.get("_run_view")
         if kept is None or kept[0] != key:
-            kept = (key, state.on_device(model, View.of_run, run, model))
+            kept = (key, resources.on_device(model, View.of_run, run, model))
             st.session_state["_run_view"] = kept
         return kept[1]
     cfg = network()
-    content = state.image_by_name(st.session_state.content_name)
+    content = resources.image_by_name(st.session_state.content_name)
     names = st.session_state.style_names or [DEFAULT_STYLE]
-    paintings = [state.image_by_name(n) for n in names]
+    paintings = [resources.image_by_name(n) for n in names]
     if cfg.style_blend is not None and len(cfg.style_blend) != len(paintings):
         cfg = cfg.replace(style_blend=None)
     return _inputs_view(
@@ -67,8 +67,8 @@ def view() -> View:
 
 def compute(fn, *args):
     """`fn(*args)` (a view's numbers: `compute(v.grams, layer)`) on the device, in turn with the
-    runs there (ui.state.on_device); a view keeps what it computed, so it is quick again."""
-    return state.on_device(st.session_state.model, fn, *args)
+    runs there (ui.resources.on_device); a view keeps what it computed, so it is quick again."""
+    return resources.on_device(st.session_state.model, fn, *args)
 
 
 def means_figure(target, image, channels: list[str], target_name: str, image_name: str):
@@ -99,7 +99,7 @@ def caption_view(v: View) -> None:
 def _features(
     model_key: str, img_key: str, layers: tuple[str, ...], pooling: str, _model, _img
 ) -> dict[str, np.ndarray]:
-    return state.on_device(_model, explore.features, _model, _img, list(layers), pooling)
+    return resources.on_device(_model, explore.features, _model, _img, list(layers), pooling)
 
 
 def network() -> Config:
@@ -195,7 +195,7 @@ def grid(
         g["cells"] = list(done_all[key])  # finished meanwhile, in another tab or session
     total = len(jobs)
     left = total - len(g["cells"])
-    pace = state.pace(model, network().replace(pooling=pooling, style_notion="gram"))
+    pace = resources.pace(model, network().replace(pooling=pooling, style_notion="gram"))
     aspect = content.width / content.height
     predicted_left = grid_seconds(pace, model.arch, jobs[len(g["cells"]) :], size, steps, aspect)
     if g.get("spent") and g.get("predicted_done"):  # the pace of this grid's own cells so far
@@ -219,7 +219,7 @@ def grid(
             t0 = time.perf_counter()
             job = [(row, col, label, kw)]
             cells = explore.run_jobs(model, content, style, job, size, steps, pooling=pooling)
-            cell = state.on_device(model, next, cells)  # in turn with the runs on the device
+            cell = resources.on_device(model, next, cells)  # in turn with the runs on the device
             g["cells"].append(cell)
             g["spent"] = g.get("spent", 0.0) + time.perf_counter() - t0
             g["predicted_done"] = g.get("predicted_done", 0.0) + grid_seconds(

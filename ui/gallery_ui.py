@@ -19,7 +19,7 @@ from nst.record.recorded import RESUMABLE, RecordedRun, can_resume
 from nst.record.schema import ENDED, LIVE, RunSummary
 from nst.record.store import Store
 from nst.record.trace import stored_files
-from ui import controls, persist, registry, session, sidebar, state
+from ui import controls, persist, registry, resources, session, sidebar
 from ui.export_panel import download_buttons
 
 COLUMNS = 3
@@ -72,11 +72,11 @@ def _facts(r: RunSummary) -> str:
 
 
 def render() -> None:
-    store = state.store()
+    store = resources.store()
     if store is None:
         st.info("No run store is open on this server, so there is nothing to show.")
         return
-    owner, shared = st.session_state.owner, state.gallery_shared()
+    owner, shared = st.session_state.owner, resources.gallery_shared()
     if shared:
         st.caption(
             "Everyone's runs on this server (NST_GALLERY=shared): yours can be resumed and "
@@ -179,7 +179,7 @@ def _confirm_delete(run_id: int) -> None:
 
 def _delete(run_id: int) -> None:
     st.session_state.gal_confirm = None
-    store = state.store()
+    store = resources.store()
     try:
         store.delete_run(run_id, st.session_state.owner)
     except (KeyError, PermissionError) as exc:
@@ -191,15 +191,15 @@ def _delete(run_id: int) -> None:
 def _stored(r: RunSummary):
     """Everything stored of a listed run (None if it went meanwhile), kept while it is unchanged."""
     try:
-        home, owner = str(state.store().home), st.session_state.owner
-        return _get_run(home, r.id, r.updated, owner, state.gallery_shared())
+        home, owner = str(resources.store().home), st.session_state.owner
+        return _get_run(home, r.id, r.updated, owner, resources.gallery_shared())
     except (KeyError, PermissionError):
         return None
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _get_run(home: str, run_id: int, updated: float, owner: str, shared: bool):
-    return state.store().get_run(run_id, owner, shared)
+    return resources.store().get_run(run_id, owner, shared)
 
 
 def _downloads(r: RunSummary) -> None:
@@ -225,7 +225,7 @@ def _resume(store: Store, r: RunSummary) -> None:
     owner = st.session_state.owner
 
     def model_for(cfg):
-        model, problem = state.get_model(cfg)
+        model, problem = resources.get_model(cfg)
         if model is None:
             raise ValueError(problem)
         return model
@@ -253,7 +253,7 @@ def said() -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _snapshot(home: str, run_id: int, updated: float, owner: str) -> RunSnapshot | None:
-    full = state.store().get_run(run_id, owner)
+    full = resources.store().get_run(run_id, owner)
     if full.thumbnail is None or not full.thumbnail.is_file():
         return None
     with Image.open(full.thumbnail) as im:
@@ -264,7 +264,7 @@ def compared_runs() -> list[RunSnapshot]:
     """This identity's finished runs from the store, oldest first, then the session's own (a
     stored run the session holds already is not listed twice)."""
     own = list(session.basket())
-    store = state.store()
+    store = resources.store()
     if store is None:
         return own
     have = session.basket().store_ids()

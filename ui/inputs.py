@@ -8,7 +8,7 @@ import streamlit as st
 from nst import samples
 from nst.engine.config import field_help
 from nst.engine.image import shape_note
-from ui import state
+from ui import resources
 from ui.uploads import uploader
 
 # Every sidebar widget keeps its value for the session. A page switch made by the script
@@ -49,14 +49,14 @@ def render() -> None:
         "current choice; pick several here to blend them.",
     )
     names = st.session_state.style_names
-    content = state.image_by_name(st.session_state.content_name)
+    content = resources.image_by_name(st.session_state.content_name)
     cols = st.columns(1 + max(1, len(names)))
     cols[0].image(content, caption="content", width="stretch")
     fit = st.session_state.get("cfg_style_fit", "whole")
     for col, name in zip(cols[1:], names, strict=False):
-        col.image(state.image_by_name(name), caption=name.removeprefix("upload: "), width="stretch")
+        col.image(resources.image_by_name(name), caption=name.removeprefix("upload: "), width="stretch")
     for name in names:
-        note = shape_note(state.image_by_name(name).size, content.size, fit)
+        note = shape_note(resources.image_by_name(name).size, content.size, fit)
         if note:
             st.caption(
                 f"{name.removeprefix('upload: ')} is {note} (*Painting's shape*, under "

@@ -20,7 +20,7 @@ from nst.engine.contract import LiveRun
 from nst.lab.compare import RunSnapshot
 from nst.lab.estimate import run_seconds
 from nst.lab.viz import layer_figure, loss_figure
-from ui import persist, registry, session, state
+from ui import persist, registry, resources, session
 from ui.shown import SHOWN_AT, SHOWN_MAX, page_image, shown_png, status_line
 
 # How often the page shows a running run: as often as a person can follow it, and no more. Each
@@ -56,17 +56,19 @@ def _tick(ticking: bool) -> None:
     run = session.run()
     if not session.running():
         if run is not None and run.finished and not session.basket().has(run.id):
-            state.learn_pace(st.session_state.model, run, st.session_state._clicked)
+            resources.learn_pace(st.session_state.model, run, st.session_state._clicked)
             remember(run)  # once (it ended in the worker)
         if ticking and run is not None:
             st.session_state.step_until = None
             st.rerun(scope="app")  # the buttons and the ticking follow the run's end
         return
-    worker = state.stepper()
-    worker.want(run, persist.recorded(session.meta()), st.session_state.step_until, state.presence())
+    worker = resources.stepper()
+    worker.want(
+        run, persist.recorded(session.meta()), st.session_state.step_until, resources.presence()
+    )
     st.session_state.queue_place = worker.place(run)
     for text in worker.said(run):
-        state.say_once(text, toast=True)
+        resources.say_once(text, toast=True)
     if entry := registry.entry():
         entry.touched = time.monotonic()
 
@@ -88,7 +90,7 @@ def _seat_notice(run: LiveRun) -> None:
     place = st.session_state.get("queue_place", 0)
     if not (place and session.running()):
         return
-    worker = state.stepper()
+    worker = resources.stepper()
     seats = worker.capacity(lane_of(run))
     wait = worker.seconds_to_turn(run, estimate)
     st.info(
@@ -104,7 +106,7 @@ def estimate(run: LiveRun) -> float:
     model = st.session_state.model
     if model is None:
         return 0.0
-    return run_seconds(state.pace(model, run.config), run.config, run.content_src.size, model.arch)
+    return run_seconds(resources.pace(model, run.config), run.config, run.content_src.size, model.arch)
 
 
 def duration(seconds: float) -> str:
@@ -115,7 +117,7 @@ def _notices(run: LiveRun) -> None:
     """What the page says of the run besides its progress: drawn on the page's reruns (a pause,
     an end, a failure rerun the page), not on every tick."""
     st.caption(f"Computing on {run.location}.")
-    store = state.store()
+    store = resources.store()
     if store is not None and store.stopped:
         st.warning(store.stopped, icon=":material/database_off:")
     if run.status == "failed":

@@ -13,33 +13,33 @@ import streamlit as st
 
 from nst.engine.contract import LiveRun
 from nst.record.recorded import RecordedRun
-from ui import session, state
+from ui import resources, session
 
 
 def begin(run: LiveRun, content: str, styles: list[str]) -> int | None:
     """A stored run for `run` (just made from these inputs); its store id, or None."""
-    store = state.store()
+    store = resources.store()
     if store is None:
         return None
     try:
         return RecordedRun.begin(
             store,
             run,
-            state.image_bytes(content) or run.content_src,
-            [state.image_bytes(n) or img for n, img in zip(styles, run.styles_src, strict=True)],
+            resources.image_bytes(content) or run.content_src,
+            [resources.image_bytes(n) or img for n, img in zip(styles, run.styles_src, strict=True)],
             content_name=content,
             style_names=styles,
             source="dashboard",
             owner=st.session_state.owner,
         ).id
     except Exception as exc:  # noqa: BLE001 - the run goes on, unsaved
-        state.say_once(f"This run is not being stored ({exc}); it goes on.", toast=True)
+        resources.say_once(f"This run is not being stored ({exc}); it goes on.", toast=True)
         return None
 
 
 def recorded(meta: session.RunMeta) -> RecordedRun | None:
     """The session's stored run, from its run's meta."""
-    store, run_id = state.store(), meta.store_id
+    store, run_id = resources.store(), meta.store_id
     return None if store is None or run_id is None else RecordedRun(store, run_id)
 
 
@@ -53,4 +53,4 @@ def save(run: LiveRun, meta: session.RunMeta, *, image: bool = True) -> None:
     if rec.deleted:
         meta.store_id = None
     if said and said != rec.store.stopped:
-        state.say_once(said, toast=True)
+        resources.say_once(said, toast=True)

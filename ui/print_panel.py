@@ -18,7 +18,7 @@ from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image
 from nst.engine.model import fast_bf16
 from nst.lab.estimate import run_seconds
 from nst.record import trace
-from ui import controls, session, state
+from ui import controls, resources, session
 
 UNITS = ("cm", "in")
 LARGEST = 8192  # px on the long side (nst.engine.config)
@@ -57,7 +57,9 @@ def render(run: LiveRun) -> None:
             st.error(str(exc).replace(" (or raise --max-memory)", ""))
             return
         model = st.session_state.model
-        seconds = run_seconds(state.pace(model, cfg), cfg.replace(time_budget=None), (w, h), model.arch)
+        seconds = run_seconds(
+            resources.pace(model, cfg), cfg.replace(time_budget=None), (w, h), model.arch
+        )
         if plan.tiles > 1:
             seconds *= 1.35 * plan.tiles * plan.tile_pixels / (w * h)
         st.write(
@@ -104,10 +106,10 @@ def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) ->
     side = max(MAX_INPUT_SIDE, px)  # the photo and paintings at the print's own detail
     try:
         content = load_image(
-            state.image_bytes(meta.content) or run.content_src, max_side=side, name=meta.content
+            resources.image_bytes(meta.content) or run.content_src, max_side=side, name=meta.content
         )
         styles = [
-            load_image(state.image_bytes(n) or img, max_side=side, name=n)
+            load_image(resources.image_bytes(n) or img, max_side=side, name=n)
             for n, img in zip(meta.styles, run.styles_src, strict=True)
         ]
         # the memory plan's history, as `runs print` takes it (nst.cli.prints.plan_for)
@@ -121,7 +123,9 @@ def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) ->
     start = run.image()
     # its targets are computed on the device's lane, in turn with the runs optimizing there
     try:
-        printed = state.on_device(model, begin_print, model, content, styles, cfg, start, plan, note)
+        printed = resources.on_device(
+            model, begin_print, model, content, styles, cfg, start, plan, note
+        )
     except (ValueError, RuntimeError) as exc:  # torch's out-of-memory error is a RuntimeError
         st.session_state.notice = f"Could not make the print: {exc}"
         return
@@ -132,7 +136,7 @@ def _make(run: LiveRun, px: int, dpi: int, minutes: float, plan: memory.Plan) ->
 def _print_file(run: LiveRun, meta: session.RunMeta) -> None:
     """A print's own download: the 16-bit TIFF, made when asked (it is large)."""
     w, h = run.size
-    worker, lane = state.stepper(), state.lane(st.session_state.model)
+    worker, lane = resources.stepper(), resources.lane(st.session_state.model)
     facts = trace.of_run(run, meta.content, meta.styles, meta.store_id)
     name = f"{trace.stem(meta.content or 'nst', meta.styles, meta.store_id)}_print.tif"
 

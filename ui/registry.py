@@ -20,7 +20,7 @@ import streamlit as st
 
 from nst.engine.contract import LiveRun
 from nst.engine.run import Run
-from ui import persist, session, sidebar, state
+from ui import persist, resources, session, sidebar
 
 DEFAULT_KEEP_SECONDS = 600.0
 
@@ -114,6 +114,6 @@ def sweep() -> None:
         if rec is not None:
             # Whatever the trouble (the store's, a cluster's), the last routine checkpoint stays.
             with contextlib.suppress(Exception):
-                state.stepper().pause(e.run)
+                resources.stepper().pause(e.run)
                 rec.save(e.run, status="paused")
         e.run.close()  # a run on a cluster frees its place there

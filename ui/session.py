@@ -93,7 +93,7 @@ DEFAULTS: dict[str, Any] = {
     "gal_said": None,  # the Gallery's last action's message
     "gal_confirm": None,  # the run whose deletion the Gallery asks to confirm
     "gal_open_export": None,  # the run whose downloads the Gallery shows
-    "swp_worker": None,  # the Sweep page's background sweep (nst.lab.sweep.BackgroundWorker)
+    "swp_worker": None,  # the Sweep page's background sweep (nst.lab.sweep.SweepThread)
     "swp_said": None,  # the Sweep page's last action's message
     "swp_goto": None,  # the page a sweep cell's button asked for
     "swp_files": None,  # the finished sweep's files for download

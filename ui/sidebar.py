@@ -16,7 +16,7 @@ from nst.engine.config import CONTENT_LAYER, MAX_STEPS, SEED_STYLE_WEIGHTS, Conf
 from nst.engine.contract import LiveRun
 from nst.engine.model import layer_table
 from nst.engine.presets import PRESETS, preset
-from ui import inputs, state
+from ui import inputs, resources
 from ui.session import RunMeta
 
 SPECIAL = {f.name for f in dataclasses.fields(Config) if f.metadata.get("custom_widget")} - {
@@ -33,7 +33,7 @@ def _key(name: str) -> str:
 
 
 def _put(cfg: Config) -> None:
-    """Write a Config into the widgets' session state."""
+    """Write a Config into the widgets' session resources."""
     for f in dataclasses.fields(Config):
         if f.name in SPECIAL:
             continue
@@ -206,7 +206,7 @@ def render() -> Config:
         # A reloaded page that took over its live run shows that run's settings, so nothing
         # reads as changed; a new session starts from this machine's defaults.
         run = st.session_state.get("run")
-        _put(run.config if run is not None else state.base_config())
+        _put(run.config if run is not None else resources.base_config())
         st.session_state["ui_preset"] = "default"
     with st.sidebar:
         st.subheader("Inputs")

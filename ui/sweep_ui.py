@@ -13,14 +13,14 @@ import streamlit as st
 from PIL import Image
 
 from nst.compute import backend
-from nst.compute import worker as background
+from nst.compute import sweeper as background
 from nst.compute.cluster import ClusterError
 from nst.engine.config import Config
 from nst.lab import cells, viz
 from nst.lab import sweep as sw
 from nst.lab.compare import RunSnapshot
 from nst.record.store import Store
-from ui import session, sidebar, state
+from ui import resources, session, sidebar
 
 # The fields worth varying, each with values to start from (as parse_vary reads them).
 FIELDS = {
@@ -91,7 +91,7 @@ def inputs(content_name: str, style_names: list[str]) -> tuple[list[cells.Input]
     """The sidebar's photo and paintings as the sweep takes them (bytes, and size as read)."""
 
     def one(name: str) -> cells.Input:
-        return cells.Input(name, state.image_bytes(name) or b"", state.image_by_name(name).size)
+        return cells.Input(name, resources.image_bytes(name) or b"", resources.image_by_name(name).size)
 
     return [one(content_name)], [one(n) for n in style_names]
 
@@ -109,7 +109,7 @@ def build(cfg: Config, axes: list[sw.Axis]) -> tuple[sw.Sweep | None, str]:
 
 
 def estimate_line(sweep: sw.Sweep, model, store: Store | None) -> tuple[sw.Estimate, str]:
-    pace = state.pace(model, sweep.base)
+    pace = resources.pace(model, sweep.base)
     est = sweep.estimate(pace, store, sw.device_name(model.mean.device))
     line = f"**{est.cells} cells**, about **{est.seconds:.0f} s** on this machine"
     line += f" ({est.reused} already computed)"
@@ -124,9 +124,7 @@ def start(sweep: sw.Sweep, model, store: Store, est: sw.Estimate) -> None:
     except ClusterError as exc:
         st.error(f"The sweep could not start: {exc}")
         return
-    worker = background.BackgroundWorker(
-        sweep, store, executor, owner=st.session_state.owner, estimate=est
-    )
+    worker = background.SweepThread(sweep, store, executor, owner=st.session_state.owner, estimate=est)
     worker.start()
     st.session_state.swp_worker = worker
     st.session_state.pop("swp_files", None)
@@ -135,7 +133,7 @@ def start(sweep: sw.Sweep, model, store: Store, est: sw.Estimate) -> None:
 # ---- the view of a sweep --------------------------------------------------------------------
 
 
-def watch(worker: background.BackgroundWorker) -> None:
+def watch(worker: background.SweepThread) -> None:
     """The grid as it fills: polled every POLL_SECONDS while the worker runs."""
 
     ticking = worker.running
@@ -156,7 +154,7 @@ def watch(worker: background.BackgroundWorker) -> None:
         _downloads(worker, p.results)
 
 
-def _status(worker: background.BackgroundWorker, p: background.Progress) -> None:
+def _status(worker: background.SweepThread, p: background.Progress) -> None:
     if p.error:
         st.error(f"The sweep failed: {p.error}")
     text = f"{p.done}/{p.total} cells"
@@ -226,7 +224,7 @@ def _open_in_stylize(r: cells.CellResult) -> None:
 
 
 def _add_to_compare(r: cells.CellResult) -> None:
-    store = state.store()
+    store = resources.store()
     try:
         full = store.get_run(r.run_id, None)
         with Image.open(r.image) as im:
@@ -249,7 +247,7 @@ def follow() -> None:
         st.switch_page(goto, query_params={"id": st.session_state.owner})
 
 
-def _downloads(worker: background.BackgroundWorker, results) -> None:
+def _downloads(worker: background.SweepThread, results) -> None:
     key = (id(worker), len(results))
     files = st.session_state.get("swp_files")
     if files is None or files[0] != key:

@@ -202,7 +202,7 @@ def store_or_say() -> Store | None:
         return None
 
 
-class Recorder:
+class RunKeeper:
     """The command line's stored run (nst.record.recorded): a checkpoint after the first step,
     then whenever one is due; the store's trouble as one warning line (again only when it
     changes), never a failed run."""
@@ -213,7 +213,7 @@ class Recorder:
         self._said: str | None = None
 
     @classmethod
-    def begin(cls, run: Run, content: str, styles: list[str]) -> Recorder | None:
+    def begin(cls, run: Run, content: str, styles: list[str]) -> RunKeeper | None:
         try:
             recorded = RecordedRun.begin(
                 open_store(),

@@ -231,7 +231,7 @@ def print_run(store, args) -> int:
     with the settings it ended with, and goes on coarse to fine up to the print size."""
     from PIL import Image
 
-    from nst.cli.common import Progress, Recorder, UsageError, deepest_layer, drive
+    from nst.cli.common import Progress, RunKeeper, UsageError, deepest_layer, drive
     from nst.engine.image import MAX_INPUT_SIDE, load_image, resize_long_side
     from nst.engine.model import load_model, pick_device
     from nst.record.recorded import RecordedRun, has_checkpoint
@@ -282,7 +282,7 @@ def print_run(store, args) -> int:
         device=str(run.device),
         weights=run.weights_source,
     )
-    recorder = Recorder(recorded)
+    recorder = RunKeeper(recorded)
     try:
         drive(run, [], lambda: recorder.tick(run))
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ from pathlib import Path
 from nst.cli.common import (
     Parser,
     Progress,
-    Recorder,
+    RunKeeper,
     UsageError,
     deepest_layer,
     drive,
@@ -199,7 +199,7 @@ def _resume(store: Store, run_id: int, quiet: bool) -> int:
         return Run(model, content, styles, cfg, callback=progress)
 
     resumed = RecordedRun.resume(store, run_id, model_for, new_run)
-    run, recorder = resumed.run, Recorder(resumed.recorded)
+    run, recorder = resumed.run, RunKeeper(resumed.recorded)
     print(f"nst: {resumed.said}", file=sys.stderr)
     if run.model.is_random:
         warn("untrained (random) weights: the result is not real style transfer")

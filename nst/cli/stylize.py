@@ -12,7 +12,7 @@ from nst.cli import prints
 from nst.cli.common import (
     Parser,
     Progress,
-    Recorder,
+    RunKeeper,
     UsageError,
     add_config_flags,
     config_from_args,
@@ -115,7 +115,7 @@ def stylize(argv: list[str]) -> int:
             "nst: warning: untrained (random) weights: the result is not real style transfer",
             file=sys.stderr,
         )
-    recorder = None if args.no_store else Recorder.begin(run, args.content, args.styles)
+    recorder = None if args.no_store else RunKeeper.begin(run, args.content, args.styles)
 
     def write(path: Path) -> None:
         facts = trace.of_run(run, args.content, args.styles, recorder.id if recorder else None)

@@ -32,7 +32,7 @@ from nst.engine.config import Config
 from nst.engine.contract import FINAL, Change
 from nst.engine.frames import Frames
 from nst.engine.objective import Reference
-from nst.engine.run import Event, Record, Run, evals_per_second, new_run_id
+from nst.engine.run import Event, LossRecord, Run, evals_per_second, new_run_id
 
 RUN_GPU_SHARE = 0.125  # a dashboard run: 8 sessions share a card unless NST_RAY_GPU_SHARE says
 PLACE_SECONDS = 10.0  # for the cluster to find room for a run's actor
@@ -53,7 +53,7 @@ class Snapshot:
     progress: float
     eta: float | None
     image: Image.Image
-    records: list[Record] = field(default_factory=list)
+    records: list[LossRecord] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     changes: list[tuple[int, dict]] = field(default_factory=list)
     frames: list[tuple[int, Image.Image]] = field(default_factory=list)
@@ -177,7 +177,7 @@ class RemoteRun:
             raise ValueError("at least one style image is needed")
         self.content_src = content.convert("RGB")
         self.styles_src = [s.convert("RGB") for s in styles]
-        self.history: list[Record] = []
+        self.history: list[LossRecord] = []
         self.events: list[Event] = []
         self.changes: list[Change] = []
         self.frames = Frames(1, max_frames)

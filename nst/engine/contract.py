@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from nst.engine.config import Config
     from nst.engine.frames import Frames
     from nst.engine.objective import Objective, Reference
-    from nst.engine.run import Event, Record
+    from nst.engine.run import Event, LossRecord
 
 
 class Status(StrEnum):
@@ -72,7 +72,7 @@ class LiveRun(Protocol):
     message: str
     evals: int
     seconds: float
-    history: list[Record]
+    history: list[LossRecord]
     events: list[Event]
     changes: list[Change]
     frames: Frames

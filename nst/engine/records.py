@@ -1,4 +1,4 @@
-"""What a run reports: a Record per evaluation, Events on the way, an Iterate to its callback."""
+"""What a run reports: a LossRecord per evaluation, Events on the way, an Iterate to its callback."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Record:
+class LossRecord:
     """The losses of one evaluation. Content and style are before alpha and beta."""
 
     step: int
@@ -35,7 +35,7 @@ class Iterate:
 
     step: int
     steps: int
-    record: Record
+    record: LossRecord
     status: str
     progress: float  # of the budget, steps or time, whichever is nearer its end
 
@@ -48,7 +48,7 @@ def new_run_id() -> int:
     return next(_RUN_IDS)
 
 
-def evals_per_second(history: list[Record], window: int = 10) -> float:
+def evals_per_second(history: list[LossRecord], window: int = 10) -> float:
     """The pace of the last `window` evaluations of a history (0 when it can't be told)."""
     recent = history[-window - 1 :]
     if len(recent) < 2:

@@ -43,7 +43,7 @@ from nst.engine.memory import ONE_PASS_PIXELS  # larger scales go tile by tile u
 from nst.engine.model import VGGFeatures, fast_bf16
 from nst.engine.objective import Objective, measure_reference, scale_balance
 from nst.engine.optim import BoxAdam, BoxLBFGS, make_optimizer, project
-from nst.engine.records import Event, Iterate, Record, evals_per_second, format_value, new_run_id
+from nst.engine.records import Event, Iterate, LossRecord, evals_per_second, format_value, new_run_id
 from nst.engine.schedule import Scale, Schedule
 from nst.engine.tiles import TiledObjective
 
@@ -90,7 +90,7 @@ class Run:
         self.tile_pixels = tile_pixels or ONE_PASS_PIXELS
         self.content_src = content.convert("RGB")
         self.styles_src = [s.convert("RGB") for s in styles]
-        self.history: list[Record] = []
+        self.history: list[LossRecord] = []
         self.events: list[Event] = []  # what happened on the way (changes, scales, troubles)
         # What the run started with, and every later change (step, {field: value}): together they
         # reproduce a run that was changed on the way (`cli_command`, the PNG's metadata).
@@ -405,7 +405,7 @@ class Run:
             self.events.append(Event(self.evals, self.model.packed.notice))
         w, h = self.size
         beta = self._objective.beta
-        rec = Record(
+        rec = LossRecord(
             self.evals, self._scale_index, w, h, loss, content, style, layers, tv, self.seconds, beta
         )
         self.history.append(rec)

@@ -194,7 +194,7 @@ class PatchBank:
 class PatchTarget:
     """The painting's patches of one layer, and the same patches in the matching projection."""
 
-    bank: torch.Tensor  # (c*PATCH^2, k)
+    bank: torch.Tensor  # (k, c*PATCH^2): a patch a row, so a match is a contiguous gather
     keys: torch.Tensor  # (k, SEARCH_DIMS), unit length
     proj: torch.Tensor  # (SEARCH_DIMS, c*PATCH^2)
     where: torch.Tensor  # (k, 3): painting index, row, col
@@ -203,20 +203,36 @@ class PatchTarget:
     def match(self, cols: torch.Tensor) -> torch.Tensor:
         """The index into the bank of the patch most like each column of `cols` (normalized
         cross-correlation, in the projection)."""
-        with torch.no_grad():
-            q = F.normalize(self.proj @ cols, dim=0)
-            return (self.keys @ q).argmax(dim=0)
+        with torch.no_grad():  # a position a row throughout: the reductions run along memory
+            q = F.normalize(cols.t() @ self.proj.t(), dim=1)
+            return (q @ self.keys.t()).argmax(dim=1)
 
     def statistic(self, f: torch.Tensor, window: Window | None = None) -> Stat:
         p = patch_map(f)
         p = p if window is None else window(p)
         cols = p.reshape(p.shape[1], -1)
-        matched = self.bank[:, self.match(cols)]
-        return Stat(((cols - matched).pow(2).sum(),), f.shape[-3], cols.shape[1])
+        matched = self.bank[self.match(cols)]
+        return Stat((_SquaredDistance.apply(cols, matched.t()),), f.shape[-3], cols.shape[1])
 
     def distance(self, stat: Stat, convention: str) -> torch.Tensor:
         dims = stat.channels * PATCH * PATCH
         return extent(convention, stat.positions) * stat.values[0] / (stat.positions * dims)
+
+
+class _SquaredDistance(torch.autograd.Function):
+    """sum((a - b)^2) for a constant b, in one pass each way: the difference is kept for the
+    gradient 2 (a - b) (autograd's pow and mse_loss walk a transposed b several times)."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        d = a - b
+        ctx.save_for_backward(d)
+        return d.square().sum()  # a cascaded sum: a tile's and the whole's agree to 1e-4
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (d,) = ctx.saved_tensors
+        return d * (2 * grad), None
 
 
 class Patches:
@@ -246,9 +262,9 @@ class Patches:
             idx = torch.full((len(order), 1), i, dtype=torch.long)
             places.append(torch.cat([idx, b.where[order]], dim=1))
             sizes.append((b.height, b.width))
-        bank = torch.cat(banks, dim=1)
-        proj = projection(bank.shape[0] // (PATCH * PATCH), bank.device)
-        keys = F.normalize(proj @ bank, dim=0).t().contiguous()
+        bank = torch.cat(banks, dim=1).t().contiguous()
+        proj = projection(bank.shape[1] // (PATCH * PATCH), bank.device)
+        keys = F.normalize(bank @ proj.t(), dim=1)
         return PatchTarget(bank, keys, proj, torch.cat(places), sizes)
 
 

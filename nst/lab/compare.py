@@ -13,7 +13,7 @@ from PIL import Image
 
 from nst.engine.config import Config
 from nst.engine.contract import Change
-from nst.engine.records import Record
+from nst.engine.records import LossRecord
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class RunSnapshot:
     status: str = "done"
     evals: int = 0
     seconds: float = 0.0
-    final: Record | None = None  # its last record
+    final: LossRecord | None = None  # its last record
     changes: tuple[Change, ...] = ()  # settings changed while it ran
     content: str = "?"
     styles: tuple[str, ...] = ()
@@ -59,7 +59,7 @@ class RunSnapshot:
             status=stored.status,
             evals=stored.evals,
             seconds=stored.seconds,
-            final=Record(**stored.history[-1]) if stored.history else None,
+            final=LossRecord(**stored.history[-1]) if stored.history else None,
             changes=tuple(stored.timeline()),
             content=stored.content_name,
             styles=tuple(stored.style_names),

@@ -27,7 +27,7 @@ from nst.engine.schedule import Schedule
 REFERENCE = "conv5_1"  # depths are fractions of a pass down to this layer
 # An evaluation's cost under each notion of style against the Gram's, where a grid mixes them
 # (a run's own pace is measured under its notion): see docs/notions.md.
-NOTION_COST = {"gram": 1.0, "meancov": 1.5, "patches": 3.0}
+NOTION_COST = {"gram": 1.0, "meancov": 1.2, "patches": 3.5}
 
 
 @dataclass(frozen=True)

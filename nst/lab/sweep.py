@@ -15,7 +15,7 @@ A rerun finds the cells already computed and computes only the rest, so a stoppe
 Cells are computed coarse grid first: the ends of every axis, then their midpoints, then the points
 between those, so a half-done sweep already shows the trend. An `Executor` computes them
 (`LocalExecutor`: one after another in this process; a cluster's executor can take its place);
-the driver, `Sweep.run`, writes every result to the store. nst.compute.worker runs a sweep in a
+the driver, `Sweep.run`, writes every result to the store. nst.compute.sweeper runs a sweep in a
 thread that a page polls.
 
 Sheet layout: the last varied field runs across; the inputs (photo, then painting) and the other

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from nst.engine.run import Event, Record
+from nst.engine.run import Event, LossRecord
 from nst.lab.marks import LEGEND_ROW_PX, mark_events
 from nst.lab.sweep import Sweep, fmt
 
@@ -33,7 +33,7 @@ LAYER_COLORS = [
 ]
 
 
-def downsample(history: list[Record], max_points: int = MAX_POINTS) -> list[Record]:
+def downsample(history: list[LossRecord], max_points: int = MAX_POINTS) -> list[LossRecord]:
     """At most `max_points` records, evenly spread, always keeping the first and the last."""
     n = len(history)
     if n <= max_points:
@@ -97,14 +97,14 @@ def _series(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def _steps(history: list[Record], events: list[Event]) -> tuple[float, float]:
+def _steps(history: list[LossRecord], events: list[Event]) -> tuple[float, float]:
     """The steps a chart spans: its records' and its events'."""
     xs = [r.step for r in history[:1] + history[-1:]] + [e.step for e in events]
     return (min(xs), max(xs)) if xs else (0.0, 1.0)
 
 
 def _loss_layout(
-    fig: go.Figure, title: str, height: int, history: list[Record], events: list[Event] | None
+    fig: go.Figure, title: str, height: int, history: list[LossRecord], events: list[Event] | None
 ) -> go.Figure:
     """A loss chart's log axis (from its curves) and its events marked; the figure grows by
     what the markers and their legend rows take, so the plot keeps its height."""
@@ -113,13 +113,13 @@ def _loss_layout(
     return _layout(fig, title, height + top - TOP + LEGEND_ROW_PX * rows, axis, top)
 
 
-def _beta(record: Record, beta: float) -> float:
+def _beta(record: LossRecord, beta: float) -> float:
     """The β a record was made with (records made before β was recorded: the run's now)."""
     return record.beta if getattr(record, "beta", None) is not None else beta
 
 
 def loss_figure(
-    history: list[Record],
+    history: list[LossRecord],
     alpha: float,
     beta: float,
     tv_weight: float = 0.0,
@@ -170,14 +170,14 @@ def loss_figure(
     return _loss_layout(fig, "Loss", height, history, events)
 
 
-def _layer_series(history: list[Record]) -> tuple[list[Record], list[int], list[str]]:
+def _layer_series(history: list[LossRecord]) -> tuple[list[LossRecord], list[int], list[str]]:
     pts = downsample(history)
     layers = list(dict.fromkeys(n for r in pts for n in r.style_layers))
     return pts, _series([r.step for r in pts]), layers
 
 
 def layer_figure(
-    history: list[Record], beta: float, events: list[Event] | None = None, height: int = 320
+    history: list[LossRecord], beta: float, events: list[Event] | None = None, height: int = 320
 ) -> go.Figure:
     """Each style layer's weighted term (beta * w_l * E_l) per step, log scale."""
     pts, x, layers = _layer_series(history)
@@ -195,7 +195,7 @@ def layer_figure(
     return _loss_layout(fig, "Style loss per layer (β·w·E)", height, history, events)
 
 
-def layer_share_figure(history: list[Record], height: int = 300) -> go.Figure:
+def layer_share_figure(history: list[LossRecord], height: int = 300) -> go.Figure:
     """Each style layer's share of the style loss over the run, as stacked areas."""
     pts, x, layers = _layer_series(history)
     fig = go.Figure()

@@ -18,7 +18,7 @@ from nst.engine.config import Config
 from nst.engine.contract import Change, LiveRun, Status
 from nst.engine.image import MAX_INPUT_SIDE, load_image
 from nst.engine.model import VGGFeatures
-from nst.engine.records import Event, Record
+from nst.engine.records import Event, LossRecord
 from nst.record.schema import LIVE, StoredRun
 from nst.record.store import ImageLike, Store
 from nst.record.trace import ExportFiles, progress_gif, stored_files
@@ -254,7 +254,7 @@ class RecordedRun:
                 run.start_from(im, s.evals, s.seconds)
             run.start_config = Config.from_dict(s.config)
             run.changes = [c for c in timeline if c.step <= done]
-            run.history = [Record(**r) for r in s.history]
+            run.history = [LossRecord(**r) for r in s.history]
             said = (
                 f"resumed from its last checkpoint at step {done}; "
                 f"the optimizer restarts (its {lost} lost)"

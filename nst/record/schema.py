@@ -144,7 +144,7 @@ class StoredRun(RunSummary):
 
     config: dict
     changes: list[dict]  # [{step, set: {field: value}}] (nst.engine.contract.Change)
-    history: list[dict]  # nst.engine.run.Record as dicts, by step
+    history: list[dict]  # nst.engine.run.LossRecord as dicts, by step
     events: list[dict]
     message: str
     device: str

@@ -17,7 +17,7 @@ from PIL import Image
 
 from nst.engine.config import Config
 from nst.engine.contract import Change, LiveRun
-from nst.engine.records import Record
+from nst.engine.records import LossRecord
 from nst.record.export import cli_command, gif_bytes, history_csv, png_bytes, safe_filename
 from nst.record.schema import StoredRun
 
@@ -193,7 +193,7 @@ def files(trace: dict, image: Image.Image | None, gif: bytes | None) -> ExportFi
         stem=name,
         png=png_of(trace, image) if image is not None else None,
         json=json.dumps(trace, indent=1, default=str),
-        csv=history_csv([Record(**r) for r in trace["history"]]),
+        csv=history_csv([LossRecord(**r) for r in trace["history"]]),
         gif=gif,
         cli=cli,
     )

@@ -24,7 +24,7 @@ class Progress:
         return len(self.results)
 
 
-class BackgroundWorker:
+class SweepThread:
     """A sweep in a daemon thread, for a page that polls `progress()` and may `stop()` it.
     `estimate` (from `Sweep.estimate`) gives a time left before the first cell is done."""
 
