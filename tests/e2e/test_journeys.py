@@ -246,7 +246,7 @@ def test_reload_mid_run_gives_a_working_app(page, app_url):
     assert exceptions(page) == 0
 
 
-def test_a_blended_run_on_the_gram_page_shows_the_runs_own_target(page, app_url):
+def test_a_blended_run_on_the_style_page_shows_the_runs_own_target(page, app_url):
     open_app(page, app_url)
     styles = page.locator("[data-testid='stSidebar'] [data-testid='stMultiSelect']").first
     styles.click()
@@ -261,12 +261,12 @@ def test_a_blended_run_on_the_gram_page_shows_the_runs_own_target(page, app_url)
     wait_steps(page, 2)
     click(page, "Pause")
     wait_idle(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Gram").first.click()
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Style statistics").first.click()
     wait_idle(page)
     page.wait_for_function("() => document.body.innerText.includes('Showing this run')", timeout=30_000)
     page.locator("[data-testid='stPlotlyChart']").first.wait_for(timeout=30_000)
     page.wait_for_function(
-        "() => document.body.textContent.includes('target: the paintings, blended')",
+        "() => document.body.textContent.includes('Gram of the paintings, blended')",
         timeout=30_000,
     )
     text = page.locator("[data-testid='stMain']").inner_text()
