@@ -19,7 +19,8 @@ import time
 
 from bench.__main__ import table
 from bench.common import SHARED, model
-from nst.compute.stepper import Stepper, lane_of, seats_from_environment
+from nst.compute.seats import lane_seats
+from nst.compute.stepper import Stepper, lane_of
 from nst.engine.config import Config
 from nst.engine.image import load_image
 from nst.lab.estimate import measure, run_seconds
@@ -82,7 +83,7 @@ def main() -> None:
         check=True,
     )
     cli_pace_ = float(cli.stdout.split()[-1])
-    worker = Stepper(lambda lane: seats_from_environment(lane.split(":")[1]))
+    worker = Stepper(lambda lane: lane_seats(lane.split(":")[1]))
     lane = "local:cpu"
     net = worker.call(lane, model)
     lane = f"local:{net.mean.device}"

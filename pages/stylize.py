@@ -10,8 +10,9 @@ st.title("Stylize")
 st.caption(
     "The output starts as the photo (by default in the painting's colours); each step moves "
     "its pixels, kept between black and white, so that its VGG features "
-    "keep the photo's layout (content loss) while its Gram matrices take on the "
-    "painting's textures (style loss)."
+    "keep the photo's layout (content loss) while their style statistics take on the "
+    "painting's (style loss): the Gram matrices by default, the means and covariances or "
+    "the painting's patches as chosen under *What style is*."
 )
 hints.weights_help()
 controls.buttons()

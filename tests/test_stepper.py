@@ -3,7 +3,16 @@
 import threading
 import time
 
-from nst.compute.stepper import Stepper, seats_from_environment
+from nst.compute.seats import (
+    GPU_SEATS,
+    MOST_SEATS,
+    knee,
+    lane_seats,
+    memory_seats,
+    seats_from_environment,
+)
+from nst.compute.stepper import Stepper
+from nst.engine import memory
 from nst.engine.config import Config
 from nst.engine.run import Run
 from nst.record.recorded import RecordedRun
@@ -102,9 +111,11 @@ def test_a_run_whose_page_went_silent_is_paused_and_its_seat_freed(random_model,
 
 
 def test_seats_default_to_one_on_a_cpu_and_take_nst_max_runs():
-    assert seats_from_environment("cpu", {}) == 1
-    assert seats_from_environment("cuda", {}) == 4
-    assert seats_from_environment("cpu", {"NST_MAX_RUNS": "3"}) == 3
+    assert lane_seats("cpu", None, {}) == 1
+    assert lane_seats("cuda", None, {}) == GPU_SEATS  # its card not measured
+    assert lane_seats("cuda", 12, {}) == 12
+    assert lane_seats("cpu", None, {"NST_MAX_RUNS": "3"}) == 3
+    assert lane_seats("cuda", 12, {"NST_MAX_RUNS": "2"}) == 2
     for bad in ("0", "x"):
         try:
             seats_from_environment("cpu", {"NST_MAX_RUNS": bad})
@@ -171,3 +182,17 @@ def test_the_worker_times_a_run_made_whole_for_the_estimates(random_model, cat, 
     worker.want(paused)
     _until(lambda: paused.finished)
     assert worker.wall(paused) is None
+
+
+def test_a_cards_seats_follow_its_memory_and_the_gain_of_a_larger_batch():
+    # seconds per batch of n: launch-bound up to 8 (the same time for 1-8), then linear
+    assert knee(lambda n: 0.01 * max(1, n / 8)) == 8
+    assert knee(lambda n: 0.01 * n) == 1  # a batch costs what its runs do alone (a CPU)
+    assert knee(lambda n: 0.01 * max(1, n / 64)) == MOST_SEATS
+    gib = 2**30
+    assert memory_seats(80 * gib, "bf16") > memory_seats(16 * gib, "bf16") >= 1
+    assert memory_seats(2 * gib, "fp32") == 1  # too small a card still seats one
+    # a full 512 px run, history and all, fits in what a seat is given
+    one = memory.peak(512, 512, "bf16", 20, 512 * 512) - memory.BASE
+    n = memory_seats(16 * gib, "bf16")
+    assert memory.BASE + n * one <= 16 * gib * memory.MARGIN

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from nst.compute.stepper import Stepper, lane_of, seats_from_environment
+from nst.compute.seats import card_seats, lane_seats, seats_from_environment
+from nst.compute.stepper import Stepper, lane_of
 from nst.engine.config import Config, from_environment
 from nst.engine.image import load_image
 from nst.engine.model import VGGFeatures, WeightsError, hub_checkpoint_path, load_model, pick_device
@@ -105,9 +106,12 @@ def on_device(model: VGGFeatures, fn, *args, **kwargs):
     return stepper().call(lane(model), fn, *args, **kwargs)
 
 
+_CARD_SEATS: dict[str, int] = {}  # lane -> seats measured on its card when its model loaded
+
+
 def default_seats(lane: str, environ=None) -> int:
-    """Seats of a local lane ("local:cuda:0", "local:cpu")."""
-    return seats_from_environment(lane.split(":")[1], environ)
+    """Seats of a local lane ("local:cuda:0", "local:cpu"): nst.compute.seats."""
+    return lane_seats(lane.split(":")[1], _CARD_SEATS.get(lane), environ)
 
 
 def lane(model: VGGFeatures) -> str:
@@ -167,7 +171,10 @@ def learn_pace(model: VGGFeatures | None, run, clicked: tuple[int, float] | None
 @st.cache_resource(show_spinner="Loading the network...", max_entries=4)
 def _cached_model(arch: str, weights: str, device: str) -> VGGFeatures:
     # One object shared by every session: read-only from here on (no .to(), no hooks).
-    return load_model(arch, weights, device)
+    model = load_model(arch, weights, device)
+    if model.mean.device.type == "cuda":  # how many runs its card takes at once, measured once
+        _CARD_SEATS.setdefault(lane(model), card_seats(model))
+    return model
 
 
 def get_model(cfg: Config) -> tuple[VGGFeatures | None, str]:

@@ -23,7 +23,6 @@ steps 0.78x as fast (measured on a 2-core Xeon in bf16; see bench/class_worker.p
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,30 +31,15 @@ from dataclasses import dataclass, field
 
 from nst.engine.contract import LiveRun, Status
 from nst.engine.run import Run
+from nst.engine.together import step_together
 from nst.record.recorded import RecordedRun
 
-GPU_SEATS = 4  # runs a GPU lane steps in turn by default
 GONE_SECONDS = 30.0  # a run whose page is gone (its connection closed) this long is paused
 # Without a way to tell whether its page is there, a run is paused once its page has not asked
 # for this long. Ticks are no heartbeat: a browser throttles a hidden tab's timers (Chromium:
 # once a minute after five minutes hidden) and a starved or frozen page misses them.
 SILENT_SECONDS = 600.0
 REMOTE_STEPS = 5  # evaluations per call to a run on a cluster (each call returns its image)
-
-
-def seats_from_environment(device_type: str, environ=None) -> int:
-    """NST_MAX_RUNS as a whole number of seats per lane, else the default for the device."""
-    env = os.environ if environ is None else environ
-    text = env.get("NST_MAX_RUNS", "").strip()
-    if not text:
-        return GPU_SEATS if device_type == "cuda" else 1
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"NST_MAX_RUNS must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise ValueError(f"NST_MAX_RUNS must be 1 or more, not {value}")
-    return value
 
 
 @dataclass
@@ -279,10 +263,12 @@ class Stepper:
             t.start()
 
     def _work(self, lane: str) -> None:
-        """Step the lane's seated runs in turn, an evaluation each, for as long as it has any."""
+        """Step the lane's seated runs, an evaluation each per round, for as long as it has any:
+        runs of this process together (nst.engine.together: those of one shape as one batch),
+        a cluster's run (a lane of its own) a few evaluations per call."""
         try:
             while True:
-                self._serve_calls(lane)
+                self._serve_calls(lane)  # a page's work goes before the next evaluations
                 with self._cond:
                     if self._closing:
                         return
@@ -291,15 +277,12 @@ class Stepper:
                         if not self._calls.get(lane):
                             self._cond.wait(1.0)
                         continue
-                for job in seated:
-                    if self._closing:
-                        return
-                    self._serve_calls(lane)  # a page's work goes before the next evaluation
-                    self._advance(job)
+                self._advance([job for job in seated if self._may_step(job)])
         finally:
             self._serve_calls(lane)  # nothing a page waits for is left behind
 
-    def _advance(self, job: Job) -> None:
+    def _may_step(self, job: Job) -> bool:
+        """Whether the job's run goes on now; a run whose page is gone is paused and saved."""
         run = job.run
         why = self._page_gone(job)
         if why and not run.finished:
@@ -312,32 +295,65 @@ class Stepper:
             with self._cond:
                 if self._jobs.get(run.id) is job:
                     self._leave(run.id)
-            return
-        with job.lock:
-            if job.hold or run.status in (Status.PAUSED,):
-                return
-            if not run.finished and not (job.until is not None and run.evals >= job.until):
+            return False
+        return not (job.hold or run.status == Status.PAUSED)
+
+    def _advance(self, jobs: list[Job]) -> None:
+        """One evaluation of each job's run (held under its lock: a pause waits for it)."""
+        for job in jobs:
+            job.lock.acquire()
+        try:
+            going = [
+                j
+                for j in jobs
+                if not (j.hold or j.run.status == Status.PAUSED or j.run.finished)
+                and not (j.until is not None and j.run.evals >= j.until)
+            ]
+            for job in going:
                 if job.first_step is None:
-                    job.first_step, job.evals_before = time.monotonic(), run.evals
-                try:
-                    run.step(1 if isinstance(run, Run) else REMOTE_STEPS)
-                except Exception as exc:  # noqa: BLE001 - a bug must not stop every run
-                    run.message = f"the run stopped on an error: {exc}"
-                    run.stop()
+                    job.first_step, job.evals_before = time.monotonic(), job.run.evals
+            errors = self._step([job.run for job in going])
+            for job, exc in zip(going, errors, strict=True):
+                if exc is not None:  # a bug must not stop every run
+                    job.run.message = f"the run stopped on an error: {exc}"
+                    job.run.stop()
                     if self.on_error:
                         self.on_error(exc)
-            with self._cond:
-                if job.hold and not run.finished:
-                    run.pause()  # paused while this evaluation was under way
-            ended = run.finished or (job.until is not None and run.evals >= job.until)
-            if ended and not run.finished:
-                run.pause()  # the Step button's steps are done
-            self._save(job, ended)
-        if ended:
+            ended = []
+            for job in jobs:
+                run = job.run
+                with self._cond:
+                    if job.hold and not run.finished:
+                        run.pause()  # paused while this evaluation was under way
+                done = run.finished or (job.until is not None and run.evals >= job.until)
+                if done and not run.finished:
+                    run.pause()  # the Step button's steps are done
+                self._save(job, done)
+                if done:
+                    ended.append(job)
+        finally:
+            for job in jobs:
+                job.lock.release()
+        for job in ended:
             self._time(job)
             with self._cond:
-                if self._jobs.get(run.id) is job:
-                    self._leave(run.id)
+                if self._jobs.get(job.run.id) is job:
+                    self._leave(job.run.id)
+
+    @staticmethod
+    def _step(runs: list[LiveRun]) -> list[BaseException | None]:
+        """One evaluation of each of this process's runs, together; a few of a cluster's."""
+        local = [r for r in runs if isinstance(r, Run)]
+        if len(local) == len(runs) and len(runs) > 1:
+            return step_together(local)
+        errors: list[BaseException | None] = []
+        for run in runs:
+            try:
+                run.step(1 if isinstance(run, Run) else REMOTE_STEPS)
+                errors.append(None)
+            except Exception as exc:  # noqa: BLE001 - handed back, one per run
+                errors.append(exc)
+        return errors
 
     def _time(self, job: Job) -> None:
         run = job.run

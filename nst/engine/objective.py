@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from nst.engine import losses, style
-from nst.engine.config import Config
+from nst.engine.config import STRENGTH_DEFAULT, Config
 from nst.engine.image import (
     fit_style,
     luminance_image,
@@ -87,7 +87,7 @@ class Reference:
         if config.beta is not None:
             return config.beta
         s = sum(w * self.style.get(name, 0.0) for name, w in config.style_weights if w)
-        strength = config.style_strength - style.STRENGTH_SHIFT[config.style_notion]
+        strength = style.gram_strength(config.style_notion, config.style_strength, STRENGTH_DEFAULT)
         return config.alpha * strength_beta(strength, self.content, s)
 
     def to_dict(self) -> dict:
@@ -221,9 +221,14 @@ class Objective:
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
         """The total loss of normalized image `x` (differentiable) and its parts."""
+        return self.loss_of(self.features(x, self.config.layers_used, normalized=True), x)
+
+    def loss_of(self, feats: dict, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
+        """The total loss and its parts given `x`'s activations (`features`; nst.engine.together
+        hands each run its slice of a batch's)."""
         cfg = self.config
-        feats = self.features(x, cfg.layers_used, normalized=True)
-        c = losses.content_loss(feats[cfg.content_layer], self.content_target, cfg.convention)
+        content = feats[cfg.content_layer].float()  # fp32 already, unless from a bf16 batch
+        c = losses.content_loss(content, self.content_target, cfg.convention)
         layers: dict[str, torch.Tensor] = {}
         s = losses.style_loss(dict(cfg.style_weights), feats, self.targets, cfg.convention, layers)
         kc, ks = self.balance

@@ -18,7 +18,6 @@ Deviations from Gatys et al. 2016, each a choice of this project:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -49,13 +48,8 @@ from nst.engine.tiles import TiledObjective
 
 FINAL_STATES = tuple(sorted(FINAL))  # ("done", "failed", "stopped"): see nst.engine.contract
 # Settings that change the targets the style strength is calibrated on: a change re-measures it.
-REFERENCE_FIELDS = {
-    "style_blend",
-    "preserve_color",
-    "content_layer",
-    "convention",
-    "pooling",
-    "style_notion",
+REFERENCE_FIELDS = {"style_blend", "preserve_color", "content_layer", "convention", "pooling"} | {
+    "style_notion"
 }
 
 
@@ -85,20 +79,16 @@ class Run:
         if missing:
             raise ValueError(f"{model.arch} has no layer(s) {', '.join(sorted(missing))}")
         self.model, self.device, self.callback = model, model.mean.device, callback
-        # A scale of more pixels than this is computed tile by tile (nst.engine.tiles), each crop
-        # at most this big: the memory a print needs is then bounded (nst.engine.memory plans it).
+        # A scale of more pixels is computed tile by tile, each crop at most this big (memory.py)
         self.tile_pixels = tile_pixels or ONE_PASS_PIXELS
         self.content_src = content.convert("RGB")
         self.styles_src = [s.convert("RGB") for s in styles]
         self.history: list[LossRecord] = []
         self.events: list[Event] = []  # what happened on the way (changes, scales, troubles)
-        # What the run started with, and every later change (step, {field: value}): together they
-        # reproduce a run that was changed on the way (`cli_command`, the PNG's metadata).
+        # What the run started with and every later change: together they reproduce the run.
         self.start_config = self.config
         self.changes: list[Change] = []
-        # About 30-60 frames for the GIF; each costs a conversion to an image during the run.
-        # A time budget's step count says nothing of the length: start dense, thinning keeps
-        # the count bounded.
+        # About 30-60 frames for the GIF (a time budget's: dense at first, thinned as it goes).
         every = 2 if self.config.time_budget else max(1, self.config.steps // 30)
         self.frames = Frames(frame_every or every, max_frames)
         self.status, self.message = str(Status.READY), ""
@@ -116,8 +106,7 @@ class Run:
         self.reference = measure_reference(
             model, self.config, resize_to(self.content_src, self._final_size), self.styles_src
         )
-        # The sizes are fixed for the run; changed settings move only where each scale ends.
-        self._scales = Schedule(self._final_size, self.config)
+        self._scales = Schedule(self._final_size, self.config)  # fixed sizes; changes move ends
         # The state of the scale being optimized, set by `_enter_scale`:
         self._scale_index = -1
         self._content_img: Image.Image  # the photo at this scale
@@ -149,23 +138,18 @@ class Run:
         """(width, height) of the image being optimized now."""
         return self._scales[self._scale_index].width, self._scales[self._scale_index].height
 
-    def step(self, n: int = 1) -> int:
-        """Run up to `n` evaluations; returns how many ran. Ends the run when its budget is spent."""
+    def step(self, n: int = 1, evaluated: tuple | None = None) -> int:
+        """Run up to `n` evaluations; returns how many ran. Ends the run when its budget is spent.
+        `evaluated`: the first one's (loss, parts, seconds), its gradient already in `x.grad`,
+        computed in a batch with other runs (nst.engine.together)."""
         if self.finished:
             return 0
         self.status = "running"
         ran = 0
         for _ in range(n):
-            if self._budget_spent():
-                self._finish("done")
+            if not self.ready() or not self._evaluate(evaluated):
                 break
-            cfg = self.config
-            t0 = time.perf_counter()  # a new scale's targets and a frame are the run's time too
-            if self._scales.due(self._scale_index, self.evals, self.seconds, cfg.time_budget):
-                self._enter_scale(self._scale_index + 1)
-            self.seconds += time.perf_counter() - t0
-            if not self._evaluate():
-                break
+            evaluated = None  # computed for one evaluation only
             ran += 1
             if self.frames.due(self.evals):
                 t0 = time.perf_counter()
@@ -174,6 +158,31 @@ class Run:
         if not self.finished and self._budget_spent():
             self._finish("done")
         return ran
+
+    def ready(self) -> bool:
+        """Ready for one more evaluation (a new scale entered when due); False once it ends."""
+        if self.finished:
+            return False
+        if self._budget_spent():
+            self._finish("done")
+            return False
+        t0 = time.perf_counter()  # a new scale's targets are the run's time too
+        if self._scales.due(self._scale_index, self.evals, self.seconds, self.config.time_budget):
+            self._enter_scale(self._scale_index + 1)
+        self.seconds += time.perf_counter() - t0
+        return True
+
+    @property
+    def x(self) -> torch.Tensor:
+        """The image the next evaluation scores (normalized; requires grad)."""
+        return self._x
+
+    def batch_key(self) -> tuple | None:
+        """Runs whose keys are equal can be evaluated as one batch: one network, size,
+        precision and pooling (nst.engine.together). None: alone (a print's tiled scale)."""
+        if isinstance(self._objective, TiledObjective):
+            return None
+        return (id(self.model), self.size, self._bf16, self.config.pooling, str(self.device))
 
     def pause(self) -> None:
         if not self.finished:
@@ -195,28 +204,22 @@ class Run:
         Changes outside LIVE_FIELDS (size, scales, init, seed, model ...) need a new run.
         """
         config = config.validated()
-        changed = [
-            f.name
-            for f in dataclasses.fields(Config)
-            if getattr(config, f.name) != getattr(self.config, f.name)
-        ]
+        was, now = self.config.to_dict(), config.to_dict()
+        changed = [name for name in now if now[name] != was[name]]
         if not changed:
             return []
         frozen = [name for name in changed if name not in LIVE_FIELDS]
         if frozen:
             raise ValueError(f"changing {', '.join(frozen)} needs a new run (reset)")
-        if (
-            len(self.styles_src) > 1
-            and config.style_blend is not None
-            and len(config.style_blend) != len(self.styles_src)
-        ):
+        blend = config.style_blend
+        if len(self.styles_src) > 1 and blend is not None and len(blend) != len(self.styles_src):
             raise ValueError(f"{len(self.styles_src)} style images need as many blend weights")
         texts = [
             f"{name}: {format_value(name, getattr(self.config, name))} -> "
             f"{format_value(name, getattr(config, name))}"
             for name in changed
         ]
-        self.changes.append(Change(self.evals, {name: config.to_dict()[name] for name in changed}))
+        self.changes.append(Change(self.evals, {name: now[name] for name in changed}))
         beta_before = self.beta
         self.config = config
         new_layers = {n for n, _ in config.style_weights} - set(self.reference.style)
@@ -361,12 +364,15 @@ class Run:
         """The current scale's objective: its targets (`content_target`, `targets`) and loss."""
         return self._objective
 
-    def _evaluate(self) -> bool:
+    def _evaluate(self, given: tuple | None = None) -> bool:
         """One evaluation: the closure, the optimizer's step, the record, the callback."""
         found: list = []
         t0 = time.perf_counter()
 
         def closure() -> torch.Tensor:
+            if given is not None:  # computed in a batch
+                found[:] = given[:2]
+                return found[0]
             self._optimizer.zero_grad(set_to_none=True)
             # the gradient goes to self._x.grad (tile by tile at a print's scales)
             found[:] = self._objective.evaluate(self._x)
@@ -384,7 +390,7 @@ class Run:
             self._restore()
             w, h = self.size
             return self._fail(f"out of memory at {w}x{h}; choose a smaller size")
-        self._last_eval = time.perf_counter() - t0
+        self._last_eval = time.perf_counter() - t0 + (given[2] if given else 0.0)
         self.seconds += self._last_eval
         loss, content, style, tv, x_finite, layers = numbers
         if not math.isfinite(loss) or not x_finite:

@@ -28,10 +28,21 @@ from PIL import Image
 from nst.engine.config import NOTION_NAMES as NOTIONS
 from nst.engine.losses import Stat, gram_matrix
 
-# Where each notion's strength sits against the Gram's: the same strength leaves about as much
-# of the photo under each (docs/notions.md). Patches take the photo faster as β grows (every
-# position is pulled to a painting patch), so their strength counts from a higher balance.
-STRENGTH_SHIFT = {"gram": 0.0, "meancov": 0.0, "patches": 0.75}
+# Where each notion's strength sits against the Gram's (docs/notions.md): (shift, slope) so that
+# the same strength leaves about as much of the photo under each, and the range 0-6 spans the
+# strengths that change the picture. Patches take the photo faster as β grows (every position
+# is pulled to a painting patch) and over fewer decades of β: their strength counts from a higher
+# balance and each unit is a smaller step of β.
+STRENGTH_SCALE = {"gram": (0.0, 1.0), "meancov": (0.0, 1.0), "patches": (0.75, 0.6)}
+
+
+def gram_strength(notion: str, strength: float, pivot: float) -> float:
+    """The Gram's strength that weighs like `strength` under `notion`: the two agree at `pivot`
+    (the default strength) less the notion's shift, and move `slope` Gram units per unit."""
+    shift, slope = STRENGTH_SCALE[notion]
+    return strength - shift + (slope - 1.0) * (strength - pivot)  # the Gram's own: exact
+
+
 PATCH = 3  # a patch is PATCH x PATCH positions of a layer
 BANK = 512  # the most painting patches kept per layer (on a grid over the painting)
 SEARCH_DIMS = 64  # patches are matched in a random projection to this many dimensions
