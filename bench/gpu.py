@@ -1,113 +1,149 @@
-"""The GPU path, timed: per-evaluation cost at 512 and 1024 px in each precision, and time to
-the tutorial loop's 10 s loss (scored on the written image) on the same card.
+"""One GPU serving a class, timed: runs of one size evaluated together, the worker with a class,
+the time to the tutorial loop's 10 s loss, peak memory. Prints markdown tables.
 
-    python -m bench.gpu        (needs CUDA; prints markdown tables)
+    python -m bench.gpu              (on a card: about 4 minutes)
+    python -m bench.gpu --quick      (on a CPU: the batching's effect there, smaller sizes)
+
+On a CPU it prints what batching does there (it must not slow a class): a lane's seats stay one
+unless NST_MAX_RUNS says otherwise, and the rows compare six runs in turn with six together.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
 
-from bench.common import Scorer, first_time_below, inputs, model, nst_run, plain_loop
+from bench.common import Scorer, first_time_below, model, nst_run, pairs, plain_loop
+from nst.compute.seats import card_seats, lane_seats
+from nst.compute.stepper import Stepper
 from nst.engine.config import Config
 from nst.engine.run import Run
+from nst.engine.together import step_together
+from nst.lab.sweep import device_name
 
 
 def table(title, header, rows):
     print(f"\n### {title}\n\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in rows:
-        print("| " + " | ".join(str(c) for c in r) + " |")
+        print("| " + " | ".join(str(c) for c in r) + " |", flush=True)
 
 
-def per_eval(m, content, style, size, precision, tf32, n=30, compiled=False):
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    mm = torch.compile(m, mode=compiled) if compiled else m
-    run = Run(
-        mm,
-        content,
-        [style],
-        Config(size=size, steps=10_000, scales=1, device="cuda", precision=precision),
-    )
-    run.step(5)
-    torch.cuda.synchronize()
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_mib(dev: torch.device) -> str:
+    return f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if dev.type == "cuda" else "–"
+
+
+def batched(net, photo, painting, size: int, n: int, rounds: int) -> float:
+    """Seconds per evaluation of one run (a whole step: forward, backward, optimizer, record)
+    when `n` runs of one size step together."""
+    cfg = Config(size=size, steps=10_000, scales=1, model=net.arch)
+    runs = [Run(net, photo, [painting], cfg) for _ in range(n)]
+    for _ in range(3):  # the history starts filling; kernels warm up
+        step_together(runs)
+    sync(net.mean.device)
     t0 = time.perf_counter()
-    run.step(n)
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / n, run
+    for _ in range(rounds):
+        errors = step_together(runs)
+        assert not any(errors), errors
+    sync(net.mean.device)
+    return (time.perf_counter() - t0) / (rounds * n)
 
 
-def main():
-    dev = torch.device("cuda")
-    name = torch.cuda.get_device_name(dev)
-    m = model("cuda")
-    content, style, names = inputs()
-    print(f"# nst on {name}, torch {torch.__version__}, {names}, {m.arch}")
+def class_pace(net, photo, painting, size: int, steps: int, students: int, seats: int) -> float:
+    """Evaluations per second of a class pressing Start at once, through the compute worker."""
+    worker = Stepper(lambda _lane: seats)
+    cfg = Config(size=size, steps=steps, scales=1, model=net.arch)
+    runs = [Run(net, photo, [painting], cfg) for _ in range(students)]
+    t0 = time.perf_counter()
+    while not all(r.finished for r in runs):
+        for r in runs:
+            worker.want(r)  # each student's page ticks
+        time.sleep(0.02)
+    wall = time.perf_counter() - t0
+    worker.close()
+    return sum(r.evals for r in runs) / wall
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="CPU sizes: 128 and 256 px")
+    args = ap.parse_args()
+    cuda = torch.cuda.is_available() and not args.quick
+    net = model("cuda" if cuda else "cpu")
+    dev = net.mean.device
+    name = device_name(dev)
+    photo, painting, pair = pairs(1)[0]
+    print(f"# nst on {name}, torch {torch.__version__}, {pair}, {net.arch}")
+
+    sizes, batches, rounds = ((512, 1024), (1, 4, 8, 16), 20) if cuda else ((128, 256), (1, 2, 4), 4)
     rows = []
-    for size in (512, 1024):
-        base = None
-        for label, prec, tf32, comp in (
-            ("fp32", "fp32", False, False),
-            ("TF32", "fp32", True, False),
-            ("bf16 + channels_last", "bf16", True, False),
-        ):
-            if comp and size != 512:
-                continue  # compile once, at 512 px: it takes a minute per shape
+    for size in sizes:
+        alone = None
+        for n in batches:
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
             try:
-                t, run = per_eval(m, content, style, size, prec, tf32, compiled=comp)
-            except Exception as exc:  # noqa: BLE001 - report and go on
-                rows.append([size, label, f"failed: {type(exc).__name__}", "", ""])
-                continue
-            base = base or t
-            peak = torch.cuda.max_memory_allocated() / 2**20
-            rows.append([size, label, f"{t * 1000:.1f}", f"{base / t:.2f}x", f"{peak:.0f}"])
-            torch.cuda.reset_peak_memory_stats()
+                t = batched(net, photo, painting, size, n, rounds)
+            except torch.OutOfMemoryError:
+                rows.append([size, n, "out of memory", "", "", ""])
+                break
+            alone = alone or t
+            rows.append(
+                [size, n, f"{t * 1000:.1f}", f"{1 / t:.1f}", f"{alone / t:.2f}x", peak_mib(dev)]
+            )
     table(
-        f"Milliseconds per evaluation on {name}",
-        ["size", "arithmetic", "ms per eval", "vs fp32", "peak MiB"],
+        f"A default step per run, runs of one size stepped together ({name})",
+        ["size", "runs together", "ms per run-step", "run-steps/s", "vs alone", "peak MiB"],
         rows,
     )
 
+    seats = card_seats(net) if cuda else lane_seats("cpu")
+    size, steps = (512, 60) if cuda else (128, 12)
+    classes = (1, 8, 16) if cuda else (1, 6)
+    rows = []
+    solo = None
+    for students in classes:
+        ways = [("seats from the card", seats)] if cuda else [("in turn (1 seat)", 1)]
+        if not cuda and students > 1:
+            ways.append(("together (6 seats)", students))
+        for label, k in ways:
+            pace = class_pace(net, photo, painting, size, steps, students, k)
+            solo = solo or pace
+            rows.append([students, label, k, f"{pace:.1f}", f"{pace / solo:.2f}x"])
+    table(
+        f"The compute worker: a class at {size} px, {steps} steps a run ({name})",
+        ["students", "seats", "seat count", "evaluations/s together", "vs one alone"],
+        rows,
+    )
+    if not cuda:
+        return
+
     checks = (0.25, 0.5, 1, 2, 3, 5, 10)
-    for size, ours_s, goal in ((512, 3, 1.0), (1024, 5, 3.0)):
-        sc = Scorer(m, content, style, size)
+    rows = []
+    for content, style, label in pairs(4):
+        sc = Scorer(net, content, style, 512)
         torch.backends.cuda.matmul.allow_tf32 = False  # the tutorial's loop: plain fp32
         torch.backends.cudnn.allow_tf32 = False
-        snaps, ev_plain = plain_loop(sc, 10, checks)
-        series = {PLAIN: ([(t, sc(x)) for t, x in snaps], ev_plain)}
+        snaps, _ = plain_loop(sc, 10, checks)
+        target = sc(snaps[-1][1])
         torch.backends.cuda.matmul.allow_tf32 = True  # as load_model leaves them for nst
         torch.backends.cudnn.allow_tf32 = True
-        for label, cfg in (
-            ("nst default (bf16, coarse to fine)", Config(size=size, device="cuda", beta=1e5)),
-            ("nst default, one scale", Config(size=size, device="cuda", scales=1, beta=1e5)),
-        ):
-            snaps, ev = nst_run(m, content, style, cfg, ours_s, checks)
-            series[label] = ([(t, sc(x)) for t, x in snaps], ev)
-        rows = []
-        for label, (pts, ev) in series.items():
-            d = dict(pts)
-            rows.append([label, ev, *[f"{d[c]:.3g}" if c in d else "–" for c in checks]])
-        table(
-            f"Seed loss of the written image at {size} px after N seconds ({name})",
-            ["contender", "evals", *[f"{c} s" for c in checks]],
-            rows,
-        )
-        target = series[PLAIN][0][-1][1]
-        for label, (pts, _) in series.items():
-            if label == PLAIN:
-                continue
-            hit = first_time_below(pts, target)
-            verdict = "met" if hit is not None and hit <= goal else "missed"
-            print(
-                f"\n{size} px, {label}: the plain loop's 10 s loss ({target:.3g}) "
-                + (f"in {hit:.2f} s ({10 / hit:.1f}x)" if hit else f"not reached in {ours_s} s")
-                + f"; goal <= {goal} s: {verdict}"
-            )
-
-
-PLAIN = "plain loop (tutorial: L-BFGS 100, fp32, clamped)"
+        cfg = Config(size=512, device="cuda", beta=1e5, model=net.arch)
+        snaps, evals = nst_run(net, content, style, cfg, 2, checks)
+        hit = first_time_below([(t, sc(x)) for t, x in snaps], target)
+        rows.append([label, f"{target:.3g}", evals, f"{hit:.2f}" if hit else "> 2", "≤ 1"])
+    table(
+        f"512 px: seconds for nst to reach the tutorial loop's 10 s loss ({name})",
+        ["pair", "loop's loss at 10 s", "nst evals in 2 s", "nst s", "goal s"],
+        rows,
+    )
+    print(f"\npeak GPU memory of this bench: {peak_mib(dev)} MiB; a lane's seats: {seats}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """Runs of one shape evaluated as one batch give what each gives alone (nst.engine.together)."""
 
+import threading
+
 import pytest
 import torch
 
 from nst.engine.config import Config
 from nst.engine.run import Run
 from nst.engine.together import evaluate_batch, step_together
+from nst.lab.cells import LocalExecutor, read_inputs
+from nst.lab.sweep import Sweep, parse_vary
 
 SMALL = dict(size=48, steps=6, scales=1, precision="fp32", model="vgg19")
 
@@ -99,3 +103,21 @@ def test_batched_steps_equal_alone_under_each_notion(random_model, cat, swirls, 
         diff = (run.result_tensor() - alone.result_tensor()).abs().max()
         assert float(diff) < 1e-3 * float(alone.result_tensor().abs().max())
         assert torch.isfinite(run.result_tensor()).all()
+
+
+def test_a_sweeps_cells_computed_together_equal_them_computed_one_by_one(random_model):
+    """Cells of two sizes, three at a time: the same files' scores as one after another."""
+    sweep = Sweep(
+        read_inputs("cat"),
+        read_inputs("swirls"),
+        Config(size=40, steps=4, scales=1, model="vgg19", weights="random"),
+        [parse_vary("style_strength=2,4"), parse_vary("size=40,48")],
+    )
+    stop = threading.Event()
+    alone = {o.index: o for o in LocalExecutor(random_model, slots=1).map(sweep.cells(), stop)}
+    together = list(LocalExecutor(random_model, slots=3).map(sweep.cells(), stop))
+    assert sorted(o.index for o in together) == sorted(alone) and len(alone) == 4
+    for o in together:
+        assert o.status == "done" and o.evals == 4
+        for name, value in o.scores.items():
+            assert _close(value, alone[o.index].scores[name], 1e-4), name

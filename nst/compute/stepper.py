@@ -1,15 +1,17 @@
 """The machine's compute worker: the dashboard's runs optimize here, off the pages' threads.
 
 A page's script thread only reads a run (its history, image, place in the queue); a thread per
-lane steps the runs that have a seat, one evaluation at a time and in turn, so a rerun, a page
-switch or a click is answered at once whatever the load. A lane is one device of this process
-(all local runs on it share it: one evaluation at a time uses every core, and several at once
-would only fight over them) or one run on a Ray cluster (its actor computes; the thread waits).
+lane steps the runs that have a seat, a round at a time: one evaluation of each, the runs of one
+size evaluated as one batch (nst.engine.together), so a rerun, a page switch or a click is
+answered at once whatever the load. A lane is one device of this process (all local runs on it
+share it) or one run on a Ray cluster (its actor computes; the thread waits).
 
-Seats: a lane optimizes at most `seats` runs at once (NST_MAX_RUNS, else one on a CPU and
-GPU_SEATS on a GPU); the others wait in the order they asked, each with its place and the time
-until its turn. Pausing takes effect before the run's next evaluation; a checkpoint is written
-from here (nst.record.recorded) every few seconds and at the end, so no work waits for a page.
+Seats: a lane optimizes at most `seats` runs at once (nst.compute.seats: NST_MAX_RUNS, else one
+on a CPU, where a batch costs what its runs do alone, and on a GPU what its card's memory holds
+and a larger batch still gains); the others wait in the order they asked, each with its place
+and the time until its turn. Pausing takes effect before the run's next evaluation; a checkpoint
+is written from here (nst.record.recorded) every few seconds and at the end, so no work waits
+for a page.
 
 A page's own computation on the device (the explore pages' feature maps and Gram matrices, the
 pace measurement) goes through `call`: the lane's thread runs it between two evaluations, ahead

@@ -25,11 +25,13 @@ import torch
 from PIL import Image
 
 from nst import samples
+from nst.compute.seats import lane_seats
 from nst.engine.config import MAX_STEPS, Config
 from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image, preprocess, resize_to
 from nst.engine.losses import total_loss
 from nst.engine.model import VGGFeatures, load_model, pick_device
 from nst.engine.run import Run
+from nst.engine.together import step_together
 from nst.lab.score import SEED, SeedScore
 from nst.record.export import png_bytes
 from nst.record.recorded import RecordedRun
@@ -124,15 +126,51 @@ def compute_cell(
     spec: CellSpec, model: VGGFeatures, stop: threading.Event | None = None
 ) -> CellOutcome:
     """Run one cell to its end (or until `stop`) and score the file it writes."""
-    cfg = spec.config
-    side = max(MAX_INPUT_SIDE, cfg.size)
-    content, style = spec.content.image(side), spec.style.image(side)
-    run = Run(model, content, [style], cfg, frame_every=MAX_STEPS)  # no animation frames
+    run, content, style = start_cell(spec, model)
     while not run.finished:
         if stop is not None and stop.is_set():
             run.stop()
         else:
             run.step(5)
+    return end_cell(spec, model, run, content, style)
+
+
+def compute_together(
+    specs: Sequence[CellSpec], model: VGGFeatures, slots: int, stop: threading.Event
+) -> Iterator[CellOutcome]:
+    """Cells `slots` at a time, stepped together (those of one size as one batch,
+    nst.engine.together); each outcome as its cell ends, the next cell taking its place."""
+    waiting, going = list(specs), []
+    while waiting or going:
+        while waiting and len(going) < slots:
+            spec = waiting.pop(0)
+            going.append((spec, *start_cell(spec, model)))
+        if stop.is_set():
+            for _spec, run, *_ in going:
+                run.stop()
+        else:
+            errors = step_together([run for _spec, run, *_ in going])
+            for (_spec, run, *_), exc in zip(going, errors, strict=True):
+                if exc is not None:
+                    run.message = f"the run stopped on an error: {exc}"
+                    run.stop()
+        for cell in [c for c in going if c[1].finished]:
+            going.remove(cell)
+            yield end_cell(cell[0], model, *cell[1:])
+
+
+def start_cell(spec: CellSpec, model: VGGFeatures) -> tuple[Run, Image.Image, Image.Image]:
+    """The cell's run, and its photo and painting."""
+    cfg = spec.config
+    side = max(MAX_INPUT_SIDE, cfg.size)
+    content, style = spec.content.image(side), spec.style.image(side)
+    run = Run(model, content, [style], cfg, frame_every=MAX_STEPS)  # no animation frames
+    return run, content, style
+
+
+def end_cell(spec: CellSpec, model: VGGFeatures, run: Run, content, style) -> CellOutcome:
+    """The outcome of a cell's ended run: its written file, scored as written."""
+    cfg = spec.config
     device = str(model.mean.device)
     if run.status == "stopped":
         return CellOutcome(spec.index, "stopped", "", b"", {}, run.seconds, run.evals, [], device, "")
@@ -172,11 +210,13 @@ class LocalExecutor:
     every cell of its architecture; other networks are loaded once per executor."""
 
     where = "this machine"
-    slots = 1
 
-    def __init__(self, model: VGGFeatures | None = None):
+    def __init__(self, model: VGGFeatures | None = None, slots: int | None = None):
         self.model = model
         self._models: dict[tuple[str, str, str], VGGFeatures] = {}
+        # cells computed at once: a lane's seats (one on a CPU, the card's on a GPU)
+        device = model.mean.device.type if model is not None else "cpu"
+        self.slots = slots or lane_seats(device)
 
     def model_for(self, cfg: Config) -> VGGFeatures:
         if self.model is not None and self.model.arch == cfg.model:
@@ -187,10 +227,17 @@ class LocalExecutor:
         return self._models[key]
 
     def map(self, specs: Sequence[CellSpec], stop: threading.Event) -> Iterator[CellOutcome]:
+        if self.slots == 1:
+            for spec in specs:
+                if stop.is_set():
+                    return
+                yield compute_cell(spec, self.model_for(spec.config), stop)
+            return
+        by_model: dict[int, list[CellSpec]] = {}  # cells of one network go together
         for spec in specs:
-            if stop.is_set():
-                return
-            yield compute_cell(spec, self.model_for(spec.config), stop)
+            by_model.setdefault(id(self.model_for(spec.config)), []).append(spec)
+        for group in by_model.values():
+            yield from compute_together(group, self.model_for(group[0].config), self.slots, stop)
 
 
 # ---- results and the store ----------------------------------------------------------------
