@@ -206,6 +206,14 @@ class Config:
         live=True,
         custom_widget=True,
     )
+    regions: str | None = _f(
+        None,
+        "A style per region of the photo (nst.engine.regions): a label map and, for each painted "
+        "colour, a painting, a strength or 'keep the photo'. The command line builds it from "
+        "--region-map and --region; the Stylize page from what is painted over the photo.",
+        live=True,
+        custom_widget=True,
+    )
     style_scale: float = _f(
         1.0,
         "Size of the style image relative to the output. Larger means bigger brush strokes.",
@@ -362,6 +370,22 @@ class Config:
         if self.style_blend is not None and sum(self.style_blend) <= 0:
             raise ValueError("style blend weights must not all be zero")
         return self
+
+    def check_inputs(self, arch: str, layer_names, paintings: int) -> None:
+        """A ValueError, in one sentence, when this config does not fit the network or the
+        paintings given."""
+        if not paintings:
+            raise ValueError("at least one style image is needed")
+        blend = self.style_blend
+        if blend is not None and len(blend) != paintings:
+            raise ValueError(f"{paintings} style image(s) but {len(blend)} blend weight(s)")
+        missing = set(self.layers_used) - set(layer_names)
+        if missing:
+            raise ValueError(f"{arch} has no layer(s) {', '.join(sorted(missing))}")
+        if self.regions:
+            from nst.engine.regions import RegionMap  # the map is read only where it is used
+
+            RegionMap.from_text(self.regions).checked(paintings)
 
 
 def field_help(name: str) -> str:

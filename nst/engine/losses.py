@@ -114,6 +114,9 @@ def style_statistic(features, target, window=None) -> Stat:
     if not isinstance(target, torch.Tensor):  # another notion of style (nst.engine.style)
         return target.statistic(features, window)
     f = features if window is None else window(features)
+    weights = getattr(window, "weights", None)
+    if weights is not None:  # a region's positions, weighted by its mask: sum of w F F^T
+        return Stat((gram_matrix(f * weights.sqrt()),), f.shape[-3], window.positions(f))
     return Stat((gram_matrix(f),), f.shape[-3], f.shape[-1] * f.shape[-2])
 
 

@@ -37,6 +37,7 @@ from nst.engine.image import (
     to_tensor,
 )
 from nst.engine.model import VGGFeatures
+from nst.engine.regions import RegionMap, at_layer
 from nst.engine.style import Window
 
 
@@ -141,15 +142,22 @@ class Objective:
         # each style layer's target: for the seed's notion, the paintings' Gram matrix
         self.content_target, self.targets = self._targets()
         self.reference = reference or self._reference()
+        regions = RegionMap.from_text(config.regions).checked(len(styles)) if config.regions else None
+        self.regions = None if regions is None or regions.whole else regions
+        self.terms = self._region_terms() if self.regions else None  # a style term per region
+        kept = self.regions.kept(content.size, self.device) if self.regions else None
+        self.free = None if kept is None else 1.0 - kept  # 0 where the photo is kept
 
     @property
     def beta(self) -> float:
         """The β this objective weighs the style loss with."""
         return self.reference.beta(self.config)
 
-    def _reference(self) -> Reference:
-        """The Reference of this objective's photo, in this objective's units."""
-        ref = measure_reference(self.model, self.config, self.content, self.sources)
+    def _reference(self, blend=None) -> Reference:
+        """The Reference of this objective's photo, in this objective's units (against the
+        paintings `blend` weighs: the config's by default)."""
+        cfg = self.config if blend is None else self.config.replace(style_blend=tuple(blend))
+        ref = measure_reference(self.model, cfg, self.content, self.sources)
         kc, ks = self.balance
         return Reference(kc * ref.content, {n: ks * v for n, v in ref.style.items()})
 
@@ -179,10 +187,16 @@ class Objective:
     def _targets(self) -> tuple[torch.Tensor, dict]:
         """The photo's content-layer activations, and each style layer's target under the
         config's notion of style (nst.engine.style): for the seed's, the painting's Gram matrix."""
-        cfg = self.config
-        style_layers = [n for n, _ in cfg.style_weights]  # all named, so weights can change live
         content = self._content_of(to_tensor(self.content, self.device))
-        blend = cfg.style_blend or (1.0,) * len(self.styles)
+        blend = self.config.style_blend or (1.0,) * len(self.styles)
+        parts = self._parts(blend)
+        return content.detach(), {name: self.notion.target(p) for name, p in parts.items()}
+
+    def _parts(self, blend, area: dict | None = None) -> dict[str, list]:
+        """Each style layer's (weight, ratio, partial statistic) of each painting the blend
+        weighs: `ratio` rescales a sum over the painting's positions to the photo's (or to a
+        region's, `area`: its share of each layer)."""
+        style_layers = [n for n, _ in self.config.style_weights]  # all, so weights can change live
         pixels = self.content.size[0] * self.content.size[1]
         parts: dict[str, list] = {name: [] for name in style_layers}
         for weight, painting in zip(blend, self.styles, strict=True):
@@ -191,8 +205,38 @@ class Objective:
             ratio = pixels / (painting.size[0] * painting.size[1])
             image = to_tensor(painting, self.device)
             for name, part in self._paintings_of(image, style_layers).items():
-                parts[name].append((weight, ratio, part))
-        return content.detach(), {name: self.notion.target(p) for name, p in parts.items()}
+                parts[name].append((weight, ratio * (area[name] if area else 1.0), part))
+        return parts
+
+    @torch.no_grad()
+    def _region_terms(self) -> list[RegionTerm]:
+        """A style term per region that has a painting (the rest, label 0, has the run's)."""
+        cfg, (w, h) = self.config, self.content.size
+        masks = self.regions.masks((w, h), self.device)
+        blend = cfg.style_blend or (1.0,) * len(self.styles)
+        terms = []
+        for i, mask in enumerate(masks):
+            region = self.regions.regions[i - 1] if i else None
+            if region is not None and region.keep:
+                continue
+            layers = {
+                n: at_layer(mask[None], (h // stride(n), w // stride(n))) for n, _ in cfg.style_weights
+            }
+            area = {n: float(m.mean()) for n, m in layers.items()}
+            if max(area.values()) == 0:
+                continue  # the rest is all painted over
+            own = blend if region is None else [float(j == region.painting) for j in range(len(blend))]
+            parts = self._parts(own, area)
+            targets = {n: self.notion.target(p) for n, p in parts.items()}
+            ref = self.reference
+            if region is not None:
+                ref = self._reference(own)
+            strength = None if region is None else region.strength
+            at = cfg if strength is None else cfg.replace(style_strength=strength)
+            # normalized conventions do not grow with the positions: a region weighs its share
+            share = {n: 1.0 if cfg.convention == "seed" else a for n, a in area.items()}
+            terms.append(RegionTerm(layers, targets, ref.beta(at) / self.beta, share))
+        return terms
 
     def _content_of(self, photo: torch.Tensor) -> torch.Tensor:
         """The content layer's activations of a [0, 1] image (nst.engine.tiles: by tiles)."""
@@ -204,6 +248,36 @@ class Objective:
         target (nst.engine.tiles: summed over tiles)."""
         feats = self.features(image, layers, normalized=False)
         return {name: self.notion.painting(feats[name], Window.whole(feats[name])) for name in layers}
+
+    def _regions_style_loss(self, feats: dict, layers: dict) -> torch.Tensor:
+        """The style loss by region: the seed's `style_loss` of each region's weighted
+        statistics, weighed by its β against the objective's."""
+        cfg, total = self.config, None
+        for term in self.terms:
+            stats = {}
+            for name, w in cfg.style_weights:
+                if w:
+                    f = feats[name]
+                    window = Window.whole(f, term.weights[name])
+                    stats[name] = losses.style_statistic(f, term.targets[name], window)
+            weights = {n: w * term.share[n] for n, w in cfg.style_weights}
+            own: dict[str, torch.Tensor] = {}
+            s = losses.style_loss(weights, stats, term.targets, cfg.convention, own)
+            total = term.beta_ratio * s if total is None else total + term.beta_ratio * s
+            for name, v in own.items():
+                layers[name] = layers.get(name, 0) + term.beta_ratio * v
+        return total if total is not None else torch.zeros((), device=self.device)
+
+    def hold(self, grad: torch.Tensor) -> torch.Tensor:
+        """The gradient with the kept regions' pixels held (the photo kept there)."""
+        return grad if self.free is None else grad * self.free
+
+    def keep_photo(self, x: torch.Tensor) -> None:
+        """Put the photo (normalized) into the kept regions of `x`, in place."""
+        if self.free is not None:
+            photo = self.model.normalize(to_tensor(self.content, self.device))
+            with torch.no_grad():
+                x.mul_(self.free).add_(photo * (1.0 - self.free))
 
     def palette(self) -> Image.Image:
         """The painting whose colours a recoloured start takes (the most weighted one)."""
@@ -230,7 +304,10 @@ class Objective:
         content = feats[cfg.content_layer].float()  # fp32 already, unless from a bf16 batch
         c = losses.content_loss(content, self.content_target, cfg.convention)
         layers: dict[str, torch.Tensor] = {}
-        s = losses.style_loss(dict(cfg.style_weights), feats, self.targets, cfg.convention, layers)
+        if self.terms is None:
+            s = losses.style_loss(dict(cfg.style_weights), feats, self.targets, cfg.convention, layers)
+        else:
+            s = self._regions_style_loss(feats, layers)
         kc, ks = self.balance
         total = losses.total_loss(kc * c, ks * s, cfg.alpha, self.beta)
         tv = losses.tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
@@ -240,12 +317,30 @@ class Objective:
         return total, parts
 
 
+@dataclass
+class RegionTerm:
+    """One region's style term: each layer's weights over its positions (1, 1, h, w), targets,
+    the region's β against the objective's, and each layer's share (its area under a
+    normalized convention)."""
+
+    weights: dict[str, torch.Tensor]
+    targets: dict[str, object]
+    beta_ratio: float
+    share: dict[str, float]
+
+
+def stride(layer: str) -> int:
+    """A layer's positions are the image's pixels over this (conv1_x: 1 ... conv5_x: 16)."""
+    return 2 ** (int(layer[4]) - 1)
+
+
 @torch.no_grad()
 def measure_reference(
     model: VGGFeatures, config: Config, content: Image.Image, styles: list[Image.Image]
 ) -> Reference:
-    """The Reference of `content` at its size, measured at REFERENCE_SIDE (cheap at any size)."""
-    cfg = config
+    """The Reference of `content` at its size, measured at REFERENCE_SIDE (cheap at any size):
+    over the whole photo (a region's is measured against its own painting, nst.engine.regions)."""
+    cfg = config.replace(regions=None) if config.regions else config
     small = resize_long_side(content, REFERENCE_SIDE) if max(content.size) > REFERENCE_SIDE else content
     # in the output's units, as nst.engine.run balances a coarser scale
     balance = scale_balance(

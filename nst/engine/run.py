@@ -70,14 +70,7 @@ class Run:
     ):
         started = time.perf_counter()
         self.config = (config or Config()).validated()
-        if not styles:
-            raise ValueError("at least one style image is needed")
-        blend = self.config.style_blend
-        if blend is not None and len(blend) != len(styles):
-            raise ValueError(f"{len(styles)} style image(s) but {len(blend)} blend weight(s)")
-        missing = set(self.config.layers_used) - set(model.layer_names)
-        if missing:
-            raise ValueError(f"{model.arch} has no layer(s) {', '.join(sorted(missing))}")
+        self.config.check_inputs(model.arch, model.layer_names, len(styles))
         self.model, self.device, self.callback = model, model.mean.device, callback
         # A scale of more pixels is computed tile by tile, each crop at most this big (memory.py)
         self.tile_pixels = tile_pixels or ONE_PASS_PIXELS
@@ -231,6 +224,7 @@ class Run:
             texts.append(f"β: {beta_before:.3g} -> {self.beta:.3g}")
         self._scales.replan(config)
         self._objective = self._make_objective()
+        self._objective.keep_photo(self._x)  # a region newly kept goes back to the photo
         self._optimizer = self._make_optimizer()  # a changed objective makes old curvature stale
         self.events.append(Event(self.evals, "; ".join(texts)))
         if self.status in ("done", "failed") and not self._budget_spent():
@@ -317,13 +311,19 @@ class Run:
         self._objective = self._make_objective()
         prev = self._x
         x = self._initial_image(s) if prev is None else self._upsample(prev.detach(), s)
-        self._x = x.detach().clone().requires_grad_(True)
+        self._x = self._own(x.detach().clone())
         self._scored = self._x.detach().clone()
         self._optimizer = self._make_optimizer()
         if index > 0:
             self.events.append(
                 Event(self.evals, f"scale {index + 1}/{len(self._scales)}: {s.width}x{s.height}")
             )
+
+    def _own(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` as the image optimized: the photo in kept regions, their pixels held."""
+        self._objective.keep_photo(x)
+        x.requires_grad_(True).register_hook(lambda g: self._objective.hold(g))
+        return x
 
     def _upsample(self, prev: torch.Tensor, s: Scale) -> torch.Tensor:
         """The coarse result at the next size (nst.engine.image.upsample_with_detail): with the
@@ -440,7 +440,7 @@ class Run:
         range. The optimizer starts afresh: an L-BFGS curvature memory is not in a checkpoint."""
         s = self._scales[self._scale_index]
         x = project(preprocess(resize_to(image.convert("RGB"), (s.width, s.height)), self.device))
-        self._x = x.requires_grad_(True)
+        self._x = self._own(x)
         self._scored = self._x.detach().clone()
         self._optimizer = self._make_optimizer()
         self.evals, self.seconds = evals, seconds

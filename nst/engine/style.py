@@ -60,13 +60,21 @@ class Window:
     left: int
     height: int
     width: int
+    # (1, 1, rows, cols): how much each counted position counts (a region's mask); None: fully
+    weights: torch.Tensor | None = None
 
     def __call__(self, f: torch.Tensor) -> torch.Tensor:
         return f[..., self.rows, self.cols]
 
+    def positions(self, f: torch.Tensor) -> float:
+        """How many positions `f` (this window of a map) counts: the sum of the weights."""
+        if self.weights is None:
+            return f.shape[-1] * f.shape[-2]
+        return float(self.weights.sum())
+
     @staticmethod
-    def whole(f: torch.Tensor) -> Window:
-        return Window(slice(None), slice(None), 0, 0, f.shape[-2], f.shape[-1])
+    def whole(f: torch.Tensor, weights: torch.Tensor | None = None) -> Window:
+        return Window(slice(None), slice(None), 0, 0, f.shape[-2], f.shape[-1], weights)
 
 
 def extent(convention: str, positions: int) -> float:
@@ -109,6 +117,10 @@ def _moments(f: torch.Tensor, window: Window | None, shift: torch.Tensor | None 
     c = f.shape[-3]
     if shift is not None:
         f = f - shift.reshape(1, c, 1, 1)
+    w = None if window is None else window.weights
+    if w is not None:  # a region's: sums weighted by its mask
+        n = window.positions(f)
+        return Stat(((f * w).sum(dim=(-2, -1)).reshape(c), gram_matrix(f * w.sqrt())), c, n)
     sums = f.sum(dim=(-2, -1)).reshape(c)
     return Stat((sums, gram_matrix(f)), c, f.shape[-1] * f.shape[-2])
 
@@ -222,8 +234,13 @@ class PatchTarget:
         p = patch_map(f)
         p = p if window is None else window(p)
         cols = p.reshape(p.shape[1], -1)
-        matched = self.bank[self.match(cols)]
-        return Stat((_SquaredDistance.apply(cols, matched.t()),), f.shape[-3], cols.shape[1])
+        matched = self.bank[self.match(cols)].t()
+        w = None if window is None else window.weights
+        if w is not None:  # a region's: each position's distance weighted by its mask
+            root = w.reshape(1, -1).sqrt()
+            d = _SquaredDistance.apply(cols * root, matched * root)
+            return Stat((d,), f.shape[-3], window.positions(p))
+        return Stat((_SquaredDistance.apply(cols, matched),), f.shape[-3], cols.shape[1])
 
     def distance(self, stat: Stat, convention: str) -> torch.Tensor:
         dims = stat.channels * PATCH * PATCH

@@ -30,6 +30,7 @@ import torch
 
 from nst.engine import losses
 from nst.engine.objective import Objective, Parts
+from nst.engine.regions import RegionError
 from nst.engine.style import Window
 
 ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
@@ -110,6 +111,11 @@ class TiledObjective(Objective):
     def __init__(self, *args, tile_pixels: int, **kwargs):
         self.side = tile_side(tile_pixels)
         super().__init__(*args, **kwargs)
+        if self.regions is not None:
+            raise RegionError(
+                "a style per region is not available for prints above 2048x2048 px yet: "
+                "choose a smaller size, or remove the regions"
+            )
 
     def _layout(self, x: torch.Tensor) -> list[Tile]:
         return tiles(x.shape[-2], x.shape[-1], self.side)

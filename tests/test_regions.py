@@ -1,0 +1,162 @@
+"""A style per region (nst.engine.regions): the objective by region, its goals, its bad input."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nst.engine.config import Config
+from nst.engine.image import resize_to, to_tensor
+from nst.engine.regions import MAX_REGIONS, Region, RegionError, RegionMap, from_label_image
+from nst.engine.run import Run
+from nst.engine.together import evaluate_batch
+
+TINY = dict(size=64, steps=5, scales=1, precision="fp32", model="vgg19")
+
+
+def halves(h: int, w: int, left: int = 1, right: int = 2) -> np.ndarray:
+    labels = np.zeros((h, w), np.uint8)
+    labels[:, : w // 2], labels[:, w // 2 :] = left, right
+    return labels
+
+
+def two_paintings(labels: np.ndarray, feather: int = 0) -> str:
+    regions = (Region("#ff0000", 0), Region("#0000ff", 1))
+    return RegionMap(labels, regions, feather).to_text()
+
+
+def test_the_map_round_trips_as_text():
+    m = RegionMap(halves(30, 40), (Region("#ff0000", 0, 2.5), Region("#00ff00", None)), 4)
+    back = RegionMap.from_text(m.to_text())
+    assert np.array_equal(back.labels, m.labels)
+    assert back.regions == m.regions and back.feather == 4
+    assert back.regions[1].keep and not back.regions[0].keep
+
+
+def test_masks_cover_every_pixel_once_and_feathering_widens_the_border():
+    sharp = RegionMap(halves(32, 64), (Region("#f00", 0), Region("#00f", 1)), 0)
+    soft = RegionMap(halves(32, 64), sharp.regions, 8)
+    for m in (sharp, soft):
+        masks = m.masks((64, 32), "cpu")
+        assert masks.shape == (3, 1, 32, 64)
+        assert torch.allclose(masks.sum(0), torch.ones(1, 32, 64))
+    row = lambda m: m.masks((64, 32), "cpu")[1, 0, 16]  # noqa: E731
+    between = lambda r: int(((r > 0.02) & (r < 0.98)).sum())  # noqa: E731
+    assert between(row(sharp)) == 0 and between(row(soft)) >= 6
+
+
+def test_bad_regions_get_one_sentence_each():
+    labels = halves(20, 20)
+    with pytest.raises(RegionError, match="at most 8"):
+        RegionMap(labels, tuple(Region("#000000", 0) for _ in range(MAX_REGIONS + 1))).checked()
+    with pytest.raises(RegionError, match="#0000ff is empty"):
+        RegionMap(halves(20, 20, 1, 1), (Region("#ff0000", 0), Region("#0000ff", 0))).checked()
+    with pytest.raises(RegionError, match="painting 3 of 2"):
+        RegionMap(labels, (Region("#ff0000", 0), Region("#0000ff", 2))).checked(2)
+    with pytest.raises(RegionError, match="could not be read"):
+        RegionMap.from_text("{not json")
+    with pytest.raises(RegionError, match="not a colour"):
+        from nst.engine.regions import colour_hex
+
+        colour_hex("blurple")
+
+
+def test_a_label_image_of_another_size_is_resized_and_said_so():
+    img = Image.new("RGB", (40, 20), "white")
+    img.paste((250, 5, 5), (0, 0, 20, 20))  # nearly red: still the red region
+    m, note = from_label_image(img, [Region("#ff0000", 0)], (80, 40))
+    assert "40x20" in note and "80x40" in note
+    assert m.labels.shape == (40, 80)
+    assert (m.labels[:, :40] == 1).all() and (m.labels[:, 40:] == 0).all()  # white: the rest
+
+
+def test_one_region_over_the_whole_photo_is_todays_run_exactly(random_model, cat, swirls):
+    today = Run(random_model, cat, [swirls], Config(**TINY))
+    while today.step(1):
+        pass
+    w, h = today.size
+    whole = RegionMap(np.ones((h, w), np.uint8), (Region("#ff0000", 0),), 0).to_text()
+    painted = Run(random_model, cat, [swirls], Config(**TINY, regions=whole))
+    while painted.step(1):
+        pass
+    assert [r.total for r in painted.history] == [r.total for r in today.history]
+    assert np.array_equal(np.asarray(painted.image()), np.asarray(today.image()))
+
+
+def test_a_kept_region_is_not_optimized(random_model, cat, swirls):
+    labels = halves(48, 64, left=1, right=0)
+    kept = RegionMap(labels, (Region("#00ff00", None),), 0).to_text()
+    run = Run(random_model, cat, [swirls], Config(**TINY, init="recolored", regions=kept))
+    while run.step(1):
+        pass
+    out = np.asarray(run.image(), dtype=np.int16)
+    photo = np.asarray(resize_to(cat.convert("RGB"), run.image().size), dtype=np.int16)
+    w = out.shape[1]
+    inside = np.abs(out[:, : w // 2 - 3] - photo[:, : w // 2 - 3])  # 3 px from the border
+    assert inside.mean() <= 0.5 and inside.max() <= 1  # the photo, but for rounding
+    assert np.abs(out[:, w // 2 :] - photo[:, w // 2 :]).mean() > 3.0  # the rest moved
+
+
+def test_regions_are_tiles_free_only_for_now(random_model, cat, swirls):
+    regions = two_paintings(halves(48, 64))
+    with pytest.raises(RegionError, match="not available for prints"):
+        Run(random_model, cat, [swirls, swirls], Config(**TINY, regions=regions), tile_pixels=1024)
+
+
+@pytest.mark.parametrize("notion", ["gram", "meancov", "patches"])
+def test_regions_batch_and_record_under_each_notion(random_model, cat, swirls, mosaic, notion):
+    regions = two_paintings(halves(48, 64), feather=4)
+    cfg = Config(**TINY, style_notion=notion, regions=regions)
+    runs = [Run(random_model, cat, [swirls, mosaic], cfg) for _ in range(2)]
+    alone = runs[0]
+    alone.x.grad = None
+    loss, parts = alone.objective_now.evaluate(alone.x)
+    grad = alone.x.grad.clone()
+    together = evaluate_batch(runs)
+    assert together is not None
+    assert abs(float(together[0][0]) - float(loss)) <= 1e-5 * abs(float(loss))
+    assert float((runs[0].x.grad - grad).abs().max() / grad.abs().max()) < 1e-5
+    # the record's layers sum to its style term
+    layers = sum(float(v) for v in parts.layers.values())
+    assert abs(layers - float(parts.style)) <= 1e-4 * abs(float(parts.style))
+
+
+def test_each_region_takes_its_own_painting(real_model, cat, swirls, mosaic):
+    """Two halves, two paintings: in each half, the output's Gram distance to its own painting
+    is at most half its distance to the other (seed's Gram, per layer, over that half)."""
+    cfg = Config(size=128, steps=60, precision="fp32", model=real_model.arch)
+    w, h = 128, round(128 * cat.height / cat.width)
+    run = Run(real_model, cat, [swirls, mosaic], cfg.replace(regions=two_paintings(halves(h, w))))
+    while run.step(10):
+        pass
+    out = to_tensor(run.image(), "cpu")
+    own, other = distances(real_model, out, swirls, mosaic, w // 2)
+    for layer in own:
+        assert own[layer] <= 0.5 * other[layer], (layer, own[layer], other[layer])
+
+
+def distances(model, out, left_painting, right_painting, split):
+    """Per style layer: the mean over the two halves of each half's Gram distance to its own
+    painting, and to the other one's (features of the whole output, each half's positions)."""
+    layers = ["conv1_1", "conv2_1", "conv3_1", "conv4_1"]
+    with torch.no_grad():
+        feats = model(out, layers)
+        grams = {}
+        for name, painting in (("left", left_painting), ("right", right_painting)):
+            p = model(to_tensor(painting.resize((128, 128)), "cpu"), layers)
+            grams[name] = {n: gram(f) for n, f in p.items()}
+        own, other = {}, {}
+        for n, f in feats.items():
+            cut = split * f.shape[-1] // out.shape[-1]
+            left, right = gram(f[..., :cut]), gram(f[..., cut:])
+            d = lambda a, b: float((a - b).pow(2).mean())  # noqa: E731
+            own[n] = d(left, grams["left"][n]) + d(right, grams["right"][n])
+            other[n] = d(left, grams["right"][n]) + d(right, grams["left"][n])
+    return own, other
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """The Gram matrix per position (a region's statistic, normalized by its size)."""
+    c = f.shape[1]
+    m = f.reshape(c, -1)
+    return m @ m.t() / m.shape[1]
