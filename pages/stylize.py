@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import controls, export_panel, hints, live, resources
+from ui import controls, export_panel, hints, live, regions_panel, resources
 
 resources.through_entry()
 
@@ -15,6 +15,7 @@ st.caption(
     "the painting's patches as chosen under *What style is*."
 )
 hints.weights_help()
+regions_panel.render()
 controls.buttons()
 hints.explain_settings()
 live.ticker(full=True)

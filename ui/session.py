@@ -97,6 +97,7 @@ DEFAULTS: dict[str, Any] = {
     "swp_said": None,  # the Sweep page's last action's message
     "swp_goto": None,  # the page a sweep cell's button asked for
     "swp_files": None,  # the finished sweep's files for download
+    "regions": None,  # the regions painted on the Stylize page (Config.regions text, ui.regions_panel)
     # the ticking fragment's own: the run whose first frame was drawn, the tick's start, the
     # inputs' thumbnails, the pages' view of the run, whether the registry was consulted
     "_clicked": None,  # (run id, monotonic seconds) of the Start that made the session's run
@@ -127,6 +128,7 @@ WIDGET_FAMILIES = {
     "stop_": "a reconstruction grid's Stop button",
     "chart_": "the Stylize page's loss charts",
     "pr_": "the Stylize page's print planner (ui.print_panel)",
+    "rg_": "the Stylize page's regions: brush, canvas, each region's painting and strength",
     "_added_": "uploads already added to the choices",
 }
 

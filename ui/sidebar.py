@@ -44,6 +44,7 @@ def _put(cfg: Config) -> None:
             value = st.session_state.get(_key(f.name)) or Config.steps
         st.session_state[_key(f.name)] = value
     st.session_state["ui_limit"] = LIMITS[1] if cfg.time_budget else LIMITS[0]
+    st.session_state["regions"] = cfg.regions
     weights = dict(cfg.style_weights)
     for name in STYLE_LAYERS:
         st.session_state[f"sw_{name}"] = float(weights.get(name, 0.0))
@@ -112,6 +113,7 @@ def read_config() -> Config:
     names = st.session_state.style_names
     if len(names) > 1:
         values["style_blend"] = tuple(float(st.session_state.get(f"blend_{n}", 1.0)) for n in names)
+    values["regions"] = st.session_state.get("regions")  # painted on the Stylize page
     hints = typing.get_type_hints(Config)
     for name in ("size", "steps", "scales", "random_seed"):
         values[name] = int(values[name])
