@@ -17,6 +17,19 @@ model = st.session_state.model
 if model is None:
     st.stop()
 v = ex.view()
+region = None  # with a style per region: the region looked at (None: all of them)
+if v.regions:
+    everything = "all regions together (the run's style loss)"
+    pick = st.selectbox(
+        "Region",
+        [everything, *v.regions],
+        key="ss_region",
+        help="This run has a style per region: each region's statistics are taken over its own "
+        "positions and matched to its own painting. The heatmaps show one region (the first "
+        "when all are chosen); the bars, all of them as the run's chart records them.",
+    )
+    region = None if pick == everything else v.regions.index(pick)
+    v = v.region(region)
 notion = v.config.style_notion
 st.caption(explore.NOTION_NOTES[notion]["what"])
 ex.caption_view(v)
@@ -107,7 +120,7 @@ else:
 
 @st.fragment(run_every=2.0 if session.running() else None)
 def distances() -> None:
-    now = ex.view()
+    now = ex.view().region(region)
     rows = v.layer_shares() if now is v else ex.compute(now.layer_shares)  # v: computed above
     fig = gram_distance_figure(
         [r.layer for r in rows],

@@ -160,3 +160,23 @@ def gram(f: torch.Tensor) -> torch.Tensor:
     c = f.shape[1]
     m = f.reshape(c, -1)
     return m @ m.t() / m.shape[1]
+
+
+@pytest.mark.parametrize("notion", ["gram", "meancov", "patches"])
+def test_the_lab_by_region_equals_the_runs_record(random_model, cat, swirls, mosaic, notion):
+    from nst.lab.view import View
+
+    regions = RegionMap(
+        halves(48, 64, left=1, right=0), (Region("#ff0000", 1, 3.0),), feather=4
+    ).to_text()
+    cfg = Config(**TINY, style_notion=notion, regions=regions, style_blend=(1.0, 0.0))
+    run = Run(random_model, cat, [swirls, mosaic], cfg)
+    run.step(3)
+    view = View.of_run(run, random_model)
+    assert view.regions == ["the rest of the photo", "region 1 (#ff0000)"]
+    record = run.history[-1].style_layers
+    whole = {r.layer: r.term for r in view.layer_shares()}
+    parts = [{r.layer: r.term for r in view.region(i).layer_shares()} for i in range(2)]
+    for layer, value in record.items():
+        assert abs(whole[layer] - value) <= 0.01 * abs(value), layer
+        assert abs(parts[0][layer] + parts[1][layer] - value) <= 0.01 * abs(value), layer

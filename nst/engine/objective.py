@@ -235,7 +235,9 @@ class Objective:
             at = cfg if strength is None else cfg.replace(style_strength=strength)
             # normalized conventions do not grow with the positions: a region weighs its share
             share = {n: 1.0 if cfg.convention == "seed" else a for n, a in area.items()}
-            terms.append(RegionTerm(layers, targets, ref.beta(at) / self.beta, share))
+            name = "the rest of the photo" if region is None else f"region {i} ({region.colour})"
+            ratio = ref.beta(at) / self.beta
+            terms.append(RegionTerm(name, layers, targets, ratio, share, area, tuple(own)))
         return terms
 
     def _content_of(self, photo: torch.Tensor) -> torch.Tensor:
@@ -249,21 +251,14 @@ class Objective:
         feats = self.features(image, layers, normalized=False)
         return {name: self.notion.painting(feats[name], Window.whole(feats[name])) for name in layers}
 
-    def _regions_style_loss(self, feats: dict, layers: dict) -> torch.Tensor:
-        """The style loss by region: the seed's `style_loss` of each region's weighted
-        statistics, weighed by its β against the objective's."""
-        cfg, total = self.config, None
+    def style_by_region(self, feats: dict, layers: dict) -> torch.Tensor:
+        """The style loss by region: each region's `RegionTerm.style_loss` weighed by its β
+        against the objective's; `layers` receives each layer's sum over the regions."""
+        total = None
         for term in self.terms:
-            stats = {}
-            for name, w in cfg.style_weights:
-                if w:
-                    f = feats[name]
-                    window = Window.whole(f, term.weights[name])
-                    stats[name] = losses.style_statistic(f, term.targets[name], window)
-            weights = {n: w * term.share[n] for n, w in cfg.style_weights}
             own: dict[str, torch.Tensor] = {}
-            s = losses.style_loss(weights, stats, term.targets, cfg.convention, own)
-            total = term.beta_ratio * s if total is None else total + term.beta_ratio * s
+            s = term.beta_ratio * term.style_loss(self.config, feats, own)
+            total = s if total is None else total + s
             for name, v in own.items():
                 layers[name] = layers.get(name, 0) + term.beta_ratio * v
         return total if total is not None else torch.zeros((), device=self.device)
@@ -307,7 +302,7 @@ class Objective:
         if self.terms is None:
             s = losses.style_loss(dict(cfg.style_weights), feats, self.targets, cfg.convention, layers)
         else:
-            s = self._regions_style_loss(feats, layers)
+            s = self.style_by_region(feats, layers)
         kc, ks = self.balance
         total = losses.total_loss(kc * c, ks * s, cfg.alpha, self.beta)
         tv = losses.tv_loss(x) if cfg.tv_weight else torch.zeros((), device=x.device)
@@ -323,10 +318,27 @@ class RegionTerm:
     the region's β against the objective's, and each layer's share (its area under a
     normalized convention)."""
 
+    name: str
     weights: dict[str, torch.Tensor]
     targets: dict[str, object]
     beta_ratio: float
     share: dict[str, float]
+    area: dict[str, float]  # the region's part of each layer's positions
+    blend: tuple[float, ...]  # the paintings its targets weigh
+
+    def window(self, layer: str, f: torch.Tensor) -> Window:
+        """The region's positions of `f` (a layer's whole map), weighted by its mask."""
+        return Window.whole(f, self.weights[layer])
+
+    def style_loss(self, config: Config, feats: dict, per_layer: dict) -> torch.Tensor:
+        """The seed's `style_loss` of the region's weighted statistics (before its β ratio)."""
+        stats = {}
+        for name, w in config.style_weights:
+            if w:
+                f = feats[name]
+                stats[name] = losses.style_statistic(f, self.targets[name], self.window(name, f))
+        weights = {n: w * self.share[n] for n, w in config.style_weights}
+        return losses.style_loss(weights, stats, self.targets, config.convention, per_layer)
 
 
 def stride(layer: str) -> int:

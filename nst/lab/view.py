@@ -51,6 +51,34 @@ class View:
         self.objective, self.x, self.output, self.origin = objective, x, output, origin
         self.photo = photo or objective.content  # the photo as given
         self._memo: dict = {}  # numbers already computed for this view (it never changes)
+        self.term = None  # with a style per region: the region this view looks at (`region`)
+
+    @property
+    def regions(self) -> list[str]:
+        """The names of the objective's style terms by region ([] without regions)."""
+        return [t.name for t in self.objective.terms] if self.objective.terms else []
+
+    def region(self, index: int | None) -> View:
+        """This view, looking at region `index` of `regions` (None: all of them together)."""
+        if index is None or not self.objective.terms:
+            return self
+        key = ("region", index)
+        if key not in self._memo:
+            other = View(self.objective, self.x, self.output, self.origin, self.photo)
+            other.term = self.objective.terms[index]
+            self._memo[key] = other
+        return self._memo[key]
+
+    def _targets(self) -> dict:
+        """Each layer's target: the region's when the view looks at one (else the first's)."""
+        terms = self.objective.terms
+        term = self.term or (terms[0] if terms else None)
+        return self.objective.targets if term is None else term.targets
+
+    def _window(self, layer: str, f: torch.Tensor):
+        terms = self.objective.terms
+        term = self.term or (terms[0] if terms else None)
+        return None if term is None else term.window(layer, f)
 
     @classmethod
     def of_run(cls, run, model: VGGFeatures) -> View:
@@ -120,14 +148,23 @@ class View:
         cfg, obj = self.config, self.objective
         weights = {n: w for n, w in cfg.style_weights if w}
         feats = obj.features(self.x, list(weights), normalized=True)
-        stats = {n: losses.style_statistic(feats[n], obj.targets[n]) for n in weights}
+        targets = self._targets()
+        stats = {
+            n: losses.style_statistic(feats[n], targets[n], self._window(n, feats[n])) for n in weights
+        }
         per_layer: dict[str, torch.Tensor] = {}
-        losses.style_loss(weights, stats, obj.targets, cfg.convention, per_layer)
+        if self.term is not None:  # one region: its term, weighed as the run weighs it
+            self.term.style_loss(cfg, feats, per_layer)
+            per_layer = {k: self.term.beta_ratio * v for k, v in per_layer.items()}
+        elif obj.terms:  # every region: the run's style loss by region
+            obj.style_by_region(feats, per_layer)
+        else:
+            losses.style_loss(weights, stats, obj.targets, cfg.convention, per_layer)
         terms = {k: float(v) for k, v in per_layer.items()}
         total = sum(terms.values()) or 1.0
         rows = []
         for layer, term in terms.items():
-            distance = per_position(obj.targets[layer], stats[layer])
+            distance = per_position(targets[layer], stats[layer])
             rows.append(LayerShare(layer, weights[layer], term, term / total, distance))
         self._memo["shares"] = rows
         return rows
@@ -138,7 +175,8 @@ class View:
         if key not in self._memo:
             with torch.no_grad():
                 f = self.objective.features(self.x, [layer], normalized=True)[layer]
-                self._memo[key] = losses.style_statistic(f, self.objective.targets[layer])
+                window = self._window(layer, f)
+                self._memo[key] = losses.style_statistic(f, self._targets()[layer], window)
         return self._memo[key]
 
     def grams(self, layer: str) -> tuple[np.ndarray, np.ndarray, int]:
@@ -146,13 +184,13 @@ class View:
 
         The target is the one the objective matches (rescaled to this scale's pixel count)."""
         stat = self._statistic(layer)
-        target = self.objective.targets[layer]
+        target = self._targets()[layer]
         return _np(target), _np(stat.values[0]), stat.positions
 
     def gaussians(self, layer: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(the paintings' mean, their covariance, the image's mean, its covariance) at `layer`:
         what the mean-and-covariance notion matches."""
-        target = self.objective.targets[layer]
+        target = self._targets()[layer]
         mean, cov = target.gaussian(self._statistic(layer))
         return _np(target.mean), _np(target.cov), _np(mean), _np(cov)
 
@@ -163,10 +201,12 @@ class View:
         if key not in self._memo:
             with torch.no_grad():
                 f = self.objective.features(self.x, [layer], normalized=True)[layer]
-                target = self.objective.targets[layer]
+                target = self._targets()[layer]
                 cols = patch_map(f)[0].reshape(-1, f.shape[-1] * f.shape[-2])
                 where = target.where[target.match(cols)].cpu()
-            blend = self.config.style_blend or (1.0,) * len(self.objective.styles)
+            term = self.term or (self.objective.terms[0] if self.objective.terms else None)
+            blend = term.blend if term else self.config.style_blend
+            blend = blend or (1.0,) * len(self.objective.styles)
             used = [s for s, w in zip(self.objective.styles, blend, strict=True) if w]
             self._memo[key] = lay_out(where, f.shape[-2:], used, target.sizes)
         return self._memo[key]
