@@ -97,10 +97,33 @@ def test_a_kept_region_is_not_optimized(random_model, cat, swirls):
     assert np.abs(out[:, w // 2 :] - photo[:, w // 2 :]).mean() > 3.0  # the rest moved
 
 
-def test_regions_are_tiles_free_only_for_now(random_model, cat, swirls):
-    regions = two_paintings(halves(48, 64))
-    with pytest.raises(RegionError, match="not available for prints"):
-        Run(random_model, cat, [swirls, swirls], Config(**TINY, regions=regions), tile_pixels=1024)
+@pytest.mark.parametrize("notion", ["gram", "meancov", "patches"])
+def test_a_print_tiles_with_regions_exactly(random_model, cat, swirls, mosaic, notion):
+    """Regions in a print: tiled and untiled loss and gradient agree (masked statistics are sums
+    over positions too)."""
+    from nst.engine.objective import Objective
+    from nst.engine.tiles import HALO, TiledObjective
+
+    content = resize_to(cat.convert("RGB"), (200, 150))
+    labels = halves(150, 200)
+    labels[:40] = 0  # a band of the rest, across the tiles
+    regions = RegionMap(labels, (Region("#f00", 0), Region("#00f", 1, 2.0)), 6).to_text()
+    cfg = Config(**TINY, style_notion=notion, regions=regions)
+    plain = Objective(random_model, cfg, content, [swirls, mosaic], False)
+    tiled = TiledObjective(
+        random_model, cfg, content, [swirls, mosaic], False, tile_pixels=(64 + 2 * HALO) ** 2
+    )
+    torch.manual_seed(0)
+    x0 = to_tensor(content, "cpu")
+    x0 = random_model.normalize(x0) + 0.3 * torch.randn(1, 3, 150, 200)
+    out = []
+    for obj in (plain, tiled):
+        x = x0.clone().requires_grad_(True)
+        loss, parts = obj.evaluate(x)
+        out.append((float(loss), float(parts.style), x.grad.clone()))
+    (l1, s1, g1), (l2, s2, g2) = out
+    assert abs(l2 - l1) / l1 < 1e-4 and abs(s2 - s1) / s1 < 1e-4
+    assert float((g2 - g1).norm() / g1.norm()) < 1e-3
 
 
 @pytest.mark.parametrize("notion", ["gram", "meancov", "patches"])

@@ -23,6 +23,7 @@ tiles with each the same way: G_l above stands for the notion's statistic.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -30,7 +31,6 @@ import torch
 
 from nst.engine import losses
 from nst.engine.objective import Objective, Parts
-from nst.engine.regions import RegionError
 from nst.engine.style import Window
 
 ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
@@ -111,11 +111,6 @@ class TiledObjective(Objective):
     def __init__(self, *args, tile_pixels: int, **kwargs):
         self.side = tile_side(tile_pixels)
         super().__init__(*args, **kwargs)
-        if self.regions is not None:
-            raise RegionError(
-                "a style per region is not available for prints above 2048x2048 px yet: "
-                "choose a smaller size, or remove the regions"
-            )
 
     def _layout(self, x: torch.Tensor) -> list[Tile]:
         return tiles(x.shape[-2], x.shape[-1], self.side)
@@ -142,18 +137,43 @@ class TiledObjective(Objective):
                 out[name] = out[name] + part if name in out else part
         return out
 
+    def _groups(self) -> list[tuple[dict, dict | None, float, dict]]:
+        """The style terms: (targets, each layer's mask over its whole map or None, β ratio,
+        layer weights): one for the whole photo, or one per region (nst.engine.regions)."""
+        weights = {n: w for n, w in self.config.style_weights if w}
+        if self.terms is None:
+            return [(self.targets, None, 1.0, weights)]
+        return [
+            (t.targets, t.weights, t.beta_ratio, {n: w * t.share[n] for n, w in weights.items()})
+            for t in self.terms
+        ]
+
+    @staticmethod
+    def _window(t: Tile, name: str, f: torch.Tensor, size, masks: dict | None) -> Window:
+        """The tile's positions of `f` at layer `name`, weighted by a region's mask if any."""
+        window = t.window(name, f, size)
+        if masks is None:
+            return window
+        h, w = window(f).shape[-2:]
+        m = masks[name][..., window.top : window.top + h, window.left : window.left + w]
+        return dataclasses.replace(window, weights=m)
+
     @torch.no_grad()
-    def _statistics(self, x: torch.Tensor, layers: list[str]) -> dict[str, losses.Stat]:
-        """The normalized image's style statistics, summed over its tiles (no gradient)."""
-        out: dict[str, losses.Stat] = {}
+    def _statistics(self, x: torch.Tensor, layers: list[str]) -> list[dict[str, losses.Stat]]:
+        """The normalized image's style statistics per style term, summed over its tiles."""
+        groups = self._groups()
+        out: list[dict[str, losses.Stat]] = [{} for _ in groups]
         for t in self._layout(x):
             crop = x[..., t.crop_top : t.crop_bottom, t.crop_left : t.crop_right]
             feats = self.features(crop, layers, normalized=True)
-            for name in layers:
-                window = t.window(name, feats[name], x.shape[-2:])
-                stat = losses.style_statistic(feats[name], self.targets[name], window)
-                stat = losses.Stat(tuple(v.float() for v in stat.values), stat.channels, stat.positions)
-                out[name] = out[name] + stat if name in out else stat
+            for sums, (targets, masks, _, _) in zip(out, groups, strict=True):
+                for name in layers:
+                    window = self._window(t, name, feats[name], x.shape[-2:], masks)
+                    stat = losses.style_statistic(feats[name], targets[name], window)
+                    stat = losses.Stat(
+                        tuple(v.float() for v in stat.values), stat.channels, stat.positions
+                    )
+                    sums[name] = sums[name] + stat if name in sums else stat
         return out
 
     def evaluate(self, x: torch.Tensor) -> tuple[torch.Tensor, Parts]:
@@ -161,19 +181,29 @@ class TiledObjective(Objective):
         weights = {n: w for n, w in cfg.style_weights if w}
         kc, ks = self.balance
         beta = self.beta
+        groups = self._groups()
         # 1. the image's style statistics, the style loss (the seed's `style_loss`, whatever the
-        # notion) and its gradient with respect to each statistic
-        stats = self._statistics(x.detach(), list(weights))
-        leaves = {
-            n: losses.Stat(tuple(v.requires_grad_(True) for v in st.values), st.channels, st.positions)
-            for n, st in stats.items()
-        }
+        # notion, per region if any) and its gradient with respect to each statistic
+        leaves = [
+            {
+                n: losses.Stat(
+                    tuple(v.requires_grad_(True) for v in st.values), st.channels, st.positions
+                )
+                for n, st in stats.items()
+            }
+            for stats in self._statistics(x.detach(), list(weights))
+        ]
         terms: dict[str, torch.Tensor] = {}
         with torch.enable_grad():
-            s = losses.style_loss(weights, leaves, self.targets, cfg.convention, terms)
-            flat = [v for st in leaves.values() for v in st.values]
+            s = torch.zeros((), device=x.device)
+            for own, (targets, _, ratio, layer_weights) in zip(leaves, groups, strict=True):
+                per: dict[str, torch.Tensor] = {}
+                s = s + ratio * losses.style_loss(layer_weights, own, targets, cfg.convention, per)
+                for name, v in per.items():
+                    terms[name] = terms.get(name, 0) + ratio * v
+            flat = [v for own in leaves for st in own.values() for v in st.values]
             grads = iter(torch.autograd.grad(beta * ks * s, flat, allow_unused=True))
-        d_stats = {n: [next(grads) for _ in st.values] for n, st in leaves.items()}
+        d_stats = [{n: [next(grads) for _ in st.values] for n, st in own.items()} for own in leaves]
         # 2. tile by tile: the surrogate whose gradient is the tile's share of the whole's
         c_total = torch.zeros((), device=x.device)
         full = self.content_target
@@ -191,12 +221,13 @@ class TiledObjective(Objective):
             else:  # a strip at the image's edge narrower than the content layer's stride
                 c = torch.zeros((), device=x.device)
             surrogate = cfg.alpha * kc * c
-            for name in weights:
-                window = t.window(name, feats[name], x.shape[-2:])
-                part = losses.style_statistic(feats[name], self.targets[name], window)
-                for v, d in zip(part.values, d_stats[name], strict=True):
-                    if d is not None:
-                        surrogate = surrogate + (v.float() * d).sum()
+            for d_own, (targets, masks, _, _) in zip(d_stats, groups, strict=True):
+                for name in weights:
+                    window = self._window(t, name, feats[name], x.shape[-2:], masks)
+                    part = losses.style_statistic(feats[name], targets[name], window)
+                    for v, d in zip(part.values, d_own[name], strict=True):
+                        if d is not None:
+                            surrogate = surrogate + (v.float() * d).sum()
             surrogate.backward()
             c_total = c_total + c.detach()
             del feats, surrogate
@@ -210,6 +241,10 @@ class TiledObjective(Objective):
             total = total + cfg.tv_weight * tv
         parts = Parts(c_total, s.detach(), tv, {k: v.detach() for k, v in terms.items()})
         return total.detach(), parts
+
+
+def _each(stat: losses.Stat, fn) -> losses.Stat:
+    return losses.Stat(tuple(fn(v) for v in stat.values), stat.channels, stat.positions)
 
 
 def _assemble(parts: list) -> torch.Tensor:
