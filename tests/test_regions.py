@@ -203,3 +203,62 @@ def test_the_lab_by_region_equals_the_runs_record(random_model, cat, swirls, mos
     for layer, value in record.items():
         assert abs(whole[layer] - value) <= 0.01 * abs(value), layer
         assert abs(parts[0][layer] + parts[1][layer] - value) <= 0.01 * abs(value), layer
+
+
+# ---- the command line ----------------------------------------------------------------------
+
+RANDOM = ["--model", "vgg19", "--weights", "random", "--size", "48", "--steps", "2", "--quiet"]
+
+
+def _label_map(tmp_path, size=(40, 30)):
+    img = Image.new("RGB", size, "white")
+    img.paste((255, 0, 0), (0, 0, size[0] // 2, size[1]))
+    img.paste((0, 0, 255), (size[0] // 2, 0, size[0], size[1] // 2))
+    path = tmp_path / "map.png"
+    img.save(path)
+    return str(path)
+
+
+def test_the_command_line_keeps_the_regions_with_the_run(tmp_path, capsys):
+    from nst.cli import main
+    from nst.record.export import cli_command, read_png_config
+
+    out = tmp_path / "out.png"
+    args = ["cat", "swirls", "-o", str(out), "--region-map", _label_map(tmp_path)]
+    args += ["--region", "red=mosaic:3", "--region", "#0000ff=keep", *RANDOM, "--no-store"]
+    assert main(args) == 0
+    assert "was resized to the photo's" in capsys.readouterr().err
+    cfg = read_png_config(out)
+    regions = RegionMap.from_text(cfg.regions)
+    assert regions.regions == (Region("#ff0000", 1, 3.0), Region("#0000ff", None))
+    assert cfg.style_blend == (1.0, 0.0)  # mosaic was added for the red region only
+    command = cli_command(cfg, "cat", ["swirls", "mosaic"])
+    assert "--regions" in command and "--style-blend" in command
+
+
+@pytest.mark.parametrize(
+    "region, says",
+    [
+        (["--region", "red"], "write COLOUR=PAINTING"),
+        (["--region", "blurple=1"], "not a colour"),
+        (["--region", "green=1"], "is empty"),
+        (["--region", "red=1:lots"], "must be a number"),
+        ([], "go together"),
+    ],
+)
+def test_bad_regions_on_the_command_line_exit_2_with_one_line(tmp_path, capsys, region, says):
+    from nst.cli import main
+
+    args = ["cat", "swirls", "-o", str(tmp_path / "o.png"), "--region-map", _label_map(tmp_path)]
+    assert main([*args, *region, *RANDOM, "--no-store"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and err[0].startswith("nst: error:")
+
+
+def test_a_sweep_takes_regions_of_its_cells_painting(tmp_path, capsys):
+    from nst.cli import main
+
+    base = ["sweep", "cat", "swirls", "-o", str(tmp_path / "sw"), "--region-map", _label_map(tmp_path)]
+    assert main([*base, "--region", "red=mosaic", *RANDOM]) == 2
+    assert "in a sweep a region takes 1" in capsys.readouterr().err
+    assert main([*base, "--region", "red=1", "--region", "blue=keep", *RANDOM]) == 0

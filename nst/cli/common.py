@@ -18,6 +18,7 @@ from nst.engine.config import MAX_STEPS, Config, from_environment, parse_style_w
 from nst.engine.contract import Change
 from nst.engine.model import layer_table, pick_device
 from nst.engine.presets import PRESETS, preset
+from nst.engine.regions import FEATHER, Region, colour_hex, from_label_image
 from nst.engine.run import Iterate, Run
 from nst.record.recorded import RecordedRun
 from nst.record.store import Store, default_home
@@ -260,3 +261,88 @@ def drive(run: Run, changes: list[Change], after_step) -> None:
             return
         run.step(1)
         after_step()
+
+
+def add_region_flags(p: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """--region-map, --region and --feather: a style per region (nst.engine.regions)."""
+    takes = (
+        "the cell's painting (1) at a strength, or 'keep' for the photo"
+        if sweep
+        else "a painting (a style given, its number from 1, or another image) at a strength, "
+        "or 'keep' for the photo"
+    )
+    p.add_argument(
+        "--region-map",
+        metavar="IMAGE",
+        help="a style per region: an image painted in one colour per region (any size: it is "
+        "resized to the photo's); the other colours are the rest, which takes the styles given",
+    )
+    p.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        metavar="COLOUR=PAINTING[:STRENGTH]",
+        help=f"what a colour of --region-map takes: {takes} (repeatable, at most 8)",
+    )
+    p.add_argument("--feather", type=int, default=FEATHER, metavar="PX", help="region borders' width")
+
+
+def regions_from_args(args, cfg: Config, size, names: list[str], paintings: int, load=None):
+    """--region-map and --region as the config's regions, for a photo of `size` and the
+    paintings `names` (`paintings` of them). A painting not among them is loaded with `load`
+    (None: not allowed, as in a sweep) and added, with no weight in the blend of the rest.
+    Returns (config, the added paintings, all paintings' names, a note for the user or "")."""
+    if not args.region_map and not args.region:
+        return cfg, [], names, ""
+    if not (args.region_map and args.region):
+        raise ValueError("--region-map and --region go together: the map and what each colour takes")
+    names, added, regions = list(names), [], []
+    for text in args.region:
+        colour, _, what = text.partition("=")
+        if not what:
+            raise ValueError(f"--region {text!r}: write COLOUR=PAINTING[:STRENGTH] or COLOUR=keep")
+        name, _, strength = what.rpartition(":") if ":" in what else (what, "", "")
+        try:
+            value = float(strength) if strength else None
+        except ValueError:
+            raise ValueError(f"--region {text!r}: the strength must be a number") from None
+        if name == "keep":
+            regions.append(Region(colour_hex(colour), None))
+            continue
+        stems = [Path(n).stem for n in names]
+        if name.isdigit() and 1 <= int(name) <= paintings:
+            index = int(name) - 1
+        elif name in names[:paintings] or name in stems[:paintings]:
+            index = next(i for i in range(paintings) if name in (names[i], stems[i]))
+        elif load is None:
+            raise ValueError(
+                f"--region {text!r}: in a sweep a region takes 1 (the cell's painting) or keep"
+            )
+        else:
+            added.append(load(name))
+            names.append(name)
+            index = paintings + len(added) - 1
+        regions.append(Region(colour_hex(colour), index, value))
+    label_image = read_region_map(args.region_map)
+    region_map, note = from_label_image(label_image, regions, size, args.feather)
+    blend = tuple(cfg.style_blend or (1.0,) * paintings) + (0.0,) * len(added)
+    text = region_map.checked(paintings + len(added)).to_text()
+    return (
+        cfg.replace(regions=text, style_blend=blend if added else cfg.style_blend),
+        added,
+        names,
+        note,
+    )
+
+
+def read_region_map(path: str):
+    """A label image as painted (any size, even tiny), or a ValueError in one sentence."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise ValueError(f"--region-map {path}: no such file") from None
+    except (UnidentifiedImageError, OSError):
+        raise ValueError(f"--region-map {path}: not an image this can read") from None

@@ -15,10 +15,12 @@ from nst.cli.common import (
     RunKeeper,
     UsageError,
     add_config_flags,
+    add_region_flags,
     config_from_args,
     deepest_layer,
     drive,
     parse_change,
+    regions_from_args,
 )
 from nst.cli.prints import (
     add_print_flags,
@@ -28,11 +30,9 @@ from nst.cli.prints import (
     say_time,
     tile_pixels,
 )
-from nst.engine.config import Config
 from nst.engine.contract import Change
 from nst.engine.image import MAX_INPUT_SIDE, ImageInputError, load_image, resize_long_side
 from nst.engine.model import WeightsError, load_model, pick_device
-from nst.engine.regions import FEATHER, Region, colour_hex, from_label_image
 from nst.engine.run import Run
 from nst.record import trace
 
@@ -77,62 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not keep the run in the run store (NST_HOME); see `python -m nst runs --help`",
     )
-    p.add_argument(
-        "--region-map",
-        metavar="IMAGE",
-        help="a style per region: an image painted in one colour per region (any size: it is "
-        "resized to the photo's); the other colours are the rest, which takes the styles given",
-    )
-    p.add_argument(
-        "--region",
-        action="append",
-        default=[],
-        metavar="COLOUR=PAINTING[:STRENGTH]",
-        help="what a colour of --region-map takes: a painting (a style given, its number from 1, "
-        "or another image) at a strength, or 'keep' for the photo (repeatable, at most 8)",
-    )
-    p.add_argument(
-        "--feather", type=int, default=FEATHER, metavar="PX", help="region borders' width in px"
-    )
+    add_region_flags(p)
     add_config_flags(p)
     add_print_flags(p)
     return p
-
-
-def regions_from_args(args, cfg: Config, content, styles: list) -> tuple[Config, list, list, str]:
-    """--region-map and --region as the config's regions (and any painting they add, with no
-    weight in the blend of the rest). Returns (config, paintings, their names, a note or "")."""
-    if not args.region_map and not args.region:
-        return cfg, styles, list(args.styles), ""
-    if not (args.region_map and args.region):
-        raise ValueError("--region-map and --region go together: the map and what each colour takes")
-    given = list(args.styles)
-    paintings, regions = list(styles), []
-    for text in args.region:
-        colour, _, what = text.partition("=")
-        if not what:
-            raise ValueError(f"--region {text!r}: write COLOUR=PAINTING[:STRENGTH] or COLOUR=keep")
-        name, _, strength = what.rpartition(":") if ":" in what else (what, "", "")
-        value = float(strength) if strength else None
-        if name == "keep":
-            regions.append(Region(colour_hex(colour), None))
-            continue
-        if name.isdigit() and 1 <= int(name) <= len(given):
-            index = int(name) - 1
-        elif name in given or name in [Path(g).stem for g in given]:
-            index = next(i for i, g in enumerate(given) if name in (g, Path(g).stem))
-        else:
-            side = max(MAX_INPUT_SIDE, cfg.size)
-            paintings.append(load_image(samples.resolve(name), max_side=side, name=name))
-            given.append(name)
-            index = len(paintings) - 1
-        regions.append(Region(colour_hex(colour), index, value))
-    label_image = load_image(args.region_map, name=args.region_map)
-    region_map, note = from_label_image(label_image, regions, content.size, args.feather)
-    blend = cfg.style_blend or (1.0,) * len(styles)
-    blend = tuple(blend) + (0.0,) * (len(paintings) - len(styles))
-    regions_text = region_map.checked(len(paintings)).to_text()
-    return cfg.replace(regions=regions_text, style_blend=blend), paintings, given, note
 
 
 def stylize(argv: list[str]) -> int:
@@ -149,7 +97,16 @@ def stylize(argv: list[str]) -> int:
         side = max(MAX_INPUT_SIDE, cfg.size)
         content = load_image(samples.resolve(args.content), max_side=side, name=args.content)
         styles = [load_image(samples.resolve(s), max_side=side, name=s) for s in args.styles]
-        cfg, styles, names, note = regions_from_args(args, cfg, content, styles)
+        side = max(MAX_INPUT_SIDE, cfg.size)
+        cfg, extra, names, note = regions_from_args(
+            args,
+            cfg,
+            content.size,
+            list(args.styles),
+            len(styles),
+            lambda name: load_image(samples.resolve(name), max_side=side, name=name),
+        )
+        styles += extra
         if note:
             print(f"nst: note: {note}", file=sys.stderr)
         cfg = apply_print_size(args, cfg, max(content.size) / min(content.size))

@@ -11,7 +11,9 @@ from nst.cli.common import (
     Parser,
     UsageError,
     add_config_flags,
+    add_region_flags,
     config_from_args,
+    regions_from_args,
     store_or_say,
     warn,
 )
@@ -58,6 +60,7 @@ def build_sweep_parser() -> argparse.ArgumentParser:
         "cluster at NST_RAY_ADDRESS, else one started on this machine for the command); "
         "default: ray when NST_RAY_ADDRESS is set, else local",
     )
+    add_region_flags(p, sweep=True)
     add_config_flags(p)
     return p
 
@@ -83,6 +86,9 @@ def sweep_main(argv: list[str]) -> int:
             raise ValueError(f"{out} is not a folder")
         contents = cells.read_inputs(args.content)
         styles = [s for name in args.styles for s in cells.read_inputs(name)]
+        cfg, _, _, note = regions_from_args(args, cfg, contents[0].size, ["1"], 1)
+        if note and not args.quiet:
+            print(f"nst: note: {note}", file=sys.stderr)
         plan = sw.Sweep(contents, styles, cfg, axes, limit=None if args.yes else sw.MAX_CELLS)
         model = cells.LocalExecutor().model_for(cfg)  # for the estimate, and local cells
     except (UsageError, ImageInputError, WeightsError, ValueError) as exc:
