@@ -262,3 +262,19 @@ def test_a_sweep_takes_regions_of_its_cells_painting(tmp_path, capsys):
     assert main([*base, "--region", "red=mosaic", *RANDOM]) == 2
     assert "in a sweep a region takes 1" in capsys.readouterr().err
     assert main([*base, "--region", "red=1", "--region", "blue=keep", *RANDOM]) == 0
+
+
+def test_regions_change_on_a_paused_run_like_any_setting(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], Config(**{**TINY, "steps": 8}))
+    run.step(3)
+    run.pause()
+    kept = RegionMap(halves(48, 64, left=1, right=0), (Region("#00ff00", None),), 0).to_text()
+    texts = run.update(run.config.replace(regions=kept))
+    assert texts == ["regions: none -> 1 painted (#00ff00 keep)"]
+    while run.step(1):
+        pass
+    assert run.evals == 8 and run.status == "done"
+    out = np.asarray(run.image(), dtype=np.int16)
+    photo = np.asarray(resize_to(cat.convert("RGB"), run.image().size), dtype=np.int16)
+    w = out.shape[1]
+    assert np.abs(out[:, : w // 2 - 3] - photo[:, : w // 2 - 3]).mean() <= 0.5  # back to the photo

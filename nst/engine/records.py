@@ -63,6 +63,15 @@ def format_value(name: str, v) -> str:
         return {"beta": "from the strength", "time_budget": "no limit"}.get(name, "none")
     if isinstance(v, float):
         return f"{v:g}"
+    if name == "regions":  # a label map as text: say what it holds, not its bytes
+        from nst.engine.regions import RegionError, RegionMap
+
+        try:
+            regions = RegionMap.from_text(v).regions
+        except RegionError:
+            return "unreadable"
+        what = [f"{r.colour} {'keep' if r.keep else f'painting {r.painting + 1}'}" for r in regions]
+        return f"{len(regions)} painted ({', '.join(what)})"
     if isinstance(v, tuple) and v and isinstance(v[0], tuple):
         return ",".join(f"{k}={w:g}" for k, w in v)
     return str(v)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from nst.engine.config import Config
 from nst.engine.contract import Change
-from nst.engine.records import LossRecord
+from nst.engine.records import LossRecord, format_value
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,7 @@ SHOWN = [
     "preserve_color",
     "style_scale",
     "style_blend",
+    "regions",
     "pooling",
     "scales",
     "random_seed",
@@ -178,12 +179,15 @@ def changes_text(changes: list | None) -> str:
     """E.g. "step 40: β 1e+06; step 90: steps 200"; "" for a run left alone."""
     parts = []
     for step, fields in changes or []:
-        what = ", ".join(
-            f"{_name(k)} {'from the strength' if k == 'beta' and v is None else fmt(v)}"
-            for k, v in fields.items()
-        )
+        what = ", ".join(f"{_name(k)} {_changed(k, v)}" for k, v in fields.items())
         parts.append(f"step {step}: {what}")
     return "; ".join(parts)
+
+
+def _changed(field: str, value) -> str:
+    if (field == "beta" and value is None) or field == "regions":
+        return format_value(field, value)  # "from the strength"; "2 painted (...)"
+    return fmt(value)
 
 
 def _name(field: str) -> str:
@@ -199,6 +203,8 @@ def _rows_of(cfg) -> dict[str, Any]:
                 out[f"weight {layer}"] = w
         elif key == "beta" and d["beta"] is None:
             out[key] = "from the strength"
+        elif key == "regions" and d["regions"] is not None:
+            out[key] = format_value("regions", d["regions"])
         elif key in d:
             out[key] = d[key]
     return out
