@@ -82,26 +82,31 @@ def main() -> None:
     print(f"# nst on {name}, torch {torch.__version__}, {pair}, {net.arch}")
 
     sizes, batches, rounds = ((512, 1024), (1, 4, 8, 16), 20) if cuda else ((128, 256), (1, 2, 4), 4)
+    ways = (("eager", False), ("captured", True)) if cuda else (("eager", False),)
     rows = []
     for size in sizes:
         alone = None
         for n in batches:
-            if cuda:
-                torch.cuda.reset_peak_memory_stats()
-            try:
-                t = batched(net, photo, painting, size, n, rounds)
-            except torch.OutOfMemoryError:
-                rows.append([size, n, "out of memory", "", "", ""])
-                break
-            alone = alone or t
-            rows.append(
-                [size, n, f"{t * 1000:.1f}", f"{1 / t:.1f}", f"{alone / t:.2f}x", peak_mib(dev)]
-            )
+            for way, captured in ways:
+                net.captured.enabled = captured and not net.captured.notice
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                try:
+                    t = batched(net, photo, painting, size, n, rounds)
+                except torch.OutOfMemoryError:
+                    rows.append([size, n, way, "out of memory", "", "", ""])
+                    continue
+                alone = alone or t
+                ms, per_s = f"{t * 1000:.1f}", f"{1 / t:.1f}"
+                rows.append([size, n, way, ms, per_s, f"{alone / t:.2f}x", peak_mib(dev)])
+    net.captured.enabled = cuda and not net.captured.notice
     table(
         f"A default step per run, runs of one size stepped together ({name})",
-        ["size", "runs together", "ms per run-step", "run-steps/s", "vs alone", "peak MiB"],
+        ["size", "runs together", "pass", "ms per run-step", "run-steps/s", "vs one eager", "peak MiB"],
         rows,
     )
+    if net.captured.notice:
+        print(f"\ncapture: {net.captured.notice}")
 
     seats = card_seats(net) if cuda else lane_seats("cpu")
     size, steps = (512, 60) if cuda else (128, 12)

@@ -116,3 +116,17 @@ def test_a_config_written_before_the_pyramid_reads_as_pixels_only():
     old = Config().to_dict()
     del old["pyramid"]
     assert Config.from_dict(old).pyramid == 1 and Config().pyramid == 4
+
+
+@pytest.mark.parametrize("levels", [1, 3])
+def test_the_direction_on_a_gpu_is_the_one_on_a_cpu(levels):
+    """On CUDA the two-loop recursion keeps its dot products on the card; it is the same
+    direction (run here on the CPU through the same code)."""
+    torch.manual_seed(0)
+    target = torch.randn(1, 3, 16, 12) * 4
+    x = torch.zeros(1, 3, 16, 12, requires_grad=True)
+    opt = BoxLBFGS(x, history=5, levels=levels)
+    _minimize(opt, x, _quadratic(target), 12)  # the history is full
+    g = torch.randn(1, 3, 16, 12)
+    host, device = opt.direction(g, on_device=False), opt.direction(g, on_device=True)
+    torch.testing.assert_close(device, host, rtol=1e-5, atol=1e-6 * float(host.abs().max()))

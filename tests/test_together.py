@@ -121,3 +121,31 @@ def test_a_sweeps_cells_computed_together_equal_them_computed_one_by_one(random_
         assert o.status == "done" and o.evals == 4
         for name, value in o.scores.items():
             assert _close(value, alone[o.index].scores[name], 1e-4), name
+
+
+def test_a_capture_that_fails_falls_back_to_eager_and_says_so_once(random_model, cat, swirls):
+    """Capture is for CUDA; here it is tried on the CPU, where `make_graphed_callables` fails:
+    the evaluation is the eager one, the run says why once, and capture stays off."""
+    from nst.engine.capture import Captures
+
+    eager = Run(random_model, cat, [swirls], Config(**SMALL))
+    eager.step(2)
+    saved = random_model.captured
+    random_model.captured = Captures(kinds=("cpu",))
+    try:
+        run = Run(random_model, cat, [swirls], Config(**SMALL))
+        run.step(2)
+        assert not random_model.captured.enabled
+        notices = [e.text for e in run.events if "captured evaluation is off" in e.text]
+        assert len(notices) == 1
+        assert [r.total for r in run.history] == [r.total for r in eager.history]
+    finally:
+        random_model.captured = saved
+
+
+def test_nothing_is_captured_on_a_cpu(random_model, cat, swirls):
+    run = Run(random_model, cat, [swirls], Config(**SMALL))
+    run.step(1)
+    x = run.x.detach().clone().requires_grad_(True)
+    assert random_model.captured.features(random_model, x, ["conv1_1"], "max", None) is None
+    assert random_model.captured.enabled and not random_model.captured.notice

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nst.engine.capture import Captures
 from nst.engine.fastpath import PackedConvs
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -129,6 +130,7 @@ class VGGFeatures(nn.Module):
         self._casts: dict = {}  # (dtype, layer, pointer, device) -> weights cast once
         self._lock = threading.Lock()  # one model serves every session of the dashboard
         self.packed = PackedConvs()  # the private-operator fast path, checked at load
+        self.captured = Captures()  # the pass captured in a CUDA graph (on a GPU)
         # New weights in the same tensors (load_state_dict copies in place): forget the casts.
         self.features.register_load_state_dict_post_hook(lambda *_: self.forget_casts())
         self.requires_grad_(False)

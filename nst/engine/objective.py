@@ -134,6 +134,7 @@ class Objective:
         reference: Reference | None = None,
     ):
         self.model, self.config, self.content, self.bf16 = model, config, content, bf16
+        self.capture = True  # an evaluation may run as a captured CUDA graph (nst.engine.capture)
         self.balance = balance
         self.device = model.mean.device
         self.sources = styles
@@ -178,9 +179,14 @@ class Objective:
         returned in fp32, as are all activations on the fp32 path.
         """
         pooling = self.config.pooling
+        dtype = torch.bfloat16 if self.bf16 else None
+        out = None
+        if normalized and self.capture:  # an evaluation: captured and replayed on a GPU
+            out = self.model.captured.features(self.model, x, layers, pooling, dtype)
+        if out is None:
+            out = self.model(x, layers, pooling=pooling, normalized=normalized, dtype=dtype)
         if not self.bf16:
-            return self.model(x, layers, pooling=pooling, normalized=normalized)
-        out = self.model(x, layers, pooling=pooling, normalized=normalized, dtype=torch.bfloat16)
+            return out
         return {k: v.float() if k == self.config.content_layer else v for k, v in out.items()}
 
     @torch.no_grad()

@@ -99,7 +99,7 @@ class BoxLBFGS:
         # Pixels at a bound whose gradient would push them out stay put this step.
         held = ((x <= self.lo) & (g > 0)) | ((x >= self.hi) & (g < 0))
         free_g = g.masked_fill(held, 0.0)
-        d = self._direction(free_g).masked_fill_(held, 0.0)
+        d = self.direction(free_g).masked_fill_(held, 0.0)
         # Without curvature yet: a steepest-descent step of a set size, whatever the loss's scale.
         t = self.lr if self._pairs else self.first_step / max(d.abs().max().item(), 1e-30)
         self._prev = (x.detach().clone(), g.clone())
@@ -144,8 +144,11 @@ class BoxLBFGS:
             )
         return out
 
-    def _direction(self, g: torch.Tensor) -> torch.Tensor:
-        """-H g by the two-loop recursion over the stored pairs."""
+    def direction(self, g: torch.Tensor, on_device: bool | None = None) -> torch.Tensor:
+        """-H g by the two-loop recursion over the stored pairs. On a GPU its dot products stay
+        on the card (a float() per pair would make it wait for each, twice a pair)."""
+        if g.is_cuda if on_device is None else on_device:
+            return self._direction_on_device(g)
         q = g.clone()
         alphas = []
         for s, y, rho in reversed(self._pairs):
@@ -156,6 +159,20 @@ class BoxLBFGS:
         for (s, y, rho), a in zip(self._pairs, reversed(alphas), strict=True):
             b = rho * float((y * q).sum())
             q.add_(s, alpha=a - b)
+        return q.neg_()
+
+
+    def _direction_on_device(self, g: torch.Tensor) -> torch.Tensor:
+        q = g.clone()
+        alphas = []
+        for s, y, rho in reversed(self._pairs):
+            a = rho * (s * q).sum()  # a 0-dim tensor: no wait for the device
+            alphas.append(a)
+            q.sub_(y * a)
+        q = self.precondition(q).mul_(self._gamma)
+        for (s, y, rho), a in zip(self._pairs, reversed(alphas), strict=True):
+            b = rho * (y * q).sum()
+            q.add_(s * (a - b))
         return q.neg_()
 
 

@@ -406,9 +406,10 @@ class Run:
             return False
         self._scored = evaluated
         self.evals += 1
-        if self.model.packed.notice and not self._noticed:  # the fast path fell back: say so
+        notice = self.model.packed.notice or self.model.captured.notice
+        if notice and not self._noticed:  # the fast path or the capture fell back: say so
             self._noticed = True
-            self.events.append(Event(self.evals, self.model.packed.notice))
+            self.events.append(Event(self.evals, notice))
         w, h = self.size
         beta = self._objective.beta
         rec = LossRecord(

@@ -111,6 +111,7 @@ class TiledObjective(Objective):
     def __init__(self, *args, tile_pixels: int, **kwargs):
         self.side = tile_side(tile_pixels)
         super().__init__(*args, **kwargs)
+        self.capture = False  # every tile's crop has its own shape: nothing to replay
 
     def _layout(self, x: torch.Tensor) -> list[Tile]:
         return tiles(x.shape[-2], x.shape[-1], self.side)

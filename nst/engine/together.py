@@ -60,7 +60,10 @@ def evaluate_batch(runs: Sequence[Run]) -> list[tuple] | None:
         batch = torch.cat(xs)
         with torch.enable_grad():
             dtype = torch.bfloat16 if first.bf16 else None
-            feats = first.model(batch, layers, first.config.pooling, normalized=True, dtype=dtype)
+            model, pooling = first.model, first.config.pooling
+            feats = model.captured.features(model, batch, layers, pooling, dtype)
+            if feats is None:  # not on a GPU (or capture is off): eager
+                feats = model(batch, layers, pooling, normalized=True, dtype=dtype)
             results = []
             for i, (objective, x) in enumerate(zip(objectives, xs, strict=True)):
                 own = {name: feats[name][i : i + 1] for name in objective.config.layers_used}
