@@ -60,3 +60,10 @@ def test_two_painted_regions_style_one_side_and_keep_the_other(page, app_url):
     styled, kept = diff[:, : int(0.35 * w)].mean(), diff[:, int(0.65 * w) :].mean()
     # the page shows the run's 8-bit image; the photo here is resampled otherwise (a few levels)
     assert styled > 2 * kept and kept < 12, (styled, kept)
+    # a reload finds the run and its regions: shown over the photo, kept for a next run
+    page.reload()
+    page.wait_for_selector("[data-testid='stSidebar']", timeout=60_000)
+    wait_idle(page)
+    page.get_by_text("This run's regions").first.wait_for(timeout=60_000)
+    assert exceptions(page) == 0
+    page.screenshot(path=str(ARTIFACTS / "regions_after_reload.png"), full_page=True)
