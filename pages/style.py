@@ -28,7 +28,7 @@ if v.regions:
         "positions and matched to its own painting. The heatmaps show one region (the first "
         "when all are chosen); the bars, all of them as the run's chart records them.",
     )
-    region = None if pick == everything else v.regions.index(pick)
+    region = None if pick == everything else pick
     v = v.region(region)
 notion = v.config.style_notion
 st.caption(explore.NOTION_NOTES[notion]["what"])

@@ -199,7 +199,7 @@ def test_the_lab_by_region_equals_the_runs_record(random_model, cat, swirls, mos
     assert view.regions == ["the rest of the photo", "region 1 (#ff0000)"]
     record = run.history[-1].style_layers
     whole = {r.layer: r.term for r in view.layer_shares()}
-    parts = [{r.layer: r.term for r in view.region(i).layer_shares()} for i in range(2)]
+    parts = [{r.layer: r.term for r in view.region(n).layer_shares()} for n in view.regions]
     for layer, value in record.items():
         assert abs(whole[layer] - value) <= 0.01 * abs(value), layer
         assert abs(parts[0][layer] + parts[1][layer] - value) <= 0.01 * abs(value), layer
@@ -243,6 +243,7 @@ def test_the_command_line_keeps_the_regions_with_the_run(tmp_path, capsys):
         (["--region", "blurple=1"], "not a colour"),
         (["--region", "green=1"], "is empty"),
         (["--region", "red=1:lots"], "must be a number"),
+        (["--region", "red=1:3", "--beta", "1e5"], "needs the style strength"),
         ([], "go together"),
     ],
 )

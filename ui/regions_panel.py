@@ -8,6 +8,8 @@ finds it in the run's config.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -43,6 +45,10 @@ def labels_of(image_data: np.ndarray, colours: list[str]) -> np.ndarray:
 
 def render() -> None:
     """The panel: the brush, the canvas over the photo, each region's painting and strength."""
+    here = st.session_state.content_name
+    if st.session_state._rg_photo not in (None, here):  # another photo: its regions do not fit
+        st.session_state.regions, st.session_state._rg_drawn = None, None
+    st.session_state._rg_photo = here
     stored = st.session_state.regions
     with st.expander("Regions: a style per part of the photo", expanded=stored is not None):
         try:
@@ -72,13 +78,16 @@ def render() -> None:
             height=h,
             drawing_mode="freedraw",
             return_image_data=True,
-            key=f"rg_canvas_{st.session_state.content_name}",
+            key=f"rg_canvas_{here}_{st.session_state._rg_generation}",
         )
         painted = _painted(result, w, h)
         if painted is None:
-            if stored is not None:
+            if st.session_state._rg_drawn is not None:  # the canvas was cleared
+                st.session_state.regions = st.session_state._rg_drawn = None
+            elif stored is not None:
                 _show_stored(stored, photo)
             return
+        st.session_state._rg_drawn = hashlib.sha1(painted.tobytes()).hexdigest()
         _set_regions(painted, photo, feather)
 
 

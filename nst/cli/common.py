@@ -306,6 +306,10 @@ def regions_from_args(args, cfg: Config, size, names: list[str], paintings: int,
             value = float(strength) if strength else None
         except ValueError:
             raise ValueError(f"--region {text!r}: the strength must be a number") from None
+        if value is not None and cfg.beta is not None:
+            raise ValueError(
+                f"--region {text!r}: a region's strength needs the style strength, not --beta"
+            )
         if name == "keep":
             regions.append(Region(colour_hex(colour), None))
             continue

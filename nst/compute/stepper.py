@@ -314,7 +314,10 @@ class Stepper:
             for job in going:
                 if job.first_step is None:
                     job.first_step, job.evals_before = time.monotonic(), job.run.evals
-            errors = self._step([job.run for job in going])
+            try:
+                errors = self._step([job.run for job in going])
+            except Exception as exc:  # noqa: BLE001 - a bug must not end the lane's thread
+                errors = [exc] * len(going)
             for job, exc in zip(going, errors, strict=True):
                 if exc is not None:  # a bug must not stop every run
                     job.run.message = f"the run stopped on an error: {exc}"

@@ -6,7 +6,8 @@ records them once and replays them with one launch. `torch.cuda.make_graphed_cal
 API) turns the network's forward into a graphed callable whose backward is graphed too, so the
 losses (small, eager) and autograd stay as they are.
 
-A graph holds one input shape, set of layers, pooling and precision: each new one is captured
+Only the thread that owns a device's evaluations captures (see `_capturing_thread`). A graph
+holds one input shape, set of layers, pooling and precision: each new one is captured
 anew (at most KEPT are kept). A captured pass is checked once against the eager one (outputs and
 input gradient); any exception or mismatch switches capture off for the model for good, and
 `notice` says why once (a run copies it into its events), as the CPU fast path does. On a CPU
@@ -25,6 +26,15 @@ KEPT = 4  # graphs kept per model (each holds its activations' memory)
 TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 3e-2}  # relative, captured against eager
 
 
+def _capturing_thread() -> bool:
+    """Capture where one thread owns the device's evaluations: a compute worker's lane
+    (nst.compute.stepper, threads named "nst-...") or a command's main thread. Elsewhere (a sweep's
+    thread beside the worker) a replay's shared buffers, or a capture under way, could meet
+    another thread's work: those go eagerly."""
+    here = threading.current_thread()
+    return here is threading.main_thread() or here.name.startswith("nst-")
+
+
 class Captures:
     """One model's captured passes. `kinds`: the device types captured on (CUDA)."""
 
@@ -40,9 +50,9 @@ class Captures:
         where none applies (not on CUDA, no gradient wanted, capture off or failed)."""
         if not (self.enabled and x.device.type in self.kinds and x.requires_grad):
             return None
-        if not torch.is_grad_enabled():
+        if not torch.is_grad_enabled() or not _capturing_thread():
             return None
-        key = (tuple(x.shape), tuple(layers), pooling, dtype, x.dtype, x.device)
+        key = (tuple(x.shape), tuple(layers), pooling, dtype, x.dtype, x.device, threading.get_ident())
         with self._lock:
             graphed = self._graphs.get(key)
             if graphed is None:

@@ -148,6 +148,7 @@ class Objective:
         self.terms = self._region_terms() if self.regions else None  # a style term per region
         kept = self.regions.kept(content.size, self.device) if self.regions else None
         self.free = None if kept is None else 1.0 - kept  # 0 where the photo is kept
+        self._photo = None  # the photo, normalized, once a kept region needs it
 
     @property
     def beta(self) -> float:
@@ -276,9 +277,11 @@ class Objective:
     def keep_photo(self, x: torch.Tensor) -> None:
         """Put the photo (normalized) into the kept regions of `x`, in place."""
         if self.free is not None:
-            photo = self.model.normalize(to_tensor(self.content, self.device))
+            if self._photo is None:
+                photo = self.model.normalize(to_tensor(self.content, self.device))
+                self._photo = photo * (1.0 - self.free)
             with torch.no_grad():
-                x.mul_(self.free).add_(photo * (1.0 - self.free))
+                x.mul_(self.free).add_(self._photo)
 
     def palette(self) -> Image.Image:
         """The painting whose colours a recoloured start takes (the most weighted one)."""

@@ -161,7 +161,6 @@ class BoxLBFGS:
             q.add_(s, alpha=a - b)
         return q.neg_()
 
-
     def _direction_on_device(self, g: torch.Tensor) -> torch.Tensor:
         q = g.clone()
         alphas = []

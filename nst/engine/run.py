@@ -6,10 +6,8 @@ tick, pause by not calling it, change settings in between (`update`), and resume
 through its `history`, `events` and an optional callback of `Iterate`: it knows nothing of any UI.
 
 Deviations from Gatys et al. 2016, each a choice of this project:
-  * The optimizer works on the ImageNet-normalized image, as the seed did, so the seed's Adam
-    learning rate keeps its meaning.
-  * The image stays a valid picture (every pixel in [0, 1]) throughout (nst.engine.optim): the loss
-    on the curves is the loss of the image the user would download at that moment.
+  * The optimizer works on the ImageNet-normalized image (the seed's Adam rate keeps its meaning).
+  * Every pixel stays in [0, 1] (nst.engine.optim): the curves score the image one would download.
   * L-BFGS runs one evaluation per optimizer call (no line search): its curvature history
     persists between calls, so ticking is free and every evaluation is recorded.
   * Coarse-to-fine scales re-weight the objective so the style/content balance at a coarse scale
@@ -140,7 +138,7 @@ class Run:
         self.status = "running"
         ran = 0
         for _ in range(n):
-            if not self.ready() or not self._evaluate(evaluated):
+            if (evaluated is None and not self.ready()) or not self._evaluate(evaluated):
                 break
             evaluated = None  # computed for one evaluation only
             ran += 1
@@ -197,6 +195,7 @@ class Run:
         Changes outside LIVE_FIELDS (size, scales, init, seed, model ...) need a new run.
         """
         config = config.validated()
+        config.check_inputs(self.model.arch, self.model.layer_names, len(self.styles_src))
         was, now = self.config.to_dict(), config.to_dict()
         changed = [name for name in now if now[name] != was[name]]
         if not changed:
@@ -381,6 +380,7 @@ class Run:
         evaluated = self._x.detach().clone()
         try:
             self._optimizer.step(closure)
+            self._objective.keep_photo(self._x)  # the pyramid's step reaches into kept regions
             loss, parts = found
             numbers = parts.numbers(loss, self._x)  # one transfer: each float() waits for a GPU
         except RuntimeError as exc:  # torch.OutOfMemoryError is one
@@ -389,7 +389,7 @@ class Run:
             self.seconds += time.perf_counter() - t0
             self._restore()
             w, h = self.size
-            return self._fail(f"out of memory at {w}x{h}; choose a smaller size")
+            return self.fail(f"out of memory at {w}x{h}; choose a smaller size")
         self._last_eval = time.perf_counter() - t0 + (given[2] if given else 0.0)
         self.seconds += self._last_eval
         loss, content, style, tv, x_finite, layers = numbers
@@ -425,7 +425,8 @@ class Run:
             self._x.copy_(self._scored)
         self._optimizer = self._make_optimizer()
 
-    def _fail(self, message: str) -> bool:
+    def fail(self, message: str) -> bool:
+        """End the run as failed, saying why (its image so far is kept). Returns False."""
         self.message = message
         self.events.append(Event(self.evals, message))
         self._finish("failed")

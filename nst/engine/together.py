@@ -36,7 +36,13 @@ def step_together(runs: Sequence[Run]) -> list[BaseException | None]:
         except Exception as exc:  # noqa: BLE001 - a run's trouble is its own
             errors[i] = exc
     for members in groups.values():
-        evaluated = evaluate_batch([runs[i] for i in members]) if len(members) > 1 else None
+        evaluated = None
+        if len(members) > 1:
+            try:
+                evaluated = evaluate_batch([runs[i] for i in members])
+            except Exception:  # noqa: BLE001 - whatever went wrong, each run goes alone
+                for i in members:
+                    runs[i].x.grad = None
         for j, i in enumerate(members):
             try:
                 runs[i].step(1, evaluated[j] if evaluated else None)

@@ -142,6 +142,8 @@ def compute_together(
     nst.engine.together); each outcome as its cell ends, the next cell taking its place."""
     waiting, going = list(specs), []
     while waiting or going:
+        if stop.is_set():
+            waiting.clear()  # unstarted cells are dropped
         while waiting and len(going) < slots:
             spec = waiting.pop(0)
             going.append((spec, *start_cell(spec, model)))
@@ -152,8 +154,7 @@ def compute_together(
             errors = step_together([run for _spec, run, *_ in going])
             for (_spec, run, *_), exc in zip(going, errors, strict=True):
                 if exc is not None:
-                    run.message = f"the run stopped on an error: {exc}"
-                    run.stop()
+                    run.fail(f"the run stopped on an error: {exc}")
         for cell in [c for c in going if c[1].finished]:
             going.remove(cell)
             yield end_cell(cell[0], model, *cell[1:])
@@ -237,6 +238,8 @@ class LocalExecutor:
         for spec in specs:
             by_model.setdefault(id(self.model_for(spec.config)), []).append(spec)
         for group in by_model.values():
+            if stop.is_set():
+                return
             yield from compute_together(group, self.model_for(group[0].config), self.slots, stop)
 
 

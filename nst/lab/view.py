@@ -58,10 +58,12 @@ class View:
         """The names of the objective's style terms by region ([] without regions)."""
         return [t.name for t in self.objective.terms] if self.objective.terms else []
 
-    def region(self, index: int | None) -> View:
-        """This view, looking at region `index` of `regions` (None: all of them together)."""
-        if index is None or not self.objective.terms:
+    def region(self, name: str | None) -> View:
+        """This view, looking at the region named `name` (one of `regions`); itself for None (all
+        of them together) or a region this objective does not have (any more)."""
+        if name not in self.regions:
             return self
+        index = self.regions.index(name)
         key = ("region", index)
         if key not in self._memo:
             other = View(self.objective, self.x, self.output, self.origin, self.photo)
