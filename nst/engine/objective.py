@@ -244,7 +244,7 @@ class Objective:
             share = {n: 1.0 if cfg.convention == "seed" else a for n, a in area.items()}
             name = "the rest of the photo" if region is None else f"region {i} ({region.colour})"
             ratio = ref.beta(at) / self.beta
-            terms.append(RegionTerm(name, layers, targets, ratio, share, area, tuple(own)))
+            terms.append(RegionTerm(name, layers, targets, ratio, share, tuple(own)))
         return terms
 
     def _content_of(self, photo: torch.Tensor) -> torch.Tensor:
@@ -332,12 +332,15 @@ class RegionTerm:
     targets: dict[str, object]
     beta_ratio: float
     share: dict[str, float]
-    area: dict[str, float]  # the region's part of each layer's positions
     blend: tuple[float, ...]  # the paintings its targets weigh
+    counts: dict[str, float] = field(init=False)  # each layer's weights summed, once
+
+    def __post_init__(self) -> None:
+        self.counts = {n: float(w.sum()) for n, w in self.weights.items()}
 
     def window(self, layer: str, f: torch.Tensor) -> Window:
         """The region's positions of `f` (a layer's whole map), weighted by its mask."""
-        return Window.whole(f, self.weights[layer])
+        return Window.whole(f, self.weights[layer], self.counts[layer])
 
     def style_loss(self, config: Config, feats: dict, per_layer: dict) -> torch.Tensor:
         """The seed's `style_loss` of the region's weighted statistics (before its β ratio)."""

@@ -62,6 +62,7 @@ class Window:
     width: int
     # (1, 1, rows, cols): how much each counted position counts (a region's mask); None: fully
     weights: torch.Tensor | None = None
+    count: float | None = None  # the weights' sum, when known (no wait for a GPU)
 
     def __call__(self, f: torch.Tensor) -> torch.Tensor:
         return f[..., self.rows, self.cols]
@@ -70,11 +71,11 @@ class Window:
         """How many positions `f` (this window of a map) counts: the sum of the weights."""
         if self.weights is None:
             return f.shape[-1] * f.shape[-2]
-        return float(self.weights.sum())
+        return self.count if self.count is not None else float(self.weights.sum())
 
     @staticmethod
-    def whole(f: torch.Tensor, weights: torch.Tensor | None = None) -> Window:
-        return Window(slice(None), slice(None), 0, 0, f.shape[-2], f.shape[-1], weights)
+    def whole(f: torch.Tensor, weights=None, count: float | None = None) -> Window:
+        return Window(slice(None), slice(None), 0, 0, f.shape[-2], f.shape[-1], weights, count)
 
 
 def extent(convention: str, positions: int) -> float:

@@ -30,16 +30,11 @@ from dataclasses import dataclass
 import torch
 
 from nst.engine import losses
-from nst.engine.objective import Objective, Parts
+from nst.engine.objective import Objective, Parts, stride
 from nst.engine.style import Window
 
 ALIGN = 16  # the network's largest stride (four poolings): tile edges on it keep positions whole
 HALO = 96  # px of context around a tile: beyond conv5_1's reach (66 px VGG-16, 78 VGG-19)
-
-
-def stride_of(layer: str) -> int:
-    """conv1_x: 1, conv2_x: 2, conv3_x: 4, conv4_x: 8, conv5_x: 16."""
-    return 2 ** (int(layer[4]) - 1)
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ class Tile:
     def window(self, layer: str, feature: torch.Tensor, image: tuple[int, int]) -> Window:
         """The tile's positions in `feature` (the crop's, at `layer`), in an image of
         `image` (height, width) px."""
-        s = stride_of(layer)
+        s = stride(layer)
         t = (self.top - self.crop_top) // s
         l_ = (self.left - self.crop_left) // s
         h = (self.bottom - self.top) // s if self.bottom % s == 0 else None
@@ -263,6 +258,6 @@ def _assemble(parts: list) -> torch.Tensor:
 
 
 def _window(full: torch.Tensor, t: Tile, layer: str, shape) -> torch.Tensor:
-    s = stride_of(layer)
+    s = stride(layer)
     top, left = t.top // s, t.left // s
     return full[..., top : top + shape[0], left : left + shape[1]]
