@@ -279,3 +279,18 @@ def test_regions_change_on_a_paused_run_like_any_setting(random_model, cat, swir
     photo = np.asarray(resize_to(cat.convert("RGB"), run.image().size), dtype=np.int16)
     w = out.shape[1]
     assert np.abs(out[:, : w // 2 - 3] - photo[:, : w // 2 - 3]).mean() <= 0.5  # back to the photo
+
+
+def test_overlapping_strokes_make_no_region_of_their_mixed_colour():
+    """Half-transparent red over blue reads purple, near the purple brush: it must stay red or
+    blue, not become a region nobody painted."""
+    from ui.regions_panel import COLOURS, labels_of
+
+    data = np.zeros((20, 30, 4), np.uint8)
+    data[:, :15] = (0xE4, 0x1A, 0x1C, 140)  # region 1's brush
+    data[:, 15:] = (0x37, 0x7E, 0xB8, 140)  # region 2's
+    data[:, 12:18] = (0x8F, 0x4E, 0x63, 200)  # the overlap: a mix of the two
+    data[:2] = 0  # unpainted
+    labels = labels_of(data, COLOURS)
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert (labels[:2] == 0).all() and (labels[5, :10] == 1).all() and (labels[5, 20:] == 2).all()

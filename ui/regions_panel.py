@@ -31,16 +31,21 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 
 def labels_of(image_data: np.ndarray, colours: list[str]) -> np.ndarray:
-    """(h, w) labels from the canvas's RGBA strokes: each painted pixel's nearest colour (1 for
-    colours[0] ...), 0 where nothing (or the eraser) was painted."""
+    """(h, w) labels from the canvas's RGBA strokes: 1 for colours[0] ..., 0 where nothing (or
+    the eraser) was painted. Strokes are half transparent, so where two overlap the pixel is a
+    mix of their colours, which may lie near a third brush's: each painted pixel goes to the
+    nearest of the brushes actually used (those whose own colour appears unmixed)."""
     rgba = image_data.astype(np.int32)
     painted = rgba[..., 3] > 40
     choices = [ERASER, *colours]
     rgb = np.stack([np.array([int(c[i : i + 2], 16) for i in (1, 3, 5)]) for c in choices])
-    d = ((rgba[..., None, :3] - rgb[None, None]) ** 2).sum(-1)
-    labels = d.argmin(-1).astype(np.uint8)  # 0: the eraser
-    labels[~painted] = 0
-    return labels
+    d = np.abs(rgba[..., None, :3] - rgb[None, None]).max(-1)  # (h, w, brushes)
+    used = [k for k in range(len(choices)) if int(((d[..., k] <= 8) & painted).sum()) >= 10]
+    if not used:
+        return np.zeros(painted.shape, np.uint8)
+    nearest = np.array(used)[d[..., used].argmin(-1)].astype(np.uint8)  # 0: the eraser
+    nearest[~painted] = 0
+    return nearest
 
 
 def render() -> None:
