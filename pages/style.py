@@ -17,6 +17,7 @@ model = st.session_state.model
 if model is None:
     st.stop()
 v = ex.view()
+WEIGHED = ", the region's, each weighted by its mask"
 region = None  # with a style per region: the region looked at (None: all of them)
 if v.regions:
     everything = "all regions together (the run's style loss)"
@@ -78,7 +79,8 @@ if notion == "gram":
     gt = image_gram[np.ix_(idx, idx)] / m
     _three(gs, gt, float(max(np.abs(gs).max(), np.abs(gt).max(), 1e-12)), "Gram")
     st.caption(
-        f"Entries are G/M (M = {m} positions), all three on one colour scale. The target is the "
+        f"Entries are G/M (M = {m:,.0f} positions{WEIGHED if region else ''}), all three on one "
+        "colour scale. The target is the "
         "Gram matrix the run matches"
         + (" (each painting's, weighted by its blend)" if many else "")
         + ", at the size it optimizes now. Where the difference is white, the "

@@ -282,15 +282,30 @@ def test_regions_change_on_a_paused_run_like_any_setting(random_model, cat, swir
 
 
 def test_overlapping_strokes_make_no_region_of_their_mixed_colour():
-    """Half-transparent red over blue reads purple, near the purple brush: it must stay red or
-    blue, not become a region nobody painted."""
+    """Half-transparent blue over red reads purple, near the purple brush: the labels come from
+    the strokes in the order they were painted, so the overlap is blue's, and no region appears
+    that nobody painted; a later eraser stroke takes its pixels back to the rest."""
     from ui.regions_panel import COLOURS, labels_of
 
-    data = np.zeros((20, 30, 4), np.uint8)
-    data[:, :15] = (0xE4, 0x1A, 0x1C, 140)  # region 1's brush
-    data[:, 15:] = (0x37, 0x7E, 0xB8, 140)  # region 2's
-    data[:, 12:18] = (0x8F, 0x4E, 0x63, 200)  # the overlap: a mix of the two
-    data[:2] = 0  # unpainted
-    labels = labels_of(data, COLOURS)
+    def stroke(colour, y, x0, x1, width=10):
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        path = [["M", x0, y], ["Q", x0, y, (x0 + x1) / 2, y], ["L", x1, y]]
+        return {
+            "type": "Path",
+            "stroke": f"rgba({r},{g},{b},0.55)",
+            "strokeWidth": width,
+            "left": (x0 + x1) / 2,
+            "top": y,
+            "scaleX": 1,
+            "scaleY": 1,
+            "path": path,
+        }
+
+    red, blue = COLOURS[0], COLOURS[1]
+    drawing = {
+        "objects": [stroke(red, 10, 5, 60), stroke(blue, 10, 40, 95), stroke("#ffffff", 10, 0, 10)]
+    }
+    labels = labels_of(drawing, COLOURS, (100, 30))
     assert set(np.unique(labels)) == {0, 1, 2}
-    assert (labels[:2] == 0).all() and (labels[5, :10] == 1).all() and (labels[5, 20:] == 2).all()
+    assert labels[10, 30] == 1 and labels[10, 50] == 2 and labels[10, 80] == 2  # blue on top
+    assert labels[10, 5] == 0 and labels[25, 50] == 0  # erased; never painted

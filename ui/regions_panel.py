@@ -12,7 +12,7 @@ import hashlib
 
 import numpy as np
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from nst.engine.config import STRENGTH_DEFAULT, STRENGTH_RANGE
 from nst.engine.regions import MAX_REGIONS, Region, RegionError, RegionMap
@@ -30,22 +30,42 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def labels_of(image_data: np.ndarray, colours: list[str]) -> np.ndarray:
-    """(h, w) labels from the canvas's RGBA strokes: 1 for colours[0] ..., 0 where nothing (or
-    the eraser) was painted. Strokes are half transparent, so where two overlap the pixel is a
-    mix of their colours, which may lie near a third brush's: each painted pixel goes to the
-    nearest of the brushes actually used (those whose own colour appears unmixed)."""
-    rgba = image_data.astype(np.int32)
-    painted = rgba[..., 3] > 40
-    choices = [ERASER, *colours]
-    rgb = np.stack([np.array([int(c[i : i + 2], 16) for i in (1, 3, 5)]) for c in choices])
-    d = np.abs(rgba[..., None, :3] - rgb[None, None]).max(-1)  # (h, w, brushes)
-    used = [k for k in range(len(choices)) if int(((d[..., k] <= 8) & painted).sum()) >= 10]
-    if not used:
-        return np.zeros(painted.shape, np.uint8)
-    nearest = np.array(used)[d[..., used].argmin(-1)].astype(np.uint8)  # 0: the eraser
-    nearest[~painted] = 0
-    return nearest
+def labels_of(drawing: dict | None, colours: list[str], size: tuple[int, int]) -> np.ndarray:
+    """(h, w) labels from the canvas's strokes (its Fabric.js JSON), drawn again in the order
+    they were painted, each in its brush's label (1 for colours[0] ..., 0 for the eraser), so a
+    later stroke covers an earlier one. (The canvas's pixels can't tell: where two
+    half-transparent strokes overlap their colours mix, and a mix may look like a third brush.)"""
+    labels = Image.new("L", size, 0)
+    pen = ImageDraw.Draw(labels)
+    brushes = [ERASER, *colours]
+    for obj in (drawing or {}).get("objects", []):
+        points = [(float(c[-2]), float(c[-1])) for c in obj.get("path") or [] if len(c) >= 3]
+        if not points or not obj.get("stroke"):
+            continue
+        label = _brush(obj["stroke"], brushes)
+        # the path is in the canvas's coordinates until the stroke is moved or scaled (edit mode):
+        # its centre (left, top) then differs from the points' own, and scaleX/Y apply about it
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+        sx, sy = float(obj.get("scaleX", 1)), float(obj.get("scaleY", 1))
+        left, top = float(obj.get("left", cx)), float(obj.get("top", cy))
+        points = [(left + (x - cx) * sx, top + (y - cy) * sy) for x, y in points]
+        width = max(1, round(float(obj.get("strokeWidth", 1)) * (sx + sy) / 2))
+        pen.line(points, fill=label, width=width, joint="curve")
+        for x, y in (points[0], points[-1]):  # round caps
+            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=label)
+    return np.array(labels)
+
+
+def _brush(stroke: str, brushes: list[str]) -> int:
+    """The label of the brush whose colour a stroke's "rgba(r,g,b,a)" (or "#rrggbb") is."""
+    if stroke.startswith("rgb"):
+        inside = stroke[stroke.find("(") + 1 : stroke.find(")")]
+        rgb = np.array([float(v) for v in inside.split(",")[:3]])
+    else:
+        rgb = np.array([int(stroke[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    own = np.array([[int(b[i : i + 2], 16) for i in (1, 3, 5)] for b in brushes], dtype=float)
+    return int(((own - rgb) ** 2).sum(1).argmin())
 
 
 def render() -> None:
@@ -82,7 +102,6 @@ def render() -> None:
             width=w,
             height=h,
             drawing_mode="freedraw",
-            return_image_data=True,
             key=f"rg_canvas_{here}_{st.session_state._rg_generation}",
         )
         painted = _painted(result, w, h)
@@ -98,13 +117,7 @@ def render() -> None:
 
 def _painted(result, w: int, h: int) -> np.ndarray | None:
     """The canvas's labels, or None when nothing is painted (or the canvas has not answered)."""
-    try:
-        data = result.image_data
-    except Exception:  # noqa: BLE001 - no drawing sent yet
-        return None
-    if data is None or data.shape[:2] != (h, w):
-        return None
-    labels = labels_of(data, COLOURS)
+    labels = labels_of(getattr(result, "json_data", None), COLOURS, (w, h))
     return labels if labels.any() else None
 
 
