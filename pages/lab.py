@@ -30,14 +30,26 @@ with tabs[0]:
     )
     if run is not None and run.history:
         st.plotly_chart(layer_share_figure(run.history), width="stretch", key="lab_share")
+        if v.regions:
+            st.caption("The shares of the run's whole style loss: every region's terms summed.")
     else:
         st.info("Start a run on the Stylize page to see each layer's share over time.")
-    st.caption(
-        f"Gradient each term of the run's objective sends to the {v.target_name} (192 px): bright "
-        "where changing a pixel would change that term most. Each map is scaled to its own "
-        "strongest pixels (its 99.5th percentile); the terms' sizes differ by decades."
+    seen = ex.region_choice(
+        v, "lab_region", "The maps below show the style terms of the region chosen, or all of them."
     )
-    st.plotly_chart(gradient_figure(ex.compute(v.gradient_maps)), width="stretch", key="lab_grads")
+    whose = "each term of the run's objective"
+    if seen.term is not None:
+        whose = f"each of {seen.term.name}'s style terms (and the content term)"
+    kept = ""
+    if v.objective.free is not None:
+        kept = " A kept region stays dark: the run holds the photo's pixels there."
+    st.caption(
+        f"Gradient {whose} sends to the {v.target_name} (192 px): bright "
+        "where changing a pixel would change that term most. Each map is scaled to its own "
+        f"strongest pixels (its 99.5th percentile); the terms' sizes differ by decades.{kept}"
+    )
+    grads = ex.compute(seen.gradient_maps)
+    st.plotly_chart(gradient_figure(grads), width="stretch", key="lab_grads")
 
 PAPER = (
     "As in the paper: L-BFGS from faint white noise, average pooling, its loss "

@@ -18,19 +18,13 @@ if model is None:
     st.stop()
 v = ex.view()
 WEIGHED = ", the region's, each weighted by its mask"
-region = None  # with a style per region: the region looked at (None: all of them)
-if v.regions:
-    everything = "all regions together (the run's style loss)"
-    pick = st.selectbox(
-        "Region",
-        [everything, *v.regions],
-        key="ss_region",
-        help="This run has a style per region: each region's statistics are taken over its own "
-        "positions and matched to its own painting. The heatmaps show one region (the first "
-        "when all are chosen); the bars, all of them as the run's chart records them.",
-    )
-    region = None if pick == everything else pick
-    v = v.region(region)
+v = ex.region_choice(
+    v,
+    "ss_region",
+    "The heatmaps show one region (the first when all are chosen); the bars, all of them as "
+    "the run's chart records them.",
+)
+region = v.term.name if v.term is not None else None  # None: all regions (or none)
 notion = v.config.style_notion
 st.caption(explore.NOTION_NOTES[notion]["what"])
 ex.caption_view(v)

@@ -205,6 +205,36 @@ def test_the_lab_by_region_equals_the_runs_record(random_model, cat, swirls, mos
         assert abs(parts[0][layer] + parts[1][layer] - value) <= 0.01 * abs(value), layer
 
 
+def test_the_layer_labs_maps_by_region_push_where_the_run_pushes(random_model, cat, swirls, mosaic):
+    from nst.lab.view import View
+
+    labels = halves(48, 64, left=1, right=2)
+    regions = (Region("#ff0000", 0), Region("#00ff00", None))  # left: swirls; right: kept
+    cfg = Config(**TINY, regions=RegionMap(labels, regions, 0).to_text())
+    run = Run(random_model, cat, [swirls, mosaic], cfg)
+    run.step(2)
+    view = View.of_run(run, random_model)
+    w = 64
+    for name in [None, *view.regions]:
+        maps = view.region(name).gradient_maps()
+        assert "content conv4_2" in maps and "conv1_1" in maps
+        for layer, g in maps.items():
+            assert g.shape == (43, 64)  # the run's size (the map is resized to it)
+            assert np.all(g[:, w // 2 :] == 0), (name, layer)  # the kept half is held
+            assert g[:, : w // 2].sum() > 0, (name, layer)
+    # two styled halves: a region's own style term pushes mostly inside it
+    both = (Region("#ff0000", 0), Region("#0000ff", 1))
+    cfg = Config(**TINY, regions=RegionMap(labels, both, 0).to_text())
+    run = Run(random_model, cat, [swirls, mosaic], cfg)
+    run.step(2)
+    view = View.of_run(run, random_model)
+    assert len(view.regions) == 2
+    left, right = view.region(view.regions[0]), view.region(view.regions[1])
+    g_left, g_right = left.gradient_maps()["conv1_1"], right.gradient_maps()["conv1_1"]
+    assert g_left[:, : w // 2].sum() > 5 * g_left[:, w // 2 :].sum()
+    assert g_right[:, w // 2 :].sum() > 5 * g_right[:, : w // 2].sum()
+
+
 # ---- the command line ----------------------------------------------------------------------
 
 RANDOM = ["--model", "vgg19", "--weights", "random", "--size", "48", "--steps", "2", "--quiet"]

@@ -95,6 +95,22 @@ def caption_view(v: View) -> None:
     )
 
 
+def region_choice(v: View, key: str, shows: str) -> View:
+    """With a style per region, a select box of the run's regions (and all of them together);
+    the view looking at the one chosen. `shows`: what the page shows for a region."""
+    if not v.regions:
+        return v
+    everything = "all regions together (the run's style loss)"
+    pick = st.selectbox(
+        "Region",
+        [everything, *v.regions],
+        key=key,
+        help="This run has a style per region: each region's statistics are taken over its own "
+        f"positions and matched to its own painting. {shows}",
+    )
+    return v.region(None if pick == everything else pick)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _features(
     model_key: str, img_key: str, layers: tuple[str, ...], pooling: str, _model, _img

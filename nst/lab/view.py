@@ -154,15 +154,7 @@ class View:
         stats = {
             n: losses.style_statistic(feats[n], targets[n], self._window(n, feats[n])) for n in weights
         }
-        per_layer: dict[str, torch.Tensor] = {}
-        if self.term is not None:  # one region: its term, weighed as the run weighs it
-            self.term.style_loss(cfg, feats, per_layer)
-            per_layer = {k: self.term.beta_ratio * v for k, v in per_layer.items()}
-        elif obj.terms:  # every region: the run's style loss by region
-            obj.style_by_region(feats, per_layer)
-        else:
-            losses.style_loss(weights, stats, obj.targets, cfg.convention, per_layer)
-        terms = {k: float(v) for k, v in per_layer.items()}
+        terms = {k: float(v) for k, v in self._style_terms(obj, feats).items()}
         total = sum(terms.values()) or 1.0
         rows = []
         for layer, term in terms.items():
@@ -170,6 +162,21 @@ class View:
             rows.append(LayerShare(layer, weights[layer], term, term / total, distance))
         self._memo["shares"] = rows
         return rows
+
+    def _style_terms(self, obj: Objective, feats: dict) -> dict[str, torch.Tensor]:
+        """Each weighted style layer's term of `obj` (this view's objective, or the same at
+        another size) as the run weighs it: the view's region's, or every region's summed."""
+        cfg, per_layer = obj.config, {}
+        if self.term is not None:  # one region: its term, weighed as the run weighs it
+            term = obj.terms[self.regions.index(self.term.name)]
+            term.style_loss(cfg, feats, per_layer)
+            return {k: term.beta_ratio * v for k, v in per_layer.items()}
+        if obj.terms:  # every region: the run's style loss by region
+            obj.style_by_region(feats, per_layer)
+        else:
+            weights = {n: w for n, w in cfg.style_weights if w}
+            losses.style_loss(weights, feats, obj.targets, cfg.convention, per_layer)
+        return per_layer
 
     def _statistic(self, layer: str) -> losses.Stat:
         """The view's image's statistic at `layer`, under the objective's notion of style."""
@@ -231,8 +238,7 @@ class View:
         x = x.clone().requires_grad_(True)
         cfg = obj.config
         feats = obj.features(x, cfg.layers_used, normalized=True)
-        weights = {n: w for n, w in cfg.style_weights if w}
-        terms = losses.layer_style_losses(weights, feats, obj.targets, cfg.convention)
+        terms = self._style_terms(obj, feats)
         terms[f"content {cfg.content_layer}"] = losses.content_loss(
             feats[cfg.content_layer], obj.content_target, cfg.convention
         )
@@ -240,6 +246,7 @@ class View:
         names = list(terms)
         for i, name in enumerate(names):
             (grad,) = torch.autograd.grad(terms[name], x, retain_graph=i < len(names) - 1)
+            grad = obj.hold(grad)  # a kept region's pixels stay the photo's: no push there
             out[name] = grad[0].abs().sum(0).float().cpu().numpy()
         return out
 

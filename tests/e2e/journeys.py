@@ -27,7 +27,10 @@ def wait_steps(page, at_least: int, timeout: float = 90) -> int:
         if n >= at_least:
             return n
         time.sleep(0.25)
-    raise AssertionError(f"run did not reach {at_least} steps (status: {status_text(page)!r})")
+    main = page.locator("[data-testid='stMain']").inner_text()[:400]
+    raise AssertionError(
+        f"run did not reach {at_least} steps (status: {status_text(page)!r}; the page: {main!r})"
+    )
 
 
 def output_image(page):
@@ -36,6 +39,33 @@ def output_image(page):
 
 def exceptions(page) -> int:
     return page.locator("[data-testid='stException']").count()
+
+
+def sidebar_select(page, label: str, option: str, timeout: float = 60_000) -> None:
+    """Choose `option` in the sidebar's select box labelled `label`.
+
+    Waits for the box to be shown (a busy server can leave a new tab's sidebar half drawn for a
+    while), opens the sidebar if it is collapsed, and when the box never shows, fails with what
+    the sidebar did show and a screenshot under the temp folder."""
+    sidebar = page.locator("[data-testid='stSidebar']")
+    box = sidebar.locator("[data-testid='stSelectbox']").filter(has_text=label).first
+    deadline = time.time() + timeout / 1000
+    while not box.is_visible():
+        if sidebar.get_attribute("aria-expanded") == "false":
+            page.locator("[data-testid='stExpandSidebarButton']").click()
+        if time.time() > deadline:
+            shot = f"/tmp/nst-e2e-sidebar-{int(time.time())}.png"
+            page.screenshot(path=shot, full_page=True)
+            raise AssertionError(
+                f"no visible {label!r} box in the sidebar after {timeout / 1000:.0f} s "
+                f"(expanded: {sidebar.get_attribute('aria-expanded')}, "
+                f"text: {sidebar.inner_text()[:300]!r}, screenshot: {shot})"
+            )
+        page.wait_for_timeout(250)
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(300)  # let the rerun start before waiting for it to end
+    wait_idle(page)
 
 
 def set_steps(page, steps: int) -> None:

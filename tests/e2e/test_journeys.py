@@ -12,6 +12,7 @@ from tests.e2e.journeys import (
     exceptions,
     output_image,
     set_steps,
+    sidebar_select,
     start_run,
     steps_done,
     wait_steps,
@@ -164,9 +165,7 @@ def test_make_the_print_runs_it_here_and_downloads_its_16_bit_tiff(page, app_url
 
 
 def _choose_content(page, name: str) -> None:
-    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
-    page.get_by_role("option", name=name).click()
-    wait_idle(page)
+    sidebar_select(page, "Content photo", name)
 
 
 def test_four_sessions_run_apart_and_memory_returns(browser, app_url):

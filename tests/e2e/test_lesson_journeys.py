@@ -7,7 +7,14 @@ from __future__ import annotations
 import time
 
 from tests.e2e.harness import click, open_app, wait_idle
-from tests.e2e.journeys import exceptions, set_steps, status_text, steps_done, wait_steps
+from tests.e2e.journeys import (
+    exceptions,
+    set_steps,
+    sidebar_select,
+    status_text,
+    steps_done,
+    wait_steps,
+)
 
 
 def _sidebar(page):
@@ -23,11 +30,7 @@ def _add_painting(page, name: str) -> None:
 
 
 def _choose(page, label: str, option: str) -> None:
-    box = _sidebar(page).locator("[data-testid='stSelectbox']").filter(has_text=label).first
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    page.wait_for_timeout(300)
-    wait_idle(page)
+    sidebar_select(page, label, option)
 
 
 def _slider_value(page, label: str) -> float:

@@ -67,3 +67,18 @@ def test_two_painted_regions_style_one_side_and_keep_the_other(page, app_url):
     page.get_by_text("This run's regions").first.wait_for(timeout=60_000)
     assert exceptions(page) == 0
     page.screenshot(path=str(ARTIFACTS / "regions_after_reload.png"), full_page=True)
+    # the Layer lab by region: the gradient maps of region 1's style terms alone
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Layer lab").first.click()
+    wait_idle(page, timeout=120_000)
+    box = page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(has_text="Region")
+    box.first.locator("input").click()
+    page.keyboard.type("region 1")
+    page.get_by_role("option").filter(has_text="region 1").first.click()
+    page.wait_for_timeout(300)
+    wait_idle(page, timeout=120_000)
+    page.wait_for_function(  # the maps' caption names the region
+        '() => document.body.innerText.includes("\'s style terms (and the content term) sends")',
+        timeout=60_000,
+    )
+    assert exceptions(page) == 0
+    page.screenshot(path=str(ARTIFACTS / "regions_layer_lab.png"), full_page=True)
