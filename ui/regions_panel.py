@@ -9,13 +9,14 @@ finds it in the run's config.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 from PIL import Image, ImageDraw
 
 from nst.engine.config import STRENGTH_DEFAULT, STRENGTH_RANGE
-from nst.engine.regions import MAX_REGIONS, Region, RegionError, RegionMap
+from nst.engine.regions import FEATHER, MAX_REGIONS, Region, RegionError, RegionMap
 from ui import resources
 
 # One colour per region (ColorBrewer's Set1, then two more), drawn half transparent over the photo.
@@ -68,11 +69,22 @@ def _brush(stroke: str, brushes: list[str]) -> int:
     return int(((own - rgb) ** 2).sum(1).argmin())
 
 
+@dataclass(frozen=True)
+class Canvas:
+    """What a freshly shown canvas is first drawn with: the strokes of the session's regions, a
+    digest of the labels they make and the region widgets' values shown with them. While
+    neither changes, the regions stay exactly the stored ones."""
+
+    drawing: dict
+    digest: str
+    values: tuple
+
+
 def render() -> None:
     """The panel: the brush, the canvas over the photo, each region's painting and strength."""
     here = st.session_state.content_name
     if st.session_state._rg_photo not in (None, here):  # another photo: its regions do not fit
-        st.session_state.regions, st.session_state._rg_drawn = None, None
+        st.session_state.regions = st.session_state._rg_strokes = None
     st.session_state._rg_photo = here
     stored = st.session_state.regions
     with st.expander("Regions: a style per part of the photo", expanded=stored is not None):
@@ -89,11 +101,13 @@ def render() -> None:
             "the photo kept. What is left unpainted takes the sidebar's paintings. The eraser "
             "paints back to that; the canvas's toolbar undoes a stroke or clears it all."
         )
+        key = f"rg_canvas_{here}_{st.session_state._rg_generation}"
+        first = _first_drawing(key, stored, (w, h))
         a, b, c = st.columns([2, 1, 1])
         names = [f"Region {i + 1}" for i in range(MAX_REGIONS)] + ["Eraser"]
         brush = a.selectbox("Brush", names, key="rg_brush")
         size = b.slider("Brush size", 4, 80, 28, key="rg_size")
-        feather = c.slider("Feather (px)", 0, 24, 6, key="rg_feather")
+        feather = c.slider("Feather (px)", 0, 24, FEATHER, key="rg_feather")
         colour = ERASER if brush == "Eraser" else COLOURS[names.index(brush)]
         result = st_canvas(
             stroke_color=_rgba(colour, 0.55),
@@ -102,27 +116,113 @@ def render() -> None:
             width=w,
             height=h,
             drawing_mode="freedraw",
-            key=f"rg_canvas_{here}_{st.session_state._rg_generation}",
+            initial_drawing=first.drawing if first else None,
+            key=key,
         )
-        painted = _painted(result, w, h)
-        if painted is None:
-            if st.session_state._rg_drawn is not None:  # the canvas was cleared
-                st.session_state.regions = st.session_state._rg_drawn = None
+        drawing = getattr(result, "json_data", None)
+        if drawing is None and first is not None:
+            drawing = first.drawing  # the canvas has not answered yet: it shows its first drawing
+        labels = labels_of(drawing, COLOURS, (w, h))
+        if not labels.any():
+            if drawing is not None:  # nothing painted, or the canvas cleared
+                st.session_state.regions = st.session_state._rg_strokes = None
             elif stored is not None:
                 _show_stored(stored, photo)
             return
-        st.session_state._rg_drawn = hashlib.sha1(painted.tobytes()).hexdigest()
-        _set_regions(painted, photo, feather)
+        same = first is not None and _digest(labels) == first.digest
+        text = _set_regions(labels, photo, feather, first.values if same else None)
+        if text is not None:
+            st.session_state._rg_strokes = (text, drawing)
 
 
-def _painted(result, w: int, h: int) -> np.ndarray | None:
-    """The canvas's labels, or None when nothing is painted (or the canvas has not answered)."""
-    labels = labels_of(getattr(result, "json_data", None), COLOURS, (w, h))
-    return labels if labels.any() else None
+def _digest(labels: np.ndarray) -> str:
+    return hashlib.sha1(labels.tobytes()).hexdigest()
 
 
-def _set_regions(labels: np.ndarray, photo: Image.Image, feather: int) -> None:
-    """Each painted colour's painting and strength; the session's regions from them."""
+def _first_drawing(key: str, stored: str | None, size: tuple[int, int]) -> Canvas | None:
+    """What the canvas `key` is first drawn with. On its first showing (a page visited again, a
+    reload, a run's regions put in place): the strokes of the session's regions (as painted,
+    else drawn from the map), with the region widgets set to them; the same while it stays."""
+    kept = st.session_state._rg_canvas
+    if key in st.session_state and kept is not None and kept[0] == key:
+        return kept[1]  # the canvas is on the page already
+    canvas = None
+    if stored is not None:
+        try:
+            region_map = RegionMap.from_text(stored)
+        except RegionError:
+            region_map = None  # shown as it is (_show_stored), with the reason
+        if region_map is not None:
+            strokes = st.session_state._rg_strokes
+            drawing = strokes[1] if strokes and strokes[0] == stored else None
+            drawing = drawing or strokes_of(region_map, size)
+            canvas = Canvas(drawing, _digest(labels_of(drawing, COLOURS, size)), _seed(region_map))
+    st.session_state._rg_canvas = (key, canvas)
+    return canvas
+
+
+def _seed(region_map: RegionMap) -> tuple:
+    """Each stored region's painting and strength, and the feather, put into the region
+    widgets; their values as `_values` reads them."""
+    paintings = list(st.session_state.style_names)
+    strength = float(st.session_state.get("cfg_style_strength", STRENGTH_DEFAULT))
+    for label, r in enumerate(region_map.regions, 1):
+        keep = r.painting is None or r.painting >= len(paintings)
+        st.session_state[f"rg_paint_{label}"] = KEEP if keep else paintings[r.painting]
+        st.session_state[f"rg_strength_{label}"] = strength if r.strength is None else r.strength
+    st.session_state["rg_feather"] = min(24, region_map.feather)
+    return _values(range(1, len(region_map.regions) + 1))
+
+
+def _values(labels) -> tuple:
+    """The region widgets' values for `labels`, and the feather: what a region map is made of."""
+    state = st.session_state
+    each = tuple((state.get(f"rg_paint_{n}"), state.get(f"rg_strength_{n}")) for n in labels)
+    return each, state.get("rg_feather")
+
+
+def strokes_of(region_map: RegionMap, size: tuple[int, int], band: int = 3) -> dict:
+    """Canvas strokes (Fabric.js JSON) that paint `region_map` at `size`: a horizontal stroke
+    `band` px wide over each run of one region in each band of rows, region i in brush i's
+    colour, so that `labels_of` reads the map back (to within a band at its borders)."""
+    w, h = size
+    labels = np.array(Image.fromarray(region_map.labels, "L").resize(size, Image.Resampling.NEAREST))
+    objects = []
+    for top in range(0, h, band):
+        y = min(top + band / 2, h - 0.5)
+        row = labels[min(int(y), h - 1)]
+        edges = np.flatnonzero(np.diff(row)) + 1
+        for x0, x1 in zip([0, *edges], [*edges, w], strict=True):
+            label = int(row[x0])
+            if label == 0:
+                continue
+            if x1 - x0 >= band:  # round caps reach band/2 past each end
+                a, b = x0 + band / 2, x1 - band / 2
+            else:
+                a = b = (x0 + x1) / 2
+            objects.append(
+                {
+                    "type": "Path",
+                    "originX": "center",
+                    "originY": "center",
+                    "left": (a + b) / 2,
+                    "top": y,
+                    "fill": None,
+                    "stroke": _rgba(COLOURS[(label - 1) % len(COLOURS)], 0.55),
+                    "strokeWidth": band,
+                    "strokeLineCap": "round",
+                    "strokeLineJoin": "round",
+                    "path": [["M", a, y], ["L", b, y]],
+                }
+            )
+    return {"version": "6.0.0", "objects": objects}
+
+
+def _set_regions(
+    labels: np.ndarray, photo: Image.Image, feather: int, first: tuple | None
+) -> str | None:
+    """Each painted colour's painting and strength; the session's regions from them (the
+    stored ones, exactly, while the widgets hold the values `first` was shown with)."""
     paintings = list(st.session_state.style_names)
     used = sorted(int(v) for v in np.unique(labels) if v)
     regions, relabel = [], np.zeros(MAX_REGIONS + 1, np.uint8)
@@ -143,14 +243,17 @@ def _set_regions(labels: np.ndarray, photo: Image.Image, feather: int) -> None:
         painting = None if choice == KEEP else paintings.index(choice)
         regions.append(Region(COLOURS[label - 1], painting, None if painting is None else strength))
         relabel[label] = n
+    if first is not None and _values(used) == first and st.session_state.regions is not None:
+        return st.session_state.regions  # as first shown: the stored regions, exactly
     full = Image.fromarray(relabel[labels], "L").resize(photo.size, Image.Resampling.NEAREST)
     try:
         region_map = RegionMap(np.array(full), tuple(regions), feather).checked(len(paintings))
     except RegionError as exc:  # e.g. a region painted too thin to survive the resize
         st.warning(f"Regions not used: {exc}.")
         st.session_state.regions = None
-        return
+        return None
     st.session_state.regions = region_map.to_text()
+    return st.session_state.regions
 
 
 def _show_stored(text: str, photo: Image.Image) -> None:

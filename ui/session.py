@@ -99,7 +99,8 @@ DEFAULTS: dict[str, Any] = {
     "swp_files": None,  # the finished sweep's files for download
     "regions": None,  # the regions painted on the Stylize page (Config.regions text, ui.regions_panel)
     "_rg_photo": None,  # the photo those regions were painted on (another photo drops them)
-    "_rg_drawn": None,  # a digest of the canvas's labels the regions were last made from
+    "_rg_strokes": None,  # (regions text, the canvas's strokes that made it): drawn again on return
+    "_rg_canvas": None,  # (canvas key, Canvas): what a freshly shown canvas was first drawn with
     "_rg_generation": 0,  # the canvas's generation: a run's regions put in place start a fresh one
     # the ticking fragment's own: the run whose first frame was drawn, the tick's start, the
     # inputs' thumbnails, the pages' view of the run, whether the registry was consulted

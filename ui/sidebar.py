@@ -46,8 +46,7 @@ def _put(cfg: Config) -> None:
     st.session_state["ui_limit"] = LIMITS[1] if cfg.time_budget else LIMITS[0]
     if st.session_state.get("regions") != cfg.regions:  # a run's own regions (ui.regions_panel)
         st.session_state["regions"] = cfg.regions
-        st.session_state["_rg_generation"] += 1  # a fresh canvas: no old strokes over them
-        st.session_state["_rg_drawn"] = None
+        st.session_state["_rg_generation"] += 1  # a fresh canvas, drawn with the run's regions
     st.session_state["_rg_photo"] = st.session_state.content_name
     weights = dict(cfg.style_weights)
     for name in STYLE_LAYERS:

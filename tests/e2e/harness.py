@@ -133,11 +133,19 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     )
 
 
-def open_app(page, url: str) -> None:
+def open_app(page, url: str, timeout: float = 120_000) -> None:
+    """Open the app and wait until its first script run has drawn the page: the Start button,
+    the sidebar's photo box and thumbnails, and the run ended. (Before its first run the app
+    reads as not running too, and a run draws its elements as it goes: a busy server, as in CI
+    with a class's runs going, can take a while.)"""
     page.goto(url)
-    page.wait_for_selector("[data-testid='stSidebar']", timeout=60_000)
-    wait_idle(page)
-    page.get_by_role("button", name="Start").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Start").wait_for(timeout=timeout)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Content photo").first.wait_for(
+        state="visible", timeout=timeout
+    )
+    sidebar.locator("[data-testid='stImage']").first.wait_for(timeout=timeout)
+    wait_idle(page, timeout)
 
 
 def click(page, name: str) -> None:

@@ -26,6 +26,18 @@ def paint(page, left: float, right: float) -> None:
     wait_idle(page)
 
 
+def _choice(page, label: str) -> str:
+    """The value shown by the select box labelled exactly `label`."""
+    boxes = page.locator("[data-testid='stSelectbox']")
+    for i in range(boxes.count()):
+        box = boxes.nth(i)
+        lines = [t.strip() for t in box.inner_text().split("\n") if t.strip()]
+        if lines and lines[0] == label:
+            shown = box.locator("input").first
+            return (shown.input_value() if shown.count() else "") or lines[-1]
+    raise AssertionError(f"no select box labelled {label!r}")
+
+
 def choose(page, label: str, option: str) -> None:
     box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
     box.locator("input").click()
@@ -46,6 +58,13 @@ def test_two_painted_regions_style_one_side_and_keep_the_other(page, app_url):
     page.get_by_text("Region 2's style strength").wait_for(timeout=30_000)
     choose(page, "Region 2", "keep the photo")
     page.screenshot(path=str(ARTIFACTS / "regions_painted.png"), full_page=True)
+    # another page and back: the strokes and each region's choice are still there
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Feature maps").first.click()
+    wait_idle(page)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Stylize").first.click()
+    wait_idle(page)
+    page.get_by_text("Region 2's style strength").wait_for(timeout=30_000)
+    assert _choice(page, "Region 2") == "keep the photo"
     set_steps(page, 10)
     click(page, "Start")
     wait_steps(page, 10, timeout=300)
@@ -64,7 +83,8 @@ def test_two_painted_regions_style_one_side_and_keep_the_other(page, app_url):
     page.reload()
     page.wait_for_selector("[data-testid='stSidebar']", timeout=60_000)
     wait_idle(page)
-    page.get_by_text("This run's regions").first.wait_for(timeout=60_000)
+    page.get_by_text("Region 2's style strength").wait_for(timeout=60_000)  # drawn again
+    assert _choice(page, "Region 2") == "keep the photo"
     assert exceptions(page) == 0
     page.screenshot(path=str(ARTIFACTS / "regions_after_reload.png"), full_page=True)
     # the Layer lab by region: the gradient maps of region 1's style terms alone
