@@ -39,4 +39,13 @@ def page(browser, request):
     pg = context.new_page()
     yield pg
     pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    # The test's run, if still going, is paused as a student would before leaving: left going it
+    # would keep a seat until the worker finds its page gone (30 s) and slow the next tests.
+    pause = pg.get_by_role("button", name="Pause", exact=True)
+    try:
+        if pause.count() and pause.first.is_visible():
+            pause.first.click(timeout=5_000)
+            pg.get_by_role("button", name="Resume", exact=True).wait_for(timeout=10_000)
+    except Exception:  # noqa: BLE001 - a page in any state still closes
+        pass
     context.close()
