@@ -54,6 +54,27 @@ def config(net, size: int, steps: int) -> Config:
     return Config(size=size, steps=steps, scales=1, model=net.arch, weights=net.weights_source)
 
 
+def follow(worker: Stepper, runs: list, t0: float) -> tuple[dict, dict]:
+    """When each run started and ended (s after t0), seen every 0.05 s while each student's page
+    asks the worker for its run every 0.5 s, the same for one alone and for a class."""
+    started: dict[int, float] = {}
+    ended: dict[int, float] = {}
+    ticked = 0.0
+    while len(ended) < len(runs):
+        now = time.perf_counter() - t0
+        tick = now - ticked >= 0.5
+        ticked = now if tick else ticked
+        for r in runs:
+            if tick and not r.finished:
+                worker.want(r)
+            if r.evals and r.id not in started:
+                started[r.id] = now
+            if r.finished and r.id not in ended:
+                ended[r.id] = now
+        time.sleep(0.05)
+    return started, ended
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.class_worker")
     ap.add_argument("--students", type=int, default=6)
@@ -109,10 +130,8 @@ def main() -> None:
         alone = new_run()
         t0 = time.perf_counter()
         worker.want(alone)
-        while not alone.finished:
-            worker.want(alone)  # as the page's ticks do
-            time.sleep(0.5)
-        paces.append(alone.evals / (time.perf_counter() - t0))
+        _, ended = follow(worker, [alone], t0)
+        paces.append(alone.evals / ended[alone.id])
     alone_pace = statistics.median(paces)
 
     # A class: everyone presses Start at once.
@@ -125,22 +144,8 @@ def main() -> None:
         r.id: worker.seconds_to_turn(r, lambda x: run_seconds(pace, x.config, photo.size, net.arch))
         for r in runs
     }
-    started: dict[int, float] = {}
-    ended: dict[int, float] = {}
-    ticked = 0.0
-    while len(ended) < len(runs):
-        now = time.perf_counter() - t0
-        tick = now - ticked >= 0.5  # each student's page ticks meanwhile, as the one alone did
-        ticked = now if tick else ticked
-        for r in runs:
-            if tick and not r.finished:
-                worker.want(r)
-            if r.evals and r.id not in started:
-                started[r.id] = now
-            if r.finished and r.id not in ended:
-                ended[r.id] = now
-        time.sleep(0.05)
-    wall = time.perf_counter() - t0
+    started, ended = follow(worker, runs, t0)
+    wall = max(ended.values())
     total = sum(r.evals for r in runs) / wall
     order = sorted(runs, key=lambda r: started[r.id])
     rows = [

@@ -273,6 +273,7 @@ def test_the_command_line_keeps_the_regions_with_the_run(tmp_path, capsys):
         (["--region", "blurple=1"], "not a colour"),
         (["--region", "green=1"], "is empty"),
         (["--region", "red=1:lots"], "must be a number"),
+        (["--region", "red=1:7"], "the strength goes from 0 to 6"),
         (["--region", "red=1:3", "--beta", "1e5"], "needs the style strength"),
         ([], "go together"),
     ],
@@ -315,7 +316,7 @@ def test_overlapping_strokes_make_no_region_of_their_mixed_colour():
     """Half-transparent blue over red reads purple, near the purple brush: the labels come from
     the strokes in the order they were painted, so the overlap is blue's, and no region appears
     that nobody painted; a later eraser stroke takes its pixels back to the rest."""
-    from ui.regions_panel import COLOURS, labels_of
+    from ui.strokes import COLOURS, labels_of
 
     def stroke(colour, y, x0, x1, width=10):
         r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
@@ -345,7 +346,7 @@ def test_stored_regions_come_back_on_the_canvas_as_strokes():
     """A run's regions (after a reload, from the Gallery or a label image) are drawn on the
     canvas again as strokes that read back as the same map, but for a stroke's band along a
     border, so they can be painted over rather than painted again."""
-    from ui.regions_panel import COLOURS, labels_of, strokes_of
+    from ui.strokes import COLOURS, brushes_of, labels_of, strokes_of
 
     labels = np.zeros((480, 640), np.uint8)
     labels[:, :200] = 1
@@ -367,3 +368,22 @@ def test_stored_regions_come_back_on_the_canvas_as_strokes():
         for dx in range(-3, 4):
             near |= np.roll(want, (dy, dx), (0, 1)) != want
     assert not (wrong & ~near).any()
+    assert brushes_of(region_map) == [1, 2, 3]  # a label image's colours: the nearest brushes
+
+
+def test_regions_come_back_under_the_brushes_that_painted_them():
+    """Painted with brushes 1 and 3 (none with 2), the stored map has labels 1 and 2; drawn
+    again, each region is in its own brush's colour, so its painting and strength go back into
+    that brush's controls."""
+    from ui.strokes import COLOURS, brushes_of, labels_of, strokes_of
+
+    labels = np.zeros((60, 80), np.uint8)
+    labels[:, :30], labels[:, 50:] = 1, 2
+    regions = (Region(COLOURS[0], 0), Region(COLOURS[2], None))
+    region_map = RegionMap(labels, regions)
+    assert brushes_of(region_map) == [1, 3]
+    back = labels_of(strokes_of(region_map, (80, 60)), COLOURS, (80, 60))
+    assert set(np.unique(back)) == {0, 1, 3}
+    assert back[30, 10] == 1 and back[30, 70] == 3 and back[30, 40] == 0
+    # two label-image colours nearest the same brush get two brushes
+    assert brushes_of(RegionMap(labels, (Region("#ff0000", 0), Region("#ee0000", 1)))) == [1, 6]

@@ -119,3 +119,19 @@ def test_event_text_uses_the_sidebars_labels():
         "Smoothing (TV weight): 0 → 1e-06; Learning rate: 1 → 0.5"
     )
     assert event_text("diverged; last finite image kept") == "diverged; last finite image kept"
+
+
+def test_no_map_colour_is_one_of_streamlits_placeholders():
+    """Streamlit's chart theme stands "#000001" to "#000040" in for its own colours: a colour
+    scale stop among them is drawn in a theme colour (Magma's black became a light red, so a
+    held region's zeros looked hot)."""
+    import re
+
+    from nst.lab.viz import gradient_figure, heatmap_row
+
+    maps = {"a": np.zeros((4, 6)), "b": np.arange(24.0).reshape(4, 6)}
+    for fig in (gradient_figure(maps), heatmap_row(maps)):
+        scale = fig.layout.coloraxis.colorscale
+        colours = [str(c).lower() for _, c in scale]
+        assert colours and not any(re.fullmatch(r"#0000[0-9a-f]{2}", c) for c in colours)
+    assert gradient_figure(maps).layout.coloraxis.colorscale[0][1] == "#010005"  # black, nearly

@@ -13,60 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from nst.engine.config import STRENGTH_DEFAULT, STRENGTH_RANGE
 from nst.engine.regions import FEATHER, MAX_REGIONS, Region, RegionError, RegionMap
 from ui import resources
+from ui.strokes import COLOURS, ERASER, brushes_of, labels_of, rgba, strokes_of
 
-# One colour per region (ColorBrewer's Set1, then two more), drawn half transparent over the photo.
-COLOURS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999"]
-ERASER = "#ffffff"  # paints back to the rest of the photo
 CANVAS_SIDE = 480  # px: the canvas's long side on the page
 KEEP = "keep the photo"
-
-
-def _rgba(hex_colour: str, alpha: float) -> str:
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def labels_of(drawing: dict | None, colours: list[str], size: tuple[int, int]) -> np.ndarray:
-    """(h, w) labels from the canvas's strokes (its Fabric.js JSON), drawn again in the order
-    they were painted, each in its brush's label (1 for colours[0] ..., 0 for the eraser), so a
-    later stroke covers an earlier one. (The canvas's pixels can't tell: where two
-    half-transparent strokes overlap their colours mix, and a mix may look like a third brush.)"""
-    labels = Image.new("L", size, 0)
-    pen = ImageDraw.Draw(labels)
-    brushes = [ERASER, *colours]
-    for obj in (drawing or {}).get("objects", []):
-        points = [(float(c[-2]), float(c[-1])) for c in obj.get("path") or [] if len(c) >= 3]
-        if not points or not obj.get("stroke"):
-            continue
-        label = _brush(obj["stroke"], brushes)
-        # the path is in the canvas's coordinates until the stroke is moved or scaled (edit mode):
-        # its centre (left, top) then differs from the points' own, and scaleX/Y apply about it
-        xs, ys = [x for x, _ in points], [y for _, y in points]
-        cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
-        sx, sy = float(obj.get("scaleX", 1)), float(obj.get("scaleY", 1))
-        left, top = float(obj.get("left", cx)), float(obj.get("top", cy))
-        points = [(left + (x - cx) * sx, top + (y - cy) * sy) for x, y in points]
-        width = max(1, round(float(obj.get("strokeWidth", 1)) * (sx + sy) / 2))
-        pen.line(points, fill=label, width=width, joint="curve")
-        for x, y in (points[0], points[-1]):  # round caps
-            pen.ellipse((x - width / 2, y - width / 2, x + width / 2, y + width / 2), fill=label)
-    return np.array(labels)
-
-
-def _brush(stroke: str, brushes: list[str]) -> int:
-    """The label of the brush whose colour a stroke's "rgba(r,g,b,a)" (or "#rrggbb") is."""
-    if stroke.startswith("rgb"):
-        inside = stroke[stroke.find("(") + 1 : stroke.find(")")]
-        rgb = np.array([float(v) for v in inside.split(",")[:3]])
-    else:
-        rgb = np.array([int(stroke[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    own = np.array([[int(b[i : i + 2], 16) for i in (1, 3, 5)] for b in brushes], dtype=float)
-    return int(((own - rgb) ** 2).sum(1).argmin())
 
 
 @dataclass(frozen=True)
@@ -110,7 +65,7 @@ def render() -> None:
         feather = c.slider("Feather (px)", 0, 24, FEATHER, key="rg_feather")
         colour = ERASER if brush == "Eraser" else COLOURS[names.index(brush)]
         result = st_canvas(
-            stroke_color=_rgba(colour, 0.55),
+            stroke_color=rgba(colour, 0.55),
             stroke_width=size,
             background_image=photo.resize((w, h), Image.Resampling.LANCZOS),
             width=w,
@@ -124,10 +79,10 @@ def render() -> None:
             drawing = first.drawing  # the canvas has not answered yet: it shows its first drawing
         labels = labels_of(drawing, COLOURS, (w, h))
         if not labels.any():
-            if drawing is not None:  # nothing painted, or the canvas cleared
-                st.session_state.regions = st.session_state._rg_strokes = None
-            elif stored is not None:
+            if stored is not None and first is None:  # stored regions the canvas can't draw
                 _show_stored(stored, photo)
+            else:  # nothing painted, or the canvas cleared
+                st.session_state.regions = st.session_state._rg_strokes = None
             return
         same = first is not None and _digest(labels) == first.digest
         text = _set_regions(labels, photo, feather, first.values if same else None)
@@ -156,66 +111,37 @@ def _first_drawing(key: str, stored: str | None, size: tuple[int, int]) -> Canva
             strokes = st.session_state._rg_strokes
             drawing = strokes[1] if strokes and strokes[0] == stored else None
             drawing = drawing or strokes_of(region_map, size)
-            canvas = Canvas(drawing, _digest(labels_of(drawing, COLOURS, size)), _seed(region_map))
+            drawn = labels_of(drawing, COLOURS, size)
+            present = sorted(int(v) for v in np.unique(drawn) if v)
+            canvas = Canvas(drawing, _digest(drawn), _seed(region_map, present))
     st.session_state._rg_canvas = (key, canvas)
     return canvas
 
 
-def _seed(region_map: RegionMap) -> tuple:
-    """Each stored region's painting and strength, and the feather, put into the region
-    widgets; their values as `_values` reads them."""
+def _seed(region_map: RegionMap, present: list[int]) -> tuple:
+    """Each stored region's painting and strength, and the feather, put into its brush's
+    widgets; the values `_values` reads for the brushes `present` on the canvas."""
     paintings = list(st.session_state.style_names)
     strength = float(st.session_state.get("cfg_style_strength", STRENGTH_DEFAULT))
-    for label, r in enumerate(region_map.regions, 1):
+    for brush, r in zip(brushes_of(region_map), region_map.regions, strict=True):
         keep = r.painting is None or r.painting >= len(paintings)
-        st.session_state[f"rg_paint_{label}"] = KEEP if keep else paintings[r.painting]
-        st.session_state[f"rg_strength_{label}"] = strength if r.strength is None else r.strength
+        own = (
+            strength
+            if r.strength is None
+            else min(max(r.strength, STRENGTH_RANGE[0]), STRENGTH_RANGE[1])
+        )
+        st.session_state[f"rg_paint_{brush}"] = KEEP if keep else paintings[r.painting]
+        st.session_state[f"rg_strength_{brush}"] = own
     st.session_state["rg_feather"] = min(24, region_map.feather)
-    return _values(range(1, len(region_map.regions) + 1))
+    return _values(present)
 
 
 def _values(labels) -> tuple:
-    """The region widgets' values for `labels`, and the feather: what a region map is made of."""
+    """The region widgets' values for `labels`, the feather and the paintings they name: what
+    a region map is made of."""
     state = st.session_state
     each = tuple((state.get(f"rg_paint_{n}"), state.get(f"rg_strength_{n}")) for n in labels)
-    return each, state.get("rg_feather")
-
-
-def strokes_of(region_map: RegionMap, size: tuple[int, int], band: int = 3) -> dict:
-    """Canvas strokes (Fabric.js JSON) that paint `region_map` at `size`: a horizontal stroke
-    `band` px wide over each run of one region in each band of rows, region i in brush i's
-    colour, so that `labels_of` reads the map back (to within a band at its borders)."""
-    w, h = size
-    labels = np.array(Image.fromarray(region_map.labels, "L").resize(size, Image.Resampling.NEAREST))
-    objects = []
-    for top in range(0, h, band):
-        y = min(top + band / 2, h - 0.5)
-        row = labels[min(int(y), h - 1)]
-        edges = np.flatnonzero(np.diff(row)) + 1
-        for x0, x1 in zip([0, *edges], [*edges, w], strict=True):
-            label = int(row[x0])
-            if label == 0:
-                continue
-            if x1 - x0 >= band:  # round caps reach band/2 past each end
-                a, b = x0 + band / 2, x1 - band / 2
-            else:
-                a = b = (x0 + x1) / 2
-            objects.append(
-                {
-                    "type": "Path",
-                    "originX": "center",
-                    "originY": "center",
-                    "left": (a + b) / 2,
-                    "top": y,
-                    "fill": None,
-                    "stroke": _rgba(COLOURS[(label - 1) % len(COLOURS)], 0.55),
-                    "strokeWidth": band,
-                    "strokeLineCap": "round",
-                    "strokeLineJoin": "round",
-                    "path": [["M", a, y], ["L", b, y]],
-                }
-            )
-    return {"version": "6.0.0", "objects": objects}
+    return each, state.get("rg_feather"), tuple(state.style_names)
 
 
 def _set_regions(

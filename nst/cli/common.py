@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nst import samples
-from nst.engine.config import MAX_STEPS, Config, from_environment, parse_style_weights
+from nst.engine.config import MAX_STEPS, STRENGTH_RANGE, Config, from_environment, parse_style_weights
 from nst.engine.contract import Change
 from nst.engine.model import layer_table, pick_device
 from nst.engine.presets import PRESETS, preset
@@ -306,6 +306,9 @@ def regions_from_args(args, cfg: Config, size, names: list[str], paintings: int,
             value = float(strength) if strength else None
         except ValueError:
             raise ValueError(f"--region {text!r}: the strength must be a number") from None
+        low, high = STRENGTH_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"--region {text!r}: the strength goes from {low:g} to {high:g}")
         if value is not None and cfg.beta is not None:
             raise ValueError(
                 f"--region {text!r}: a region's strength needs the style strength, not --beta"

@@ -168,7 +168,10 @@ class View:
         another size) as the run weighs it: the view's region's, or every region's summed."""
         cfg, per_layer = obj.config, {}
         if self.term is not None:  # one region: its term, weighed as the run weighs it
-            term = obj.terms[self.regions.index(self.term.name)]
+            # by name: a region too small for `obj`'s size has no term there
+            term = next((t for t in obj.terms or [] if t.name == self.term.name), None)
+            if term is None:
+                return {}
             term.style_loss(cfg, feats, per_layer)
             return {k: term.beta_ratio * v for k, v in per_layer.items()}
         if obj.terms:  # every region: the run's style loss by region
@@ -224,6 +227,12 @@ class View:
         """|d term / d pixel| summed over colour, per weighted style layer and for the content
         term, of the run's own objective at the view's image (shrunk to `side` px at most, the
         targets with it): where in the picture each term pushes the pixels."""
+        key = ("grads", side)
+        if key not in self._memo:
+            self._memo[key] = self._gradient_maps(side)
+        return self._memo[key]
+
+    def _gradient_maps(self, side: int) -> dict[str, np.ndarray]:
         obj = self.objective
         x = self.x.detach()
         if max(x.shape[-2:]) > side:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.colors as pc
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -334,6 +335,15 @@ def heatmap_row(maps: dict[str, np.ndarray], title: str = "", height: int = 280)
     return fig
 
 
+# Magma as stops, its darkest "#000004" made "#010005": Streamlit's chart theme uses "#000001" to
+# "#000040" as placeholders for its own colours, and drew every zero of a map (a held region)
+# in its fourth category colour, a light red, instead of black.
+MAGMA = [
+    [k / (len(pc.sequential.Magma) - 1), "#010005" if c == "#000004" else c]
+    for k, c in enumerate(pc.sequential.Magma)
+]
+
+
 def gradient_figure(maps: dict[str, np.ndarray], height: int = 160) -> go.Figure:
     """Where each loss term pushes the pixels: maps side by side, each scaled to its own
     strongest pixels (99.5th percentile; the terms differ by decades), on one colour scale from
@@ -351,7 +361,7 @@ def gradient_figure(maps: dict[str, np.ndarray], height: int = 160) -> go.Figure
         height=height,
         margin={"l": 4, "r": 4, "t": 24, "b": 4},
         coloraxis={
-            "colorscale": "Magma",
+            "colorscale": MAGMA,
             "cmin": 0,
             "cmax": 1,
             "colorbar": {

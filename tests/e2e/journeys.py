@@ -68,6 +68,15 @@ def sidebar_select(page, label: str, option: str, timeout: float = 60_000) -> No
     wait_idle(page)
 
 
+def go_to(page, title: str, timeout: float = 120_000) -> None:
+    """Open the page `title` from the sidebar's navigation and wait until it is the one shown
+    (its title drawn, the rerun over): the old page can still look idle just after the click."""
+    page.locator("[data-testid='stSidebarNav'] a", has_text=title).first.click()
+    heading = page.locator("[data-testid='stMain'] h1").filter(has_text=title).first
+    heading.wait_for(timeout=timeout)
+    wait_idle(page, timeout=timeout)
+
+
 def set_steps(page, steps: int) -> None:
     box = page.get_by_label("Steps", exact=True)
     box.fill(str(steps))

@@ -11,7 +11,7 @@ from PIL import Image
 from nst.samples import PHOTOS
 from tests.e2e.conftest import ARTIFACTS
 from tests.e2e.harness import click, open_app, wait_idle
-from tests.e2e.journeys import exceptions, set_steps, status_text, wait_steps
+from tests.e2e.journeys import exceptions, go_to, set_steps, status_text, wait_steps
 
 
 def paint(page, left: float, right: float) -> None:
@@ -39,7 +39,8 @@ def _choice(page, label: str) -> str:
 
 
 def choose(page, label: str, option: str) -> None:
-    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
+    box = page.locator("[data-testid='stSelectbox']").filter(has=page.get_by_text(label, exact=True))
+    box = box.first
     box.locator("input").click()
     page.keyboard.type(option)
     page.get_by_role("option", name=option, exact=True).click()
@@ -59,10 +60,8 @@ def test_two_painted_regions_style_one_side_and_keep_the_other(page, app_url):
     choose(page, "Region 2", "keep the photo")
     page.screenshot(path=str(ARTIFACTS / "regions_painted.png"), full_page=True)
     # another page and back: the strokes and each region's choice are still there
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Feature maps").first.click()
-    wait_idle(page)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Stylize").first.click()
-    wait_idle(page)
+    go_to(page, "Feature maps")
+    go_to(page, "Stylize")
     page.get_by_text("Region 2's style strength").wait_for(timeout=30_000)
     assert _choice(page, "Region 2") == "keep the photo"
     set_steps(page, 10)
@@ -88,9 +87,10 @@ def test_two_painted_regions_style_one_side_and_keep_the_other(page, app_url):
     assert exceptions(page) == 0
     page.screenshot(path=str(ARTIFACTS / "regions_after_reload.png"), full_page=True)
     # the Layer lab by region: the gradient maps of region 1's style terms alone
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Layer lab").first.click()
-    wait_idle(page, timeout=120_000)
-    box = page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(has_text="Region")
+    go_to(page, "Layer lab")
+    box = page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").filter(
+        has=page.get_by_text("Region", exact=True)
+    )
     box.first.locator("input").click()
     page.keyboard.type("region 1")
     page.get_by_role("option").filter(has_text="region 1").first.click()
