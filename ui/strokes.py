@@ -14,8 +14,12 @@ COLOURS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f
 ERASER = "#ffffff"  # paints back to the rest of the photo
 
 
+def _rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+
+
 def rgba(hex_colour: str, alpha: float) -> str:
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    r, g, b = _rgb(hex_colour).astype(int)
     return f"rgba({r},{g},{b},{alpha})"
 
 
@@ -52,23 +56,19 @@ def _brush(stroke: str, brushes: list[str]) -> int:
         inside = stroke[stroke.find("(") + 1 : stroke.find(")")]
         rgb = np.array([float(v) for v in inside.split(",")[:3]])
     else:
-        rgb = np.array([int(stroke[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    own = np.array([[int(b[i : i + 2], 16) for i in (1, 3, 5)] for b in brushes], dtype=float)
-    return int(((own - rgb) ** 2).sum(1).argmin())
+        rgb = _rgb(stroke)
+    return int(((np.array([_rgb(b) for b in brushes]) - rgb) ** 2).sum(1).argmin())
 
 
 def brushes_of(region_map: RegionMap) -> list[int]:
     """Each region's brush (1 for COLOURS[0] ...): the one of its colour (a region painted here),
     else the nearest one not taken (a label image's colours)."""
+    own = np.array([_rgb(c) for c in COLOURS])
     taken: list[int] = []
     for r in region_map.regions:
-        order = sorted(range(len(COLOURS)), key=lambda i: _distance(COLOURS[i], r.colour))
-        taken.append(next(i for i in order if i + 1 not in taken) + 1)
+        order = ((own - _rgb(r.colour)) ** 2).sum(1).argsort(kind="stable")
+        taken.append(next(int(i) for i in order if i + 1 not in taken) + 1)
     return taken
-
-
-def _distance(a: str, b: str) -> int:
-    return sum((int(a[i : i + 2], 16) - int(b[i : i + 2], 16)) ** 2 for i in (1, 3, 5))
 
 
 def strokes_of(region_map: RegionMap, size: tuple[int, int], band: int = 3) -> dict:
